@@ -1,0 +1,118 @@
+namespace MarginGrid.Domain;
+
+/// <summary>Why a well-formed command was refused by the rules (nothing changes).</summary>
+public static class RejectReasons
+{
+    public const string UnknownAccount = "unknown account";
+    public const string UnknownMarket = "unknown market";
+    public const string AssetNotConfigured = "asset not configured";
+    public const string AssetNotPriced = "asset has no price market";
+    public const string InvalidQuantity = "invalid quantity";
+    public const string InvalidPrice = "invalid price";
+    public const string InsufficientBalance = "insufficient balance";
+    public const string InitialMargin = "initial margin";
+    public const string NoMark = "market has no mark price";
+}
+
+/// <summary>The outcome of checking a command: null reason means it may apply.</summary>
+public readonly record struct CommandCheck(string? RejectReason)
+{
+    public static CommandCheck Ok { get; } = new(null);
+
+    public bool Accepted => RejectReason is null;
+
+    public static CommandCheck Reject(string reason) => new(reason);
+}
+
+/// <summary>The command rules of the model: fills, deposits, withdrawals and the pre-trade check.</summary>
+public static class AccountRules
+{
+    public static CommandCheck CheckFill(string market, decimal quantity, decimal price, IMarks marks, RiskConfiguration config)
+    {
+        if (quantity == 0m)
+        {
+            return CommandCheck.Reject(RejectReasons.InvalidQuantity);
+        }
+
+        if (price <= 0m)
+        {
+            return CommandCheck.Reject(RejectReasons.InvalidPrice);
+        }
+
+        if (!config.TryGetMarket(market, out _))
+        {
+            return CommandCheck.Reject(RejectReasons.UnknownMarket);
+        }
+
+        return marks.TryGetMark(market, out _) ? CommandCheck.Ok : CommandCheck.Reject(RejectReasons.NoMark);
+    }
+
+    public static CommandCheck CheckDeposit(string asset, decimal quantity, RiskConfiguration config)
+    {
+        if (quantity <= 0m)
+        {
+            return CommandCheck.Reject(RejectReasons.InvalidQuantity);
+        }
+
+        if (!config.TryGetCollateral(asset, out _))
+        {
+            return CommandCheck.Reject(RejectReasons.AssetNotConfigured);
+        }
+
+        return config.IsPricedAsset(asset) ? CommandCheck.Ok : CommandCheck.Reject(RejectReasons.AssetNotPriced);
+    }
+
+    /// <summary>A withdrawal is refused if it exceeds the balance or leaves <c>E &lt; IM</c>.</summary>
+    public static CommandCheck CheckWithdrawal(
+        Portfolio portfolio, string asset, decimal quantity, IMarks marks, RiskConfiguration config)
+    {
+        if (quantity <= 0m)
+        {
+            return CommandCheck.Reject(RejectReasons.InvalidQuantity);
+        }
+
+        if (!config.TryGetCollateral(asset, out _))
+        {
+            return CommandCheck.Reject(RejectReasons.AssetNotConfigured);
+        }
+
+        if (quantity > portfolio.Balance(asset))
+        {
+            return CommandCheck.Reject(RejectReasons.InsufficientBalance);
+        }
+
+        var after = portfolio.Clone();
+        after.Withdraw(asset, quantity);
+        var health = MarginCalculator.Evaluate(after, marks, config);
+        return health.Equity < health.InitialMargin
+            ? CommandCheck.Reject(RejectReasons.InitialMargin)
+            : CommandCheck.Ok;
+    }
+
+    /// <summary>
+    /// The pre-trade check: would this fill leave <c>E ≥ IM</c>, or does it only reduce |size|?
+    /// Returns the health the account would have after the fill.
+    /// </summary>
+    public static PreTradeResult PreTrade(
+        Portfolio portfolio, string market, decimal quantity, decimal price, IMarks marks, RiskConfiguration config)
+    {
+        var check = CheckFill(market, quantity, price, marks, config);
+        if (!check.Accepted)
+        {
+            return new PreTradeResult(false, check.RejectReason, null);
+        }
+
+        var after = portfolio.Clone();
+        after.ApplyFill(market, quantity, price);
+        var health = MarginCalculator.Evaluate(after, marks, config);
+        var before = portfolio.PositionIn(market)?.Size ?? 0m;
+        var sizeAfter = after.PositionIn(market)?.Size ?? 0m;
+        var reducesOnly = before != 0m
+            && (sizeAfter == 0m || Math.Sign(sizeAfter) == Math.Sign(before))
+            && Math.Abs(sizeAfter) < Math.Abs(before);
+        var allowed = reducesOnly || health.Equity >= health.InitialMargin;
+        return new PreTradeResult(allowed, allowed ? null : RejectReasons.InitialMargin, health);
+    }
+}
+
+public sealed record PreTradeResult(bool Allowed, string? Reason, AccountHealth? HealthAfter);

@@ -1,0 +1,224 @@
+namespace MarginGrid.Domain;
+
+/// <summary>One leverage bracket of a market: applies from <see cref="Floor"/> (notional, USD) upwards.</summary>
+public sealed record Bracket(decimal Floor, decimal Mmr, decimal Imr);
+
+/// <summary>A collateral asset and how it counts towards equity.</summary>
+public sealed record CollateralSpec(string Asset, decimal Weight, string? PriceMarket, decimal LiquidationDiscount)
+{
+    public static CollateralSpec Usd { get; } = new(Assets.Usd, 1m, null, 0m);
+}
+
+/// <summary>Account-wide risk ratios: margin call at <c>E &lt; c·MM</c>, liquidation target <c>E ≥ γ·MM</c>.</summary>
+public sealed record RiskParameters(decimal MarginCallRatio = 1.25m, decimal LiquidationTargetRatio = 1.10m)
+{
+    public static RiskParameters Default { get; } = new();
+}
+
+public static class Assets
+{
+    /// <summary>The quote and settlement asset.</summary>
+    public const string Usd = "USD";
+}
+
+/// <summary>A configuration that breaks a rule of the margin model; <see cref="Field"/> names the offending field.</summary>
+public sealed class ConfigurationException(string field, string message)
+    : Exception($"{field}: {message}")
+{
+    public string Field { get; } = field;
+
+    public string Reason { get; } = message;
+}
+
+/// <summary>
+/// The validated risk configuration: markets, collateral assets and risk ratios.
+/// Construct it only through <see cref="Create"/>, which enforces every rule of the model.
+/// </summary>
+public sealed class RiskConfiguration
+{
+    private readonly Dictionary<string, MarketSpec> _markets;
+    private readonly Dictionary<string, CollateralSpec> _collateral;
+
+    private RiskConfiguration(
+        IReadOnlyList<MarketSpec> markets,
+        IReadOnlyList<CollateralSpec> collateral,
+        RiskParameters risk)
+    {
+        Markets = markets;
+        Collateral = collateral;
+        Risk = risk;
+        _markets = markets.ToDictionary(m => m.Symbol, StringComparer.Ordinal);
+        _collateral = collateral.ToDictionary(c => c.Asset, StringComparer.Ordinal);
+        _collateral.TryAdd(Assets.Usd, CollateralSpec.Usd);
+    }
+
+    public IReadOnlyList<MarketSpec> Markets { get; }
+
+    /// <summary>Collateral assets as configured (USD is always allowed, listed or not).</summary>
+    public IReadOnlyList<CollateralSpec> Collateral { get; }
+
+    public RiskParameters Risk { get; }
+
+    public MarketSpec Market(string symbol) =>
+        _markets.TryGetValue(symbol, out var market)
+            ? market
+            : throw new KeyNotFoundException($"unknown market '{symbol}'");
+
+    public bool TryGetMarket(string symbol, out MarketSpec market) => _markets.TryGetValue(symbol, out market!);
+
+    public bool TryGetCollateral(string asset, out CollateralSpec spec) => _collateral.TryGetValue(asset, out spec!);
+
+    /// <summary>True when the asset is configured and, unless it is USD, its price market exists.</summary>
+    public bool IsPricedAsset(string asset) =>
+        _collateral.TryGetValue(asset, out var spec)
+        && (spec.PriceMarket is null || _markets.ContainsKey(spec.PriceMarket));
+
+    /// <summary>Validates and builds a configuration; throws <see cref="ConfigurationException"/> naming the field.</summary>
+    public static RiskConfiguration Create(
+        IReadOnlyList<MarketSpec> markets,
+        IReadOnlyList<CollateralSpec> collateral,
+        RiskParameters? risk = null)
+    {
+        risk ??= RiskParameters.Default;
+        ValidateRisk(risk);
+        var symbols = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < markets.Count; i++)
+        {
+            ValidateMarket(markets[i], $"markets[{i}]", risk);
+            if (!symbols.Add(markets[i].Symbol))
+            {
+                throw new ConfigurationException($"markets[{i}].symbol", $"duplicate market '{markets[i].Symbol}'");
+            }
+        }
+
+        var assets = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < collateral.Count; i++)
+        {
+            ValidateCollateral(collateral[i], $"collateral[{i}]");
+            if (!assets.Add(collateral[i].Asset))
+            {
+                throw new ConfigurationException($"collateral[{i}].asset", $"duplicate asset '{collateral[i].Asset}'");
+            }
+        }
+
+        return new RiskConfiguration(markets, collateral, risk);
+    }
+
+    private static void ValidateRisk(RiskParameters risk)
+    {
+        if (risk.MarginCallRatio < 1m)
+        {
+            throw new ConfigurationException("risk.marginCallRatio", $"must be at least 1, got {risk.MarginCallRatio}");
+        }
+
+        if (risk.LiquidationTargetRatio < 1m)
+        {
+            throw new ConfigurationException(
+                "risk.liquidationTargetRatio", $"must be at least 1, got {risk.LiquidationTargetRatio}");
+        }
+    }
+
+    private static void ValidateMarket(MarketSpec market, string path, RiskParameters risk)
+    {
+        if (string.IsNullOrWhiteSpace(market.Symbol))
+        {
+            throw new ConfigurationException($"{path}.symbol", "must not be empty");
+        }
+
+        if (market.LotSize <= 0m)
+        {
+            throw new ConfigurationException($"{path}.lotSize", $"must be positive, got {market.LotSize}");
+        }
+
+        if (market.LiquidationPenalty < 0m)
+        {
+            throw new ConfigurationException(
+                $"{path}.liquidationPenalty", $"must not be negative, got {market.LiquidationPenalty}");
+        }
+
+        var brackets = market.Brackets;
+        if (brackets.Count == 0)
+        {
+            throw new ConfigurationException($"{path}.brackets", "at least one bracket is required");
+        }
+
+        for (var k = 0; k < brackets.Count; k++)
+        {
+            var b = brackets[k];
+            var at = $"{path}.brackets[{k}]";
+            if (k == 0 && b.Floor != 0m)
+            {
+                throw new ConfigurationException($"{at}.floor", $"the first bracket must start at 0, got {b.Floor}");
+            }
+
+            if (k > 0 && b.Floor <= brackets[k - 1].Floor)
+            {
+                throw new ConfigurationException($"{at}.floor", "brackets must be ordered by strictly increasing floor");
+            }
+
+            if (b.Mmr <= 0m)
+            {
+                throw new ConfigurationException($"{at}.mmr", $"must be positive, got {b.Mmr}");
+            }
+
+            if (b.Imr > 1m)
+            {
+                throw new ConfigurationException($"{at}.imr", $"must be at most 1 (leverage ≥ 1), got {b.Imr}");
+            }
+
+            if (b.Mmr >= b.Imr)
+            {
+                throw new ConfigurationException($"{at}.mmr", $"mmr ({b.Mmr}) must be below imr ({b.Imr})");
+            }
+
+            if (k > 0 && b.Mmr < brackets[k - 1].Mmr)
+            {
+                throw new ConfigurationException($"{at}.mmr", "mmr must not decrease from bracket to bracket");
+            }
+
+            if (k > 0 && b.Imr < brackets[k - 1].Imr)
+            {
+                throw new ConfigurationException($"{at}.imr", "imr must not decrease from bracket to bracket");
+            }
+        }
+
+        var bound = risk.LiquidationTargetRatio * brackets[0].Mmr;
+        if (market.LiquidationPenalty >= bound)
+        {
+            throw new ConfigurationException(
+                $"{path}.liquidationPenalty",
+                $"must be below liquidationTargetRatio × mmr of the first bracket ({bound}), got {market.LiquidationPenalty}");
+        }
+    }
+
+    private static void ValidateCollateral(CollateralSpec spec, string path)
+    {
+        if (string.IsNullOrWhiteSpace(spec.Asset))
+        {
+            throw new ConfigurationException($"{path}.asset", "must not be empty");
+        }
+
+        if (spec.Weight <= 0m || spec.Weight > 1m)
+        {
+            throw new ConfigurationException($"{path}.weight", $"must be in (0, 1], got {spec.Weight}");
+        }
+
+        if (spec.LiquidationDiscount < 0m || spec.LiquidationDiscount >= 1m)
+        {
+            throw new ConfigurationException(
+                $"{path}.liquidationDiscount", $"must be in [0, 1), got {spec.LiquidationDiscount}");
+        }
+
+        if (spec.Asset == Assets.Usd)
+        {
+            if (spec.Weight != 1m || spec.PriceMarket is not null || spec.LiquidationDiscount != 0m)
+            {
+                throw new ConfigurationException($"{path}.asset", "USD is the settlement asset: weight 1, no price market, no discount");
+            }
+        }
+        else if (string.IsNullOrWhiteSpace(spec.PriceMarket))
+        {
+            throw new ConfigurationException($"{path}.priceMarket", $"asset '{spec.Asset}' needs a price market");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+namespace MarginGrid.Domain;
+
+/// <summary>One close of a position in a liquidation, at the step's mark.</summary>
+public sealed record PositionClose(string Market, decimal Quantity, decimal Price, decimal Penalty, decimal RealizedPnl);
+
+/// <summary>One sale of collateral in a liquidation: the seller gets <c>P(1−δ)</c> per unit, the fund the discount.</summary>
+public sealed record CollateralSale(string Asset, decimal Quantity, decimal Price, decimal Discount, decimal Proceeds);
+
+/// <summary>What the liquidation of one account did; <see cref="Deficit"/> is the USD debt left for the fund (≥ 0).</summary>
+public sealed record LiquidationResult(
+    IReadOnlyList<PositionClose> Closes,
+    IReadOnlyList<CollateralSale> Sales,
+    decimal Deficit)
+{
+    public decimal Penalties => Closes.Sum(c => c.Penalty);
+
+    public decimal Discounts => Sales.Sum(s => s.Discount);
+
+    /// <summary>What the insurance fund receives before any bankruptcy is covered.</summary>
+    public decimal FundIncome => Penalties + Discounts;
+
+    public bool IsEmpty => Closes.Count == 0 && Sales.Count == 0 && Deficit == 0m;
+}
+
+/// <summary>The liquidation of one account (MARGIN-MODEL.md, "Liquidation", steps 1–3 up to the fund).</summary>
+public static class Liquidator
+{
+    /// <summary>
+    /// Liquidates <paramref name="portfolio"/> in place at <paramref name="marks"/>: closes the least lots needed to
+    /// reach <c>E ≥ γ·MM</c> (positions by MMᵢ descending), sells collateral if no position is left and USD is
+    /// negative, and writes off what is still owed (returned as <see cref="LiquidationResult.Deficit"/>).
+    /// </summary>
+    public static LiquidationResult Liquidate(Portfolio portfolio, IMarks marks, RiskConfiguration config)
+    {
+        var gamma = config.Risk.LiquidationTargetRatio;
+        var closes = new List<PositionClose>();
+
+        var order = portfolio.Positions
+            .Select(p => (Market: config.Market(p.Key), Position: p.Value, Mark: MarginCalculator.Mark(marks, p.Key)))
+            .Select(x => (x.Market, x.Position, x.Mark, Mm: MarginCalculator.PositionMaintenance(x.Market, x.Position, x.Mark)))
+            .OrderByDescending(x => x.Mm)
+            .ThenBy(x => x.Market.Symbol, StringComparer.Ordinal)
+            .ToList();
+
+        foreach (var (market, position, mark, mmi) in order)
+        {
+            var health = MarginCalculator.Evaluate(portfolio, marks, config);
+            if (health.Equity >= gamma * health.MaintenanceMargin)
+            {
+                break;
+            }
+
+            var quantity = LeastQuantity(market, position, mark, health.Equity, health.MaintenanceMargin, mmi, gamma);
+            var penalty = Penalty(market, quantity, mark, health.Equity);
+            var realized = portfolio.ClosePosition(market.Symbol, quantity, mark);
+            portfolio.PayUsd(penalty);
+            closes.Add(new PositionClose(market.Symbol, quantity, mark, penalty, realized));
+        }
+
+        var sales = portfolio.HasPositions ? [] : SellCollateral(portfolio, marks, config);
+
+        var deficit = 0m;
+        if (!portfolio.HasPositions && portfolio.Usd < 0m)
+        {
+            deficit = -portfolio.Usd;
+            portfolio.ForgiveUsdDebt();
+        }
+
+        return new LiquidationResult(closes, sales, deficit);
+    }
+
+    /// <summary>The penalty <c>min(φ·q·M, max(0, E))</c>: no account pays a penalty it cannot afford.</summary>
+    public static decimal Penalty(MarketSpec market, decimal quantity, decimal mark, decimal equityBefore) =>
+        Math.Min(market.LiquidationPenalty * quantity * mark, Math.Max(0m, equityBefore));
+
+    /// <summary>
+    /// The least multiple of the lot size (at most |size|) whose close reaches <c>E' ≥ γ·MM'</c>; |size| if none does.
+    /// <c>E' − γ·MM'</c> increases strictly with the quantity because φ &lt; γ·mmr₁, so bisection finds it.
+    /// </summary>
+    public static decimal LeastQuantity(
+        MarketSpec market, Position position, decimal mark, decimal equity, decimal mm, decimal mmi, decimal gamma)
+    {
+        var size = Math.Abs(position.Size);
+        var lots = decimal.Floor(size / market.LotSize);
+        if (lots < 1m || !Reaches(lots))
+        {
+            return size;
+        }
+
+        decimal lo = 0m, hi = lots; // Reaches(lo) is false (or lo = 0), Reaches(hi) is true
+        while (hi - lo > 1m)
+        {
+            var mid = decimal.Floor((lo + hi) / 2m);
+            if (Reaches(mid))
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid;
+            }
+        }
+
+        return hi * market.LotSize;
+
+        bool Reaches(decimal n)
+        {
+            var q = n * market.LotSize;
+            var equityAfter = equity - Penalty(market, q, mark, equity);
+            var mmAfter = mm - mmi + market.MaintenanceRequirement((size - q) * mark);
+            return equityAfter >= gamma * mmAfter;
+        }
+    }
+
+    private static List<CollateralSale> SellCollateral(Portfolio portfolio, IMarks marks, RiskConfiguration config)
+    {
+        var sales = new List<CollateralSale>();
+        if (portfolio.Usd >= 0m)
+        {
+            return sales;
+        }
+
+        var assets = portfolio.Balances
+            .Where(b => b.Key != Assets.Usd && b.Value > 0m)
+            .Select(b => (Asset: b.Key, Quantity: b.Value, Spec: config.TryGetCollateral(b.Key, out var s) ? s : throw new InvalidOperationException($"asset '{b.Key}' is not configured")))
+            .OrderBy(x => x.Spec.Weight)
+            .ThenBy(x => x.Asset, StringComparer.Ordinal)
+            .ToList();
+
+        foreach (var (asset, held, spec) in assets)
+        {
+            if (portfolio.Usd >= 0m)
+            {
+                break;
+            }
+
+            var price = MarginCalculator.Mark(marks, spec.PriceMarket!);
+            var unit = price * (1m - spec.LiquidationDiscount);
+            var quantity = Math.Min(held, DecimalMath.CeilingQuotient(-portfolio.Usd, unit));
+            var proceeds = quantity * unit;
+            var value = quantity * price;
+            var discount = spec.LiquidationDiscount * price * quantity;
+            portfolio.SellCollateral(asset, quantity, proceeds, value);
+            sales.Add(new CollateralSale(asset, quantity, price, discount, proceeds));
+        }
+
+        return sales;
+    }
+}
+
+/// <summary>The insurance fund and the socialized loss: income from penalties and discounts, cover for bankruptcies.</summary>
+public sealed class InsuranceLedger(decimal fund = 0m, decimal socialized = 0m)
+{
+    public decimal Fund { get; private set; } = fund >= 0m ? fund : throw new ArgumentOutOfRangeException(nameof(fund));
+
+    public decimal SocializedLoss { get; private set; } = socialized;
+
+    /// <summary>Credits the liquidation's penalties and discounts, then covers its deficit up to the fund's balance.</summary>
+    public BankruptcyCover? Apply(LiquidationResult result)
+    {
+        Fund += result.FundIncome;
+        return result.Deficit > 0m ? Cover(result.Deficit) : null;
+    }
+
+    public BankruptcyCover Cover(decimal deficit)
+    {
+        var covered = Math.Min(deficit, Fund);
+        Fund -= covered;
+        SocializedLoss += deficit - covered;
+        return new BankruptcyCover(deficit, covered, deficit - covered);
+    }
+}
+
+public sealed record BankruptcyCover(decimal Deficit, decimal InsuranceCovered, decimal Socialized);
+
+public static class DecimalMath
+{
+    /// <summary>The least decimal q (at the precision of the quotient) with <c>q × divisor ≥ dividend</c>; both positive.</summary>
+    public static decimal CeilingQuotient(decimal dividend, decimal divisor)
+    {
+        var q = dividend / divisor;
+        for (var i = 0; i < 4 && q * divisor < dividend; i++)
+        {
+            q += Ulp(q);
+        }
+
+        return q;
+    }
+
+    /// <summary>One unit in the last place of <paramref name="value"/>'s scale.</summary>
+    public static decimal Ulp(decimal value) => new(1, 0, 0, false, value.Scale);
+
+    /// <summary>The value without trailing zeros, for display ("1.500" → "1.5").</summary>
+    public static decimal Normalize(decimal value) => value / 1.0000000000000000000000000000m;
+}
