@@ -158,12 +158,29 @@ public sealed class InsuranceLedger(decimal fund = 0m, decimal socialized = 0m)
     /// <summary>Credits the liquidation's penalties and discounts, then covers its deficit up to the fund's balance.</summary>
     public BankruptcyCover? Apply(LiquidationResult result)
     {
-        Fund += result.FundIncome;
+        Collect(result.FundIncome);
         return result.Deficit > 0m ? Cover(result.Deficit) : null;
     }
 
+    /// <summary>Credits penalties and discounts.</summary>
+    public void Collect(decimal income)
+    {
+        if (income < 0m)
+        {
+            throw new ArgumentOutOfRangeException(nameof(income), "fund income cannot be negative");
+        }
+
+        Fund += income;
+    }
+
+    /// <summary>Covers a bankruptcy deficit up to the fund's balance; the rest is socialized.</summary>
     public BankruptcyCover Cover(decimal deficit)
     {
+        if (deficit <= 0m)
+        {
+            throw new ArgumentOutOfRangeException(nameof(deficit), "a deficit is positive");
+        }
+
         var covered = Math.Min(deficit, Fund);
         Fund -= covered;
         SocializedLoss += deficit - covered;

@@ -1,0 +1,256 @@
+using System.Collections.Immutable;
+
+namespace MarginGrid;
+
+/// <summary>Account status on the wire (mirrors the domain's status, worst last).</summary>
+[GenerateSerializer, Alias("mg.RiskStatus")]
+public enum RiskStatus
+{
+    Healthy = 0,
+    MarginCall = 1,
+    Liquidatable = 2,
+    Bankrupt = 3,
+}
+
+[GenerateSerializer, Alias("mg.GridEventType")]
+public enum GridEventType
+{
+    MarginCall = 0,
+    Liquidation = 1,
+    CollateralLiquidation = 2,
+    Bankruptcy = 3,
+    Rejected = 4,
+}
+
+/// <summary>
+/// One engine event, as it goes to the event stream, the account history and the audit trail.
+/// Fields not used by a type are null. <see cref="Step"/> names the step that caused it.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("mg.GridEvent")]
+public sealed record GridEvent(
+    [property: Id(0)] GridEventType Type,
+    [property: Id(1)] string Account,
+    [property: Id(2)] string Step,
+    [property: Id(3)] DateTimeOffset Timestamp)
+{
+    [Id(4)] public RiskStatus? Status { get; init; }
+    [Id(5)] public string? Market { get; init; }
+    [Id(6)] public string? Asset { get; init; }
+    [Id(7)] public decimal? Quantity { get; init; }
+    [Id(8)] public decimal? Price { get; init; }
+    [Id(9)] public decimal? Penalty { get; init; }
+    [Id(10)] public decimal? Discount { get; init; }
+    [Id(11)] public decimal? Deficit { get; init; }
+    [Id(12)] public decimal? InsuranceCovered { get; init; }
+    [Id(13)] public decimal? Socialized { get; init; }
+    [Id(14)] public string? Reason { get; init; }
+
+    /// <summary>The snake_case name used in results and APIs ("margin_call", ...).</summary>
+    public string TypeName => Type switch
+    {
+        GridEventType.MarginCall => "margin_call",
+        GridEventType.Liquidation => "liquidation",
+        GridEventType.CollateralLiquidation => "collateral_liquidation",
+        GridEventType.Bankruptcy => "bankruptcy",
+        GridEventType.Rejected => "rejected",
+        _ => Type.ToString(),
+    };
+}
+
+[GenerateSerializer, Immutable, Alias("mg.BracketConfig")]
+public sealed record BracketConfig(
+    [property: Id(0)] decimal Floor,
+    [property: Id(1)] decimal Mmr,
+    [property: Id(2)] decimal Imr);
+
+[GenerateSerializer, Immutable, Alias("mg.MarketConfig")]
+public sealed record MarketConfig(
+    [property: Id(0)] string Symbol,
+    [property: Id(1)] decimal LotSize,
+    [property: Id(2)] decimal LiquidationPenalty,
+    [property: Id(3)] ImmutableArray<BracketConfig> Brackets);
+
+[GenerateSerializer, Immutable, Alias("mg.CollateralConfig")]
+public sealed record CollateralConfig(
+    [property: Id(0)] string Asset,
+    [property: Id(1)] decimal Weight,
+    [property: Id(2)] string? PriceMarket,
+    [property: Id(3)] decimal LiquidationDiscount);
+
+[GenerateSerializer, Immutable, Alias("mg.RiskRatios")]
+public sealed record RiskRatios(
+    [property: Id(0)] decimal MarginCallRatio,
+    [property: Id(1)] decimal LiquidationTargetRatio);
+
+/// <summary>The whole risk configuration at one version; every account and market caches it by version.</summary>
+[GenerateSerializer, Immutable, Alias("mg.RiskConfigSnapshot")]
+public sealed record RiskConfigSnapshot(
+    [property: Id(0)] long Version,
+    [property: Id(1)] ImmutableArray<MarketConfig> Markets,
+    [property: Id(2)] ImmutableArray<CollateralConfig> Collateral,
+    [property: Id(3)] RiskRatios Risk);
+
+[GenerateSerializer, Immutable, Alias("mg.PositionSnapshot")]
+public sealed record PositionSnapshot(
+    [property: Id(0)] string Market,
+    [property: Id(1)] decimal Size,
+    [property: Id(2)] decimal EntryPrice);
+
+/// <summary>The holdings an account is opened with (replay seeding, demo, migration from another system).</summary>
+[GenerateSerializer, Immutable, Alias("mg.AccountSeed")]
+public sealed record AccountSeed(
+    [property: Id(0)] ImmutableDictionary<string, decimal> Collateral,
+    [property: Id(1)] ImmutableArray<PositionSnapshot> Positions);
+
+/// <summary>A price for one market from one source.</summary>
+[GenerateSerializer, Immutable, Alias("mg.PriceUpdate")]
+public sealed record PriceUpdate(
+    [property: Id(0)] decimal Price,
+    [property: Id(1)] string Source,
+    [property: Id(2)] DateTimeOffset Timestamp)
+{
+    /// <summary>When false, holders take the mark without evaluating (the first half of a multi-market step).</summary>
+    [Id(3)] public bool Evaluate { get; init; } = true;
+}
+
+/// <summary>A mark delivered to the holders of a market; <see cref="Sequence"/> orders ticks of one market.</summary>
+[GenerateSerializer, Immutable, Alias("mg.MarketTick")]
+public sealed record MarketTick(
+    [property: Id(0)] string Market,
+    [property: Id(1)] long Sequence,
+    [property: Id(2)] decimal Price,
+    [property: Id(3)] DateTimeOffset Timestamp,
+    [property: Id(4)] bool Evaluate,
+    [property: Id(5)] long ConfigVersion)
+{
+    public string StepId => $"{Market}#{Sequence}";
+}
+
+[GenerateSerializer, Immutable, Alias("mg.MarkPrice")]
+public sealed record MarkPrice(
+    [property: Id(0)] string Market,
+    [property: Id(1)] long Sequence,
+    [property: Id(2)] decimal Price,
+    [property: Id(3)] DateTimeOffset Timestamp);
+
+/// <summary>
+/// What an evaluation found that the step must act on: a margin call to order, or an account to liquidate.
+/// Healthy accounts whose status did not worsen report nothing.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("mg.EvaluationReport")]
+public sealed record EvaluationReport(
+    [property: Id(0)] string Account,
+    [property: Id(1)] RiskStatus Status,
+    [property: Id(2)] bool HasPositions,
+    [property: Id(3)] decimal Equity,
+    [property: Id(4)] decimal MaintenanceMargin,
+    [property: Id(5)] GridEvent? MarginCall)
+{
+    public bool NeedsLiquidation => Status is RiskStatus.Liquidatable or RiskStatus.Bankrupt;
+}
+
+/// <summary>What one shard's delivery of a tick produced: how many holders evaluated it, and the notable reports.</summary>
+[GenerateSerializer, Immutable, Alias("mg.TickDelivery")]
+public sealed record TickDelivery(
+    [property: Id(0)] int Evaluated,
+    [property: Id(1)] ImmutableArray<EvaluationReport> Reports);
+
+/// <summary>The events of one settled step, in the order of the margin model.</summary>
+[GenerateSerializer, Immutable, Alias("mg.StepOutcome")]
+public sealed record StepOutcome(
+    [property: Id(0)] string Step,
+    [property: Id(1)] ImmutableArray<GridEvent> Events,
+    [property: Id(2)] int Evaluated)
+{
+    public static StepOutcome Empty(string step) => new(step, [], 0);
+}
+
+[GenerateSerializer, Immutable, Alias("mg.FillCommand")]
+public sealed record FillCommand(
+    [property: Id(0)] string CommandId,
+    [property: Id(1)] string Market,
+    [property: Id(2)] decimal Size,
+    [property: Id(3)] decimal Price);
+
+[GenerateSerializer, Immutable, Alias("mg.TransferCommand")]
+public sealed record TransferCommand(
+    [property: Id(0)] string CommandId,
+    [property: Id(1)] string Asset,
+    [property: Id(2)] decimal Quantity);
+
+/// <summary>The result of a command: accepted or rejected, with the step's events. Repeating a command id returns it again.</summary>
+[GenerateSerializer, Immutable, Alias("mg.CommandResult")]
+public sealed record CommandResult(
+    [property: Id(0)] string CommandId,
+    [property: Id(1)] bool Accepted,
+    [property: Id(2)] string? Reason,
+    [property: Id(3)] ImmutableArray<GridEvent> Events,
+    [property: Id(4)] long Version)
+{
+    /// <summary>True when this result is the stored answer to an earlier identical command.</summary>
+    [Id(5)] public bool Duplicate { get; init; }
+}
+
+/// <summary>The fingerprint of a command body, to tell a retry (same body) from a conflicting reuse of its id.</summary>
+[GenerateSerializer, Immutable, Alias("mg.CommandConflict")]
+public sealed class CommandConflictException(string commandId)
+    : Exception($"command id '{commandId}' was already used with a different body")
+{
+    [Id(0)] public string CommandId { get; } = commandId;
+}
+
+[GenerateSerializer, Immutable, Alias("mg.PositionView")]
+public sealed record PositionView(
+    [property: Id(0)] string Market,
+    [property: Id(1)] decimal Size,
+    [property: Id(2)] decimal EntryPrice,
+    [property: Id(3)] decimal? Mark,
+    [property: Id(4)] decimal? LiquidationPrice,
+    [property: Id(5)] decimal? MaintenanceMargin);
+
+[GenerateSerializer, Immutable, Alias("mg.AccountView")]
+public sealed record AccountView(
+    [property: Id(0)] string Account,
+    [property: Id(1)] ImmutableSortedDictionary<string, decimal> Collateral,
+    [property: Id(2)] ImmutableArray<PositionView> Positions,
+    [property: Id(3)] decimal Equity,
+    [property: Id(4)] decimal MaintenanceMargin,
+    [property: Id(5)] decimal InitialMargin,
+    [property: Id(6)] decimal? Health,
+    [property: Id(7)] RiskStatus Status,
+    [property: Id(8)] long Version)
+{
+    /// <summary>Cumulative PnL realized into USD, for the conservation check.</summary>
+    [Id(9)] public decimal RealizedPnl { get; init; }
+
+    /// <summary>Cumulative <c>P × quantity</c> of collateral sold in liquidations.</summary>
+    [Id(10)] public decimal CollateralSoldValue { get; init; }
+
+    /// <summary>USD deposited minus withdrawn (including the opening balance).</summary>
+    [Id(11)] public decimal NetUsdTransfers { get; init; }
+}
+
+[GenerateSerializer, Immutable, Alias("mg.PreTradeView")]
+public sealed record PreTradeView(
+    [property: Id(0)] bool Allowed,
+    [property: Id(1)] string? Reason,
+    [property: Id(2)] decimal? EquityAfter,
+    [property: Id(3)] decimal? InitialMarginAfter);
+
+[GenerateSerializer, Immutable, Alias("mg.FundView")]
+public sealed record FundView(
+    [property: Id(0)] decimal InsuranceFund,
+    [property: Id(1)] decimal SocializedLoss,
+    [property: Id(2)] decimal PeakInsuranceFund);
+
+[GenerateSerializer, Immutable, Alias("mg.BankruptcyCoverView")]
+public sealed record BankruptcyCoverView(
+    [property: Id(0)] decimal Deficit,
+    [property: Id(1)] decimal InsuranceCovered,
+    [property: Id(2)] decimal Socialized);
+
+[GenerateSerializer, Immutable, Alias("mg.LiquidationQueueView")]
+public sealed record LiquidationQueueView(
+    [property: Id(0)] ImmutableArray<string> Pending,
+    [property: Id(1)] long Settled,
+    [property: Id(2)] long Liquidated);

@@ -1,0 +1,594 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using MarginGrid.Domain;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Streams;
+
+namespace MarginGrid.Grains;
+
+/// <summary>
+/// One account: holdings (persisted), the marks of the markets that price it (from ticks), its health on every tick,
+/// its commands (idempotent by command id, persisted before they are acknowledged) and its own liquidation.
+/// </summary>
+public sealed class AccountGrain(
+    [PersistentState("account", GridProviders.Storage)] IPersistentState<AccountState> state,
+    RiskConfigProvider configs,
+    IOptions<GridOptions> options,
+    IGridObserver observer,
+    TimeProvider time,
+    ILogger<AccountGrain> logger)
+    : Grain, IAccountGrain
+{
+    private readonly GridOptions _options = options.Value;
+    private readonly MarkBook _marks = new();
+    private readonly Dictionary<string, long> _sequences = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
+    private Portfolio _portfolio = new();
+    private RiskConfiguration? _config;
+    private long _configVersion;
+    private IAsyncStream<GridEvent>? _stream;
+
+    private string Id => this.GetPrimaryKeyString();
+
+    private RiskConfiguration Config => _config ?? throw new InvalidOperationException("configuration not loaded");
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (!state.State.Opened)
+        {
+            return;
+        }
+
+        _portfolio = LoadPortfolio(state.State);
+        await LoadConfigAsync(1);
+        await SyncMarketsAsync();
+        if (state.State.Pending is not null)
+        {
+            // A liquidation was applied here but its fund settlement was not confirmed: finish it (idempotent by id).
+            await CompleteLiquidationAsync();
+        }
+    }
+
+    public Task<bool> ExistsAsync() => Task.FromResult(state.State.Opened);
+
+    public async Task OpenAsync(AccountSeed seed)
+    {
+        if (state.State.Opened)
+        {
+            throw new InvalidOperationException($"account '{Id}' is already open");
+        }
+
+        await LoadConfigAsync(1);
+        foreach (var (asset, quantity) in seed.Collateral)
+        {
+            if (!Config.IsPricedAsset(asset))
+            {
+                throw new ArgumentException($"asset '{asset}' is not a priced collateral asset", nameof(seed));
+            }
+
+            if (asset != Assets.Usd && quantity < 0m)
+            {
+                throw new ArgumentException($"only USD may be negative, got {asset} {quantity}", nameof(seed));
+            }
+        }
+
+        foreach (var position in seed.Positions)
+        {
+            if (!Config.TryGetMarket(position.Market, out _))
+            {
+                throw new ArgumentException($"unknown market '{position.Market}'", nameof(seed));
+            }
+
+            if (position.EntryPrice <= 0m)
+            {
+                throw new ArgumentException($"entry price of {position.Market} must be positive", nameof(seed));
+            }
+        }
+
+        _portfolio = seed.ToPortfolio();
+        state.State.Opened = true;
+        state.State.LastStatus = RiskStatus.Healthy;
+        await PersistAsync();
+        observer.StatusChanged(null, RiskStatus.Healthy);
+        await SyncMarketsAsync();
+    }
+
+    public async Task<EvaluationReport?> OnTickAsync(MarketTick tick)
+    {
+        if (!state.State.Opened)
+        {
+            await UnregisterAsync(tick.Market);
+            return null;
+        }
+
+        if (_sequences.TryGetValue(tick.Market, out var seen) && tick.Sequence <= seen)
+        {
+            return null; // stale: a newer tick of this market has already been applied
+        }
+
+        _sequences[tick.Market] = tick.Sequence;
+        _marks.Set(tick.Market, tick.Price);
+        if (tick.ConfigVersion > _configVersion)
+        {
+            await LoadConfigAsync(tick.ConfigVersion);
+        }
+
+        if (!_portfolio.PricedBy(Config).Contains(tick.Market))
+        {
+            await UnregisterAsync(tick.Market);
+            return null;
+        }
+
+        return tick.Evaluate ? await EvaluateStepAsync(tick.StepId) : null;
+    }
+
+    public async Task<EvaluationReport?> EvaluateAsync(string step) =>
+        state.State.Opened ? await EvaluateStepAsync(step) : null;
+
+    public Task<CommandResult> FillAsync(FillCommand command) =>
+        ExecuteAsync("fill", command.CommandId, Fingerprint("fill", command.Market, command.Size, command.Price), async () =>
+        {
+            if (!Config.TryGetMarket(command.Market, out _))
+            {
+                await LoadConfigAsync(_configVersion + 1);
+            }
+
+            if (Config.TryGetMarket(command.Market, out _))
+            {
+                await EnsureMarketAsync(command.Market);
+            }
+
+            var check = AccountRules.CheckFill(command.Market, command.Size, command.Price, _marks, Config);
+            if (check.Accepted)
+            {
+                _portfolio.ApplyFill(command.Market, command.Size, command.Price);
+            }
+
+            return check.RejectReason;
+        });
+
+    public Task<CommandResult> DepositAsync(TransferCommand command) =>
+        ExecuteAsync("deposit", command.CommandId, Fingerprint("deposit", command.Asset, command.Quantity), async () =>
+        {
+            if (!Config.TryGetCollateral(command.Asset, out _))
+            {
+                await LoadConfigAsync(_configVersion + 1);
+            }
+
+            var check = AccountRules.CheckDeposit(command.Asset, command.Quantity, Config);
+            if (check.Accepted)
+            {
+                if (Config.TryGetCollateral(command.Asset, out var spec) && spec.PriceMarket is { } market)
+                {
+                    await EnsureMarketAsync(market);
+                }
+
+                _portfolio.Deposit(command.Asset, command.Quantity);
+            }
+
+            return check.RejectReason;
+        });
+
+    public Task<CommandResult> WithdrawAsync(TransferCommand command) =>
+        ExecuteAsync("withdrawal", command.CommandId, Fingerprint("withdraw", command.Asset, command.Quantity), () =>
+        {
+            var check = AccountRules.CheckWithdrawal(_portfolio, command.Asset, command.Quantity, _marks, Config);
+            if (check.Accepted)
+            {
+                _portfolio.Withdraw(command.Asset, command.Quantity);
+            }
+
+            return ValueTask.FromResult(check.RejectReason);
+        });
+
+    public async Task<PreTradeView> PreTradeAsync(string market, decimal size, decimal price)
+    {
+        if (!state.State.Opened)
+        {
+            return new PreTradeView(false, RejectReasons.UnknownAccount, null, null);
+        }
+
+        if (Config.TryGetMarket(market, out _))
+        {
+            await FetchMarkAsync(market);
+        }
+
+        var result = AccountRules.PreTrade(_portfolio, market, size, price, _marks, Config);
+        return new PreTradeView(result.Allowed, result.Reason, result.HealthAfter?.Equity, result.HealthAfter?.InitialMargin);
+    }
+
+    public async Task<ImmutableArray<GridEvent>> LiquidateAsync(string liquidationId)
+    {
+        if (!state.State.Opened)
+        {
+            return [];
+        }
+
+        var events = await LiquidateCoreAsync(liquidationId);
+        await PublishAsync(events);
+        return events;
+    }
+
+    public Task<AccountView?> GetViewAsync()
+    {
+        if (!state.State.Opened)
+        {
+            return Task.FromResult<AccountView?>(null);
+        }
+
+        var health = MarginCalculator.Evaluate(_portfolio, _marks, Config);
+        var positions = _portfolio.Positions
+            .Select(p =>
+            {
+                var hasMark = _marks.TryGetMark(p.Key, out var mark);
+                return new PositionView(
+                    p.Key,
+                    p.Value.Size,
+                    p.Value.Entry,
+                    hasMark ? mark : null,
+                    hasMark ? LiquidationPrice.For(_portfolio, p.Key, _marks, Config) : null,
+                    hasMark ? MarginCalculator.PositionMaintenance(Config.Market(p.Key), p.Value, mark) : null);
+            })
+            .ToImmutableArray();
+        return Task.FromResult<AccountView?>(new AccountView(
+            Id,
+            _portfolio.Balances.ToImmutableSortedDictionary(StringComparer.Ordinal),
+            positions,
+            health.Equity,
+            health.MaintenanceMargin,
+            health.InitialMargin,
+            health.Health,
+            health.Status.ToWire(),
+            state.State.Version)
+        {
+            RealizedPnl = _portfolio.RealizedPnl,
+            CollateralSoldValue = _portfolio.CollateralSoldValue,
+            NetUsdTransfers = _portfolio.NetUsdTransfers,
+        });
+    }
+
+    public Task<ImmutableArray<GridEvent>> GetRecentEventsAsync() => Task.FromResult(state.State.Recent.ToImmutableArray());
+
+    private async Task<CommandResult> ExecuteAsync(
+        string type, string commandId, string fingerprint, Func<ValueTask<string?>> apply)
+    {
+        if (string.IsNullOrWhiteSpace(commandId))
+        {
+            throw new ArgumentException("a command needs a command id", nameof(commandId));
+        }
+
+        if (!state.State.Opened)
+        {
+            var unknown = NewEvent(GridEventType.Rejected, commandId) with { Reason = RejectReasons.UnknownAccount };
+            observer.EventEmitted(unknown);
+            observer.Command(type, "rejected");
+            await PublishAsync([unknown]);
+            return new CommandResult(commandId, false, RejectReasons.UnknownAccount, [unknown], 0);
+        }
+
+        var stored = state.State.Commands.Find(c => c.CommandId == commandId);
+        if (stored is not null)
+        {
+            if (stored.Fingerprint != fingerprint)
+            {
+                throw new CommandConflictException(commandId);
+            }
+
+            observer.Command(type, "duplicate");
+            return stored.Result with { Duplicate = true };
+        }
+
+        var reason = await apply();
+        var events = new List<GridEvent>();
+        EvaluationReport? report = null;
+        if (reason is not null)
+        {
+            events.Add(Record(NewEvent(GridEventType.Rejected, commandId) with { Reason = reason }));
+        }
+        else
+        {
+            await SyncMarketsAsync();
+            report = Evaluate(commandId);
+            if (report?.MarginCall is { } marginCall)
+            {
+                events.Add(marginCall);
+            }
+        }
+
+        Remember(commandId, fingerprint, reason, events);
+        await PersistAsync();
+
+        if (report is { NeedsLiquidation: true })
+        {
+            events.AddRange(await LiquidateCoreAsync($"{commandId}/liquidation"));
+            Remember(commandId, fingerprint, reason, events);
+            await PersistAsync();
+        }
+
+        observer.Command(type, reason is null ? "accepted" : "rejected");
+        await PublishAsync(events);
+        return state.State.Commands[^1].Result;
+    }
+
+    private void Remember(string commandId, string fingerprint, string? reason, List<GridEvent> events)
+    {
+        var result = new CommandResult(commandId, reason is null, reason, [.. events], state.State.Version + 1);
+        var commands = state.State.Commands;
+        if (commands.Count > 0 && commands[^1].CommandId == commandId)
+        {
+            commands[^1] = new StoredCommand(commandId, fingerprint, result);
+            return;
+        }
+
+        commands.Add(new StoredCommand(commandId, fingerprint, result));
+        if (commands.Count > _options.RememberedCommands)
+        {
+            commands.RemoveRange(0, commands.Count - _options.RememberedCommands);
+        }
+    }
+
+    private async Task<EvaluationReport?> EvaluateStepAsync(string step)
+    {
+        var before = state.State.LastStatus;
+        var report = Evaluate(step);
+        if (state.State.LastStatus != before)
+        {
+            await PersistAsync();
+        }
+
+        if (report?.MarginCall is { } marginCall)
+        {
+            await PublishAsync([marginCall]);
+        }
+
+        return report;
+    }
+
+    /// <summary>Evaluates at the current marks, emits a margin call on a move away from Healthy, and reports what the step must act on.</summary>
+    private EvaluationReport? Evaluate(string step)
+    {
+        AccountHealth health;
+        try
+        {
+            health = MarginCalculator.Evaluate(_portfolio, _marks, Config);
+        }
+        catch (MissingMarkException e)
+        {
+            logger.LogWarning("Account {Account} cannot be evaluated at step {Step}: {Reason}", Id, step, e.Message);
+            return null;
+        }
+
+        var status = health.Status.ToWire();
+        GridEvent? marginCall = null;
+        if (state.State.LastStatus == RiskStatus.Healthy && status != RiskStatus.Healthy)
+        {
+            marginCall = Record(NewEvent(GridEventType.MarginCall, step) with { Status = status });
+        }
+
+        SetStatus(status);
+        return marginCall is not null || health.NeedsLiquidation
+            ? new EvaluationReport(Id, status, health.HasPositions, health.Equity, health.MaintenanceMargin, marginCall)
+            : null;
+    }
+
+    private async Task<ImmutableArray<GridEvent>> LiquidateCoreAsync(string liquidationId)
+    {
+        if (state.State.Liquidations.Contains(liquidationId))
+        {
+            return [.. state.State.Recent.Where(e => e.Step == liquidationId)];
+        }
+
+        AccountHealth health;
+        try
+        {
+            health = MarginCalculator.Evaluate(_portfolio, _marks, Config);
+        }
+        catch (MissingMarkException e)
+        {
+            logger.LogError("Account {Account} cannot be liquidated ({Id}): {Reason}", Id, liquidationId, e.Message);
+            return [];
+        }
+
+        if (!health.NeedsLiquidation)
+        {
+            return []; // a later price, deposit or fill has made it safe since the step reported it
+        }
+
+        var result = Liquidator.Liquidate(_portfolio, _marks, Config);
+        var events = new List<GridEvent>(result.Closes.Count + result.Sales.Count + 1);
+        foreach (var close in result.Closes)
+        {
+            events.Add(NewEvent(GridEventType.Liquidation, liquidationId) with
+            {
+                Market = close.Market,
+                Quantity = close.Quantity,
+                Price = close.Price,
+                Penalty = close.Penalty,
+            });
+        }
+
+        foreach (var sale in result.Sales)
+        {
+            events.Add(NewEvent(GridEventType.CollateralLiquidation, liquidationId) with
+            {
+                Asset = sale.Asset,
+                Quantity = sale.Quantity,
+                Price = sale.Price,
+                Discount = sale.Discount,
+            });
+        }
+
+        state.State.Pending = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events);
+        state.State.Liquidations.Add(liquidationId);
+        if (state.State.Liquidations.Count > _options.RememberedCommands)
+        {
+            state.State.Liquidations.RemoveAt(0);
+        }
+
+        await PersistAsync();
+        return await CompleteLiquidationAsync();
+    }
+
+    private async Task<ImmutableArray<GridEvent>> CompleteLiquidationAsync()
+    {
+        var pending = state.State.Pending!;
+        var cover = await GrainFactory.GetGrain<IInsuranceFundGrain>(0)
+            .ApplyLiquidationAsync(pending.LiquidationId, pending.FundIncome, pending.Deficit);
+        var events = new List<GridEvent>(pending.Events);
+        if (cover is not null)
+        {
+            events.Add(NewEvent(GridEventType.Bankruptcy, pending.LiquidationId) with
+            {
+                Deficit = cover.Deficit,
+                InsuranceCovered = cover.InsuranceCovered,
+                Socialized = cover.Socialized,
+            });
+        }
+
+        foreach (var e in events)
+        {
+            Record(e);
+        }
+
+        try
+        {
+            SetStatus(MarginCalculator.Evaluate(_portfolio, _marks, Config).Status.ToWire());
+        }
+        catch (MissingMarkException)
+        {
+            // Reactivated without marks: the next tick sets the status.
+        }
+
+        state.State.Pending = null;
+        await PersistAsync();
+        return [.. events];
+    }
+
+    private void SetStatus(RiskStatus status)
+    {
+        if (status != state.State.LastStatus)
+        {
+            observer.StatusChanged(state.State.LastStatus, status);
+            state.State.LastStatus = status;
+        }
+    }
+
+    private GridEvent NewEvent(GridEventType type, string step) => new(type, Id, step, time.GetUtcNow());
+
+    private GridEvent Record(GridEvent e)
+    {
+        var recent = state.State.Recent;
+        recent.Add(e);
+        if (recent.Count > _options.RecentEvents)
+        {
+            recent.RemoveRange(0, recent.Count - _options.RecentEvents);
+        }
+
+        observer.EventEmitted(e);
+        return e;
+    }
+
+    private async Task PublishAsync(IReadOnlyCollection<GridEvent> events)
+    {
+        if (events.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _stream ??= this.GetStreamProvider(GridStreams.Provider)
+                .GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
+            foreach (var e in events)
+            {
+                await _stream.OnNextAsync(e);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The events are persisted in the account's history (and the audit trail); the stream is best effort.
+            logger.LogWarning(e, "Account {Account} could not publish {Count} events to the event stream", Id, events.Count);
+        }
+    }
+
+    /// <summary>Persists the holdings; a failed write deactivates the grain so that the next call reloads what is stored.</summary>
+    private async Task PersistAsync()
+    {
+        var s = state.State;
+        s.Balances = new Dictionary<string, decimal>(_portfolio.Balances, StringComparer.Ordinal);
+        s.Positions = [.. _portfolio.Positions.Select(p => new PositionSnapshot(p.Key, p.Value.Size, p.Value.Entry))];
+        s.RealizedPnl = _portfolio.RealizedPnl;
+        s.CollateralSoldValue = _portfolio.CollateralSoldValue;
+        s.NetUsdTransfers = _portfolio.NetUsdTransfers;
+        s.Version++;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            DeactivateOnIdle();
+            throw;
+        }
+    }
+
+    private static Portfolio LoadPortfolio(AccountState s) =>
+        Portfolio.Restore(
+            s.Balances,
+            s.Positions.Select(p => KeyValuePair.Create(p.Market, new Position(p.Size, p.EntryPrice))),
+            s.RealizedPnl,
+            s.CollateralSoldValue,
+            s.NetUsdTransfers);
+
+    private async Task LoadConfigAsync(long minVersion)
+    {
+        (_config, _configVersion) = await configs.GetAsync(Math.Max(1, minVersion));
+    }
+
+    /// <summary>Registers with the holder shard of every market that prices this account and fetches missing marks.</summary>
+    private async Task SyncMarketsAsync()
+    {
+        foreach (var market in _portfolio.PricedBy(Config))
+        {
+            await EnsureMarketAsync(market);
+        }
+    }
+
+    private async Task EnsureMarketAsync(string market)
+    {
+        if (_registered.Add(market))
+        {
+            await Shard(market).RegisterAsync(Id);
+        }
+
+        await FetchMarkAsync(market);
+    }
+
+    private async Task FetchMarkAsync(string market)
+    {
+        if (_marks.TryGetMark(market, out _))
+        {
+            return;
+        }
+
+        var mark = await GrainFactory.GetGrain<IMarketGrain>(market).GetMarkAsync();
+        if (mark is not null && (!_sequences.TryGetValue(market, out var seen) || mark.Sequence > seen))
+        {
+            _sequences[market] = mark.Sequence;
+            _marks.Set(market, mark.Price);
+        }
+    }
+
+    private async Task UnregisterAsync(string market)
+    {
+        _registered.Remove(market);
+        await Shard(market).UnregisterAsync(Id);
+    }
+
+    private IMarketShardGrain Shard(string market) =>
+        GrainFactory.GetGrain<IMarketShardGrain>(StableHash.ShardKey(market, StableHash.Shard(Id, _options.ShardsPerMarket)));
+
+    private static string Fingerprint(string type, string subject, params decimal[] amounts) =>
+        string.Join('|', [type, subject, .. amounts.Select(a => DecimalMath.Normalize(a).ToString(CultureInfo.InvariantCulture))]);
+}

@@ -1,0 +1,55 @@
+namespace MarginGrid.Grains;
+
+/// <summary>
+/// What the grains report for metrics and live views. The silo registers a Prometheus implementation,
+/// the demo a counting one; the default does nothing. Implementations must be thread-safe and cheap.
+/// </summary>
+public interface IGridObserver
+{
+    void TickSettled(string market, int evaluated, TimeSpan decision);
+
+    void Evaluated(int accounts);
+
+    void EventEmitted(GridEvent gridEvent);
+
+    void StatusChanged(RiskStatus? from, RiskStatus? to);
+
+    void FundChanged(FundView fund);
+
+    void LiquidationQueue(int depth);
+
+    void Command(string type, string outcome);
+}
+
+public sealed class NullGridObserver : IGridObserver
+{
+    public static NullGridObserver Instance { get; } = new();
+
+    public void TickSettled(string market, int evaluated, TimeSpan decision)
+    {
+    }
+
+    public void Evaluated(int accounts)
+    {
+    }
+
+    public void EventEmitted(GridEvent gridEvent)
+    {
+    }
+
+    public void StatusChanged(RiskStatus? from, RiskStatus? to)
+    {
+    }
+
+    public void FundChanged(FundView fund)
+    {
+    }
+
+    public void LiquidationQueue(int depth)
+    {
+    }
+
+    public void Command(string type, string outcome)
+    {
+    }
+}

@@ -1,0 +1,45 @@
+namespace MarginGrid.Grains;
+
+/// <summary>Engine settings shared by every silo of a cluster (they must agree).</summary>
+public sealed class GridOptions
+{
+    public const string Section = "MarginGrid:Grid";
+
+    /// <summary>Holder shards per market; every silo must use the same number.</summary>
+    public int ShardsPerMarket { get; set; } = 8;
+
+    /// <summary>Events kept in each account's recent history.</summary>
+    public int RecentEvents { get; set; } = 50;
+
+    /// <summary>Command ids remembered per account for idempotent retries.</summary>
+    public int RememberedCommands { get; set; } = 256;
+
+    /// <summary>Liquidation ids remembered by the insurance fund for idempotent retries.</summary>
+    public int RememberedLiquidations { get; set; } = 100_000;
+}
+
+/// <summary>Storage and stream provider names used by the grains.</summary>
+public static class GridProviders
+{
+    public const string Storage = "grid";
+    public const string PubSubStore = "PubSubStore";
+}
+
+/// <summary>A hash that is the same in every process (string.GetHashCode is randomized per process).</summary>
+public static class StableHash
+{
+    public static uint Fnv1a(string value)
+    {
+        var hash = 2166136261u;
+        foreach (var c in value)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return hash;
+    }
+
+    public static int Shard(string account, int shards) => (int)(Fnv1a(account) % (uint)shards);
+
+    public static string ShardKey(string market, int shard) => $"{market}/{shard}";
+}

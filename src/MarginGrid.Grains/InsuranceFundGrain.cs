@@ -1,0 +1,109 @@
+using MarginGrid.Domain;
+using Microsoft.Extensions.Options;
+
+namespace MarginGrid.Grains;
+
+[GenerateSerializer, Alias("mg.FundState")]
+public sealed class FundState
+{
+    [Id(0)] public decimal Fund { get; set; }
+    [Id(1)] public decimal Socialized { get; set; }
+    [Id(2)] public decimal Peak { get; set; }
+    [Id(3)] public bool Active { get; set; }
+
+    /// <summary>Answers to recent liquidation ids, oldest first, for idempotent retries.</summary>
+    [Id(4)] public List<AppliedLiquidation> Applied { get; set; } = [];
+}
+
+[GenerateSerializer, Immutable, Alias("mg.AppliedLiquidation")]
+public sealed record AppliedLiquidation(
+    [property: Id(0)] string LiquidationId,
+    [property: Id(1)] BankruptcyCoverView? Cover);
+
+/// <summary>The insurance fund: takes penalties and discounts, covers bankruptcies, books socialized loss.</summary>
+public sealed class InsuranceFundGrain(
+    [PersistentState("fund", GridProviders.Storage)] IPersistentState<FundState> state,
+    IOptions<GridOptions> options,
+    IGridObserver observer)
+    : Grain, IInsuranceFundGrain
+{
+    private readonly Dictionary<string, AppliedLiquidation> _index = new(StringComparer.Ordinal);
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        foreach (var applied in state.State.Applied)
+        {
+            _index[applied.LiquidationId] = applied;
+        }
+
+        observer.FundChanged(View());
+        return Task.CompletedTask;
+    }
+
+    public async Task SeedAsync(decimal amount)
+    {
+        if (amount < 0m)
+        {
+            throw new ArgumentOutOfRangeException(nameof(amount), "the insurance fund cannot start negative");
+        }
+
+        if (state.State.Active)
+        {
+            throw new InvalidOperationException("the insurance fund has already been seeded or used");
+        }
+
+        state.State.Fund = amount;
+        state.State.Peak = amount;
+        state.State.Active = true;
+        await state.WriteStateAsync();
+        observer.FundChanged(View());
+    }
+
+    public async Task<BankruptcyCoverView?> ApplyLiquidationAsync(string liquidationId, decimal income, decimal deficit)
+    {
+        if (_index.TryGetValue(liquidationId, out var done))
+        {
+            return done.Cover;
+        }
+
+        var ledger = new InsuranceLedger(state.State.Fund, state.State.Socialized);
+        ledger.Collect(income);
+        state.State.Peak = Math.Max(state.State.Peak, ledger.Fund);
+        var cover = deficit > 0m ? ledger.Cover(deficit) : null;
+        var view = cover is null ? null : new BankruptcyCoverView(cover.Deficit, cover.InsuranceCovered, cover.Socialized);
+        var applied = new AppliedLiquidation(liquidationId, view);
+
+        state.State.Fund = ledger.Fund;
+        state.State.Socialized = ledger.SocializedLoss;
+        state.State.Active = true;
+        state.State.Applied.Add(applied);
+        _index[liquidationId] = applied;
+        var excess = state.State.Applied.Count - options.Value.RememberedLiquidations;
+        if (excess > 0)
+        {
+            foreach (var old in state.State.Applied.Take(excess))
+            {
+                _index.Remove(old.LiquidationId);
+            }
+
+            state.State.Applied.RemoveRange(0, excess);
+        }
+
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            DeactivateOnIdle();
+            throw;
+        }
+
+        observer.FundChanged(View());
+        return view;
+    }
+
+    public Task<FundView> GetAsync() => Task.FromResult(View());
+
+    private FundView View() => new(state.State.Fund, state.State.Socialized, state.State.Peak);
+}

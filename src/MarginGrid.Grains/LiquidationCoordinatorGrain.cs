@@ -1,0 +1,74 @@
+using System.Collections.Immutable;
+using MarginGrid.Domain;
+
+namespace MarginGrid.Grains;
+
+/// <summary>
+/// Settles steps: the step's margin calls in account-id order, then its liquidatable accounts one at a time, most
+/// endangered first (no positions first, then health ascending, then id), each executed by the account itself.
+/// Non-reentrant, so steps are settled one after another and the insurance fund sees close-outs in that order.
+/// </summary>
+public sealed class LiquidationCoordinatorGrain(IGridObserver observer) : Grain, ILiquidationCoordinatorGrain
+{
+    private const int EvaluationBatch = 2048;
+    private ImmutableArray<string> _pending = [];
+    private long _settled;
+    private long _liquidated;
+
+    public async Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports)
+    {
+        var events = ImmutableArray.CreateBuilder<GridEvent>();
+        events.AddRange(reports
+            .Where(r => r.MarginCall is not null)
+            .OrderBy(r => r.Account, StringComparer.Ordinal)
+            .Select(r => r.MarginCall!));
+
+        var queue = reports.Where(r => r.NeedsLiquidation).ToList();
+        queue.Sort(static (a, b) => MarginCalculator.CompareForLiquidation(a.Account, Health(a), b.Account, Health(b)));
+        _pending = [.. queue.Select(r => r.Account)];
+        observer.LiquidationQueue(_pending.Length);
+        try
+        {
+            for (var i = 0; i < queue.Count; i++)
+            {
+                var account = queue[i].Account;
+                var closed = await GrainFactory.GetGrain<IAccountGrain>(account).LiquidateAsync($"{step}:{account}");
+                events.AddRange(closed);
+                if (!closed.IsEmpty)
+                {
+                    _liquidated++;
+                }
+
+                _pending = _pending.RemoveAt(0);
+                observer.LiquidationQueue(_pending.Length);
+            }
+        }
+        finally
+        {
+            _pending = [];
+            observer.LiquidationQueue(0);
+        }
+
+        _settled++;
+        return events.ToImmutable();
+    }
+
+    public async Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts)
+    {
+        var reports = ImmutableArray.CreateBuilder<EvaluationReport>();
+        foreach (var batch in accounts.Chunk(EvaluationBatch))
+        {
+            var results = await Task.WhenAll(batch.Select(a => GrainFactory.GetGrain<IAccountGrain>(a).EvaluateAsync(step)));
+            reports.AddRange(results.OfType<EvaluationReport>());
+        }
+
+        observer.Evaluated(accounts.Length);
+        var events = await SettleAsync(step, reports.ToImmutable());
+        return new StepOutcome(step, events, accounts.Length);
+    }
+
+    public Task<LiquidationQueueView> GetQueueAsync() => Task.FromResult(new LiquidationQueueView(_pending, _settled, _liquidated));
+
+    private static AccountHealth Health(EvaluationReport r) =>
+        new(r.Equity, r.MaintenanceMargin, 0m, r.Status.ToDomain(), r.HasPositions);
+}

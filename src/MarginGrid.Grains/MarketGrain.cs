@@ -1,0 +1,87 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+
+namespace MarginGrid.Grains;
+
+[GenerateSerializer, Alias("mg.MarketState")]
+public sealed class MarketState
+{
+    [Id(0)] public long Sequence { get; set; }
+    [Id(1)] public decimal Price { get; set; }
+    [Id(2)] public DateTimeOffset Timestamp { get; set; }
+    [Id(3)] public string? Source { get; set; }
+}
+
+/// <summary>
+/// One market: guards and sequences its prices, fans each tick out to the holder shards, and hands the
+/// step's reports to the coordinator. Non-reentrant, so ticks of one market are settled one at a time, in order.
+/// </summary>
+public sealed class MarketGrain(
+    [PersistentState("market", GridProviders.Storage)] IPersistentState<MarketState> state,
+    RiskConfigProvider configs,
+    IOptions<GridOptions> options,
+    IGridObserver observer)
+    : Grain, IMarketGrain
+{
+    private readonly int _shards = options.Value.ShardsPerMarket;
+
+    private string Symbol => this.GetPrimaryKeyString();
+
+    public Task<MarkPrice?> GetMarkAsync() =>
+        Task.FromResult(state.State.Sequence == 0
+            ? null
+            : new MarkPrice(Symbol, state.State.Sequence, state.State.Price, state.State.Timestamp));
+
+    public async Task<StepOutcome> PublishPriceAsync(PriceUpdate update)
+    {
+        var started = Stopwatch.GetTimestamp();
+        if (update.Price <= 0m)
+        {
+            throw new ArgumentOutOfRangeException(nameof(update), $"price of {Symbol} must be positive, got {update.Price}");
+        }
+
+        var (config, version) = await configs.GetAsync();
+        if (!config.TryGetMarket(Symbol, out _))
+        {
+            (config, version) = await configs.RefreshAsync();
+            if (!config.TryGetMarket(Symbol, out _))
+            {
+                throw new ArgumentException($"unknown market '{Symbol}'", nameof(update));
+            }
+        }
+
+        if (state.State.Sequence > 0 && update.Timestamp < state.State.Timestamp)
+        {
+            // An update older than the mark we have is stale: the newer one supersedes it.
+            return StepOutcome.Empty($"{Symbol}#stale");
+        }
+
+        state.State.Sequence++;
+        state.State.Price = update.Price;
+        state.State.Timestamp = update.Timestamp;
+        state.State.Source = update.Source;
+        await state.WriteStateAsync();
+
+        var tick = new MarketTick(Symbol, state.State.Sequence, update.Price, update.Timestamp, update.Evaluate, version);
+        var deliveries = new Task<TickDelivery>[_shards];
+        for (var k = 0; k < _shards; k++)
+        {
+            deliveries[k] = GrainFactory.GetGrain<IMarketShardGrain>(StableHash.ShardKey(Symbol, k)).DeliverAsync(tick);
+        }
+
+        var reports = await Task.WhenAll(deliveries);
+        if (!update.Evaluate)
+        {
+            return StepOutcome.Empty(tick.StepId);
+        }
+
+        var notable = reports.SelectMany(r => r.Reports).ToImmutableArray();
+        var events = notable.IsEmpty
+            ? []
+            : await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SettleAsync(tick.StepId, notable);
+        var evaluated = reports.Sum(r => r.Evaluated);
+        observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started));
+        return new StepOutcome(tick.StepId, events, evaluated);
+    }
+}
