@@ -1,0 +1,164 @@
+using Npgsql;
+
+namespace MarginGrid.Storage.Tests;
+
+/// <summary>Each test gets a database of its own: initialization is about what an empty database becomes.</summary>
+public sealed class DatabaseInitializerTests
+{
+    private static readonly string[] s_allScripts =
+    [
+        "PostgreSQL-Main.sql",
+        "PostgreSQL-Clustering.sql",
+        "PostgreSQL-Persistence.sql",
+        "PostgreSQL-Reminders.sql",
+        "001-audit",
+    ];
+
+    [Fact]
+    public async Task First_run_applies_every_script_in_order_and_a_second_run_nothing()
+    {
+        await using var database = await PostgresServer.CreateDatabaseAsync();
+
+        var first = await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+        var second = await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+
+        Assert.Equal(s_allScripts, first.AppliedScripts);
+        Assert.False(first.WasUpToDate);
+        Assert.Empty(second.AppliedScripts);
+        Assert.True(second.WasUpToDate);
+    }
+
+    [Fact]
+    public async Task Creates_the_Orleans_queries_and_tables_and_the_MarginGrid_schema()
+    {
+        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+
+        await using var dataSource = database.CreateDataSource();
+        foreach (var table in new[]
+        {
+            "orleansquery", "orleansmembershipversiontable", "orleansmembershiptable", "orleansstorage",
+            "orleansreminderstable", "margingrid_audit", "margingrid_schema_version",
+        })
+        {
+            Assert.True(await ScalarAsync<bool>(dataSource, $"SELECT to_regclass('{table}') IS NOT NULL"), $"table {table} missing");
+        }
+
+        // The queries Orleans' clustering, grain storage and reminder providers look up by key.
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        await using (var command = dataSource.CreateCommand("SELECT querykey FROM orleansquery"))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                keys.Add(reader.GetString(0));
+            }
+        }
+
+        string[] expected =
+        [
+            "ClearStorageKey", "DeleteMembershipTableEntriesKey", "DeleteReminderRowKey", "DeleteReminderRowsKey",
+            "DeleteStorageKey", "GatewaysQueryKey", "InsertMembershipKey", "InsertMembershipVersionKey",
+            "MembershipReadAllKey", "MembershipReadRowKey", "ReadFromStorageKey", "ReadRangeRows1Key",
+            "ReadRangeRows2Key", "ReadReminderRowKey",
+            "ReadReminderRowsKey", "UpdateIAmAlivetimeKey", "UpdateMembershipKey", "UpsertReminderRowKey",
+            "WriteToStorageKey",
+        ];
+        Assert.Equal(expected, keys.Order(StringComparer.Ordinal));
+
+        var versions = await ScalarAsync<long>(dataSource, "SELECT count(*) FROM margingrid_schema_version WHERE version = 1 AND name = '001-audit'");
+        Assert.Equal(1, versions);
+    }
+
+    [Fact]
+    public async Task Three_concurrent_initializations_apply_each_script_exactly_once()
+    {
+        await using var database = await PostgresServer.CreateDatabaseAsync();
+        using var start = new Barrier(3);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
+        {
+            start.SignalAndWait(TimeSpan.FromSeconds(30));
+            return await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+        })));
+
+        var appliers = results.Where(r => !r.WasUpToDate).ToList();
+        var applier = Assert.Single(appliers);
+        Assert.Equal(s_allScripts, applier.AppliedScripts);
+        Assert.Equal(2, results.Count(r => r.WasUpToDate));
+
+        await using var dataSource = database.CreateDataSource();
+        Assert.Equal(1, await ScalarAsync<long>(dataSource, "SELECT count(*) FROM margingrid_schema_version"));
+    }
+
+    [Fact]
+    public async Task Applies_only_the_Orleans_scripts_whose_tables_are_missing()
+    {
+        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+        await using (var dataSource = database.CreateDataSource())
+        {
+            await ExecuteAsync(dataSource, """
+                DROP TABLE orleansreminderstable;
+                DROP FUNCTION upsert_reminder_row, delete_reminder_row;
+                DELETE FROM orleansquery WHERE querykey IN
+                    ('UpsertReminderRowKey', 'ReadReminderRowsKey', 'ReadReminderRowKey', 'ReadRangeRows1Key',
+                     'ReadRangeRows2Key', 'DeleteReminderRowKey', 'DeleteReminderRowsKey');
+                """);
+        }
+
+        var repaired = await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+
+        Assert.Equal(["PostgreSQL-Reminders.sql"], repaired.AppliedScripts);
+    }
+
+    [Fact]
+    public async Task Refuses_a_database_whose_applied_migration_differs_from_the_embedded_one()
+    {
+        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+        await using (var dataSource = database.CreateDataSource())
+        {
+            await ExecuteAsync(dataSource, "UPDATE margingrid_schema_version SET checksum = 'edited' WHERE version = 1");
+        }
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => DatabaseInitializer.InitializeAsync(database.ConnectionString));
+
+        Assert.Contains("001-audit", error.Message, StringComparison.Ordinal);
+        Assert.Contains("must not change", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failing_initialization_leaves_nothing_behind()
+    {
+        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await using (var dataSource = database.CreateDataSource())
+        {
+            // The clustering script runs (its sentinel table is missing) and fails on this table, after the main
+            // script has already run in the same transaction.
+            await ExecuteAsync(dataSource, "CREATE TABLE orleansmembershipversiontable (x int)");
+        }
+
+        var error = await Assert.ThrowsAsync<PostgresException>(() => DatabaseInitializer.InitializeAsync(database.ConnectionString));
+        Assert.Equal(PostgresErrorCodes.DuplicateTable, error.SqlState);
+
+        await using (var dataSource = database.CreateDataSource())
+        {
+            Assert.False(await ScalarAsync<bool>(dataSource, "SELECT to_regclass('orleansquery') IS NOT NULL"));
+            Assert.False(await ScalarAsync<bool>(dataSource, "SELECT to_regclass('margingrid_audit') IS NOT NULL"));
+        }
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlDataSource dataSource, string sql)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlDataSource dataSource, string sql)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync();
+    }
+}
