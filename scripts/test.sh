@@ -2,6 +2,7 @@
 # THE test command of MarginGrid: what CI runs (.ci/run) and what a developer runs.
 #
 #   ./scripts/test.sh [extra dotnet test arguments, e.g. --filter FullyQualifiedName~Storage]
+#   MARGINGRID_TEST_TARGET=tests/MarginGrid.Storage.Tests ./scripts/test.sh   # one project only
 #
 # 1. ensures the prerequisites: PostgreSQL server binaries (via scripts/pg.sh) and
 #    promtool (Debian's prometheus package, installed without leaving a service running);
@@ -77,7 +78,7 @@ rm -rf -- "$results_dir"
 mkdir -p "$results_dir"
 
 rc=0
-dotnet test MarginGrid.sln -c Release \
+dotnet test "${MARGINGRID_TEST_TARGET:-MarginGrid.sln}" -c Release \
     --logger "console;verbosity=normal" \
     --logger "trx" \
     --results-directory "$results_dir" \
