@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Publishes the `margingrid` executable (framework-dependent, Release) into a folder.
+#
+#   deploy/publish.sh [OUTPUT_DIR]     # default /app
+#
+# This is THE build step of the container image: the Dockerfile runs exactly this script,
+# and tests/MarginGrid.Deploy.Tests runs it into a temporary folder, so the image cannot
+# drift from what is tested here.
+set -Eeuo pipefail
+
+out=${1:-/app}
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+dotnet publish src/MarginGrid.Host/MarginGrid.Host.csproj -c Release -o "$out" --nologo
+test -f "$out/margingrid.dll" || { echo "publish.sh: $out/margingrid.dll was not produced" >&2; exit 1; }
