@@ -1,0 +1,75 @@
+using System.Collections.Immutable;
+
+namespace MarginGrid.Host.Demo;
+
+/// <summary>Seeded random portfolios: cross-margined positions in several markets, leverage spread over the brackets.</summary>
+public static class PortfolioGenerator
+{
+    public static AccountSeed Generate(Random rng, RiskConfigSnapshot config, IReadOnlyDictionary<string, decimal> prices)
+    {
+        var equity = Math.Round((decimal)Math.Exp(rng.NextDouble() * Math.Log(100)) * 1_000m, 2); // 1k … 100k USD, log-uniform
+        var collateral = ImmutableDictionary.CreateBuilder<string, decimal>(StringComparer.Ordinal);
+        var usd = equity;
+        if (rng.NextDouble() < 0.15 && config.Collateral.FirstOrDefault(c => c.Asset == "BTC") is { PriceMarket: { } btcMarket })
+        {
+            var value = equity * (decimal)(0.2 + (0.3 * rng.NextDouble()));
+            collateral["BTC"] = Math.Round(value / prices[btcMarket], 6);
+            usd -= value;
+        }
+
+        collateral["USD"] = Math.Round(usd, 2);
+
+        var markets = config.Markets.OrderBy(_ => rng.Next()).Take(1 + rng.Next(Math.Min(3, config.Markets.Length))).ToList();
+        var leverage = 1.0 + (rng.NextDouble() * rng.NextDouble() * 24.0); // skewed towards low leverage, up to 25x
+        var positions = ImmutableArray.CreateBuilder<PositionSnapshot>();
+        foreach (var market in markets)
+        {
+            var notional = equity * (decimal)(leverage / markets.Count);
+            var price = prices[market.Symbol];
+            var lots = decimal.Floor(notional / price / market.LotSize);
+            if (lots < 1m)
+            {
+                continue;
+            }
+
+            var side = rng.NextDouble() < 0.65 ? 1m : -1m;
+            var entry = Math.Round(price * (decimal)(1.0 + ((rng.NextDouble() - 0.5) * 0.02)), 6);
+            positions.Add(new PositionSnapshot(market.Symbol, side * lots * market.LotSize, entry));
+        }
+
+        return new AccountSeed(collateral.ToImmutable(), positions.ToImmutable());
+    }
+}
+
+/// <summary>
+/// A seeded price path per market: a random walk, then a crash (−20 % … −35 % over 15 % of the run), then a partial
+/// rebound. <see cref="At"/> gives the price at any fraction of the run.
+/// </summary>
+public sealed class PricePath
+{
+    private readonly decimal[] _prices;
+
+    public PricePath(decimal start, int points, Random rng, double crashStart = 0.35, double crashEnd = 0.5)
+    {
+        _prices = new decimal[points + 1];
+        var depth = 0.20 + (rng.NextDouble() * 0.15);
+        var log = 0.0;
+        var walk = 0.0;
+        for (var i = 0; i <= points; i++)
+        {
+            var t = (double)i / points;
+            walk += (rng.NextDouble() - 0.5) * 0.002;
+            var crash = t < crashStart ? 0.0
+                : t < crashEnd ? Math.Log(1 - (depth * (t - crashStart) / (crashEnd - crashStart)))
+                : Math.Log(1 - depth) + (Math.Log(1 + (depth * 0.4)) * Math.Min(1.0, (t - crashEnd) / 0.2));
+            log = walk + crash;
+            _prices[i] = Math.Round(start * (decimal)Math.Exp(log), Scale(start));
+        }
+    }
+
+    public int Points => _prices.Length - 1;
+
+    public decimal At(int index) => _prices[Math.Clamp(index, 0, _prices.Length - 1)];
+
+    private static int Scale(decimal price) => price >= 100m ? 2 : price >= 1m ? 4 : 6;
+}

@@ -1,0 +1,70 @@
+using MarginGrid.Grains;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace MarginGrid.Host.Embedded;
+
+/// <summary>
+/// A single-silo grid in this process: localhost clustering, in-memory grain storage and streams. Nothing is durable;
+/// it is what <c>replay</c>, <c>demo</c> and the load generator run on by default.
+/// </summary>
+public sealed class EmbeddedGrid : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private EmbeddedGrid(IHost host)
+    {
+        _host = host;
+    }
+
+    public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
+
+    public IServiceProvider Services => _host.Services;
+
+    public static async Task<EmbeddedGrid> StartAsync(
+        IGridObserver? observer = null,
+        LogLevel logLevel = LogLevel.Warning,
+        Action<GridOptions>? configure = null,
+        CancellationToken cancellationToken = default)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(logLevel);
+        builder.Services.AddMarginGridGrains(configure);
+        if (observer is not null)
+        {
+            builder.Services.AddSingleton(observer);
+        }
+
+        builder.UseOrleans(silo => silo.ConfigureEmbedded());
+        var host = builder.Build();
+        await host.StartAsync(cancellationToken);
+        return new EmbeddedGrid(host);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+}
+
+public static class SiloBuilderExtensions
+{
+    /// <summary>The in-memory providers the grains need: grain storage "grid", "PubSubStore", memory streams "grid-events".</summary>
+    public static ISiloBuilder ConfigureEmbedded(this ISiloBuilder silo) =>
+        silo.UseLocalhostClustering(siloPort: FreePort(), gatewayPort: FreePort())
+            .AddMemoryGrainStorage(GridProviders.Storage)
+            .AddMemoryGrainStorage(GridProviders.PubSubStore)
+            .AddMemoryStreams(GridStreams.Provider);
+
+    /// <summary>A loopback port free right now, so that several embedded grids can run side by side.</summary>
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

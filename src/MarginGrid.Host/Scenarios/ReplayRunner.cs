@@ -1,0 +1,65 @@
+using System.Collections.Immutable;
+using MarginGrid.Host.Embedded;
+
+namespace MarginGrid.Host.Scenarios;
+
+/// <summary>
+/// Runs a scenario through the grains of an embedded silo, one step at a time: each step is settled (every evaluation
+/// and every liquidation of it) before the next starts.
+/// </summary>
+public static class ReplayRunner
+{
+    public static async Task<ReplayResult> RunAsync(Scenario scenario, CancellationToken cancellationToken = default)
+    {
+        await using var grid = await EmbeddedGrid.StartAsync(cancellationToken: cancellationToken);
+        return await RunAsync(scenario, grid.Grains, TimeProvider.System);
+    }
+
+    /// <summary>Runs on an existing grid whose configuration, markets, accounts and fund are fresh.</summary>
+    public static async Task<ReplayResult> RunAsync(Scenario scenario, IGrainFactory grains, TimeProvider time)
+    {
+        await grains.GetGrain<IRiskConfigGrain>(0).SetAsync(scenario.Config);
+        await grains.GetGrain<IInsuranceFundGrain>(0).SeedAsync(scenario.InsuranceFund);
+        await Task.WhenAll(scenario.Accounts.Select(a => grains.GetGrain<IAccountGrain>(a.Id).OpenAsync(a.Seed)));
+
+        var events = ImmutableArray.CreateBuilder<GridEvent>();
+
+        // The initial prices are one step: every mark is applied, then every account is evaluated once.
+        foreach (var (market, price) in scenario.InitialPrices)
+        {
+            await grains.GetGrain<IMarketGrain>(market)
+                .PublishPriceAsync(new PriceUpdate(price, "replay", time.GetUtcNow()) { Evaluate = false });
+        }
+
+        var initial = await grains.GetGrain<ILiquidationCoordinatorGrain>(0)
+            .EvaluateAccountsAsync("initial", [.. scenario.Accounts.Select(a => a.Id)]);
+        events.AddRange(initial.Events);
+
+        for (var i = 0; i < scenario.Steps.Length; i++)
+        {
+            var commandId = $"replay-step-{i}";
+            var stepEvents = scenario.Steps[i] switch
+            {
+                PriceStep p => (await grains.GetGrain<IMarketGrain>(p.Market)
+                    .PublishPriceAsync(new PriceUpdate(p.Price, "replay", time.GetUtcNow()))).Events,
+                FillStep f => (await grains.GetGrain<IAccountGrain>(f.Account)
+                    .FillAsync(new FillCommand(commandId, f.Market, f.Size, f.Price))).Events,
+                DepositStep d => (await grains.GetGrain<IAccountGrain>(d.Account)
+                    .DepositAsync(new TransferCommand(commandId, d.Asset, d.Quantity))).Events,
+                WithdrawStep w => (await grains.GetGrain<IAccountGrain>(w.Account)
+                    .WithdrawAsync(new TransferCommand(commandId, w.Asset, w.Quantity))).Events,
+                _ => throw new InvalidOperationException($"unknown step {scenario.Steps[i]}"),
+            };
+            events.AddRange(stepEvents);
+        }
+
+        var views = await Task.WhenAll(scenario.Accounts.Select(a => grains.GetGrain<IAccountGrain>(a.Id).GetViewAsync()));
+        var fund = await grains.GetGrain<IInsuranceFundGrain>(0).GetAsync();
+        return new ReplayResult(
+            [.. views.OfType<AccountView>().OrderBy(v => v.Account, StringComparer.Ordinal)],
+            fund,
+            events.ToImmutable());
+    }
+}
+
+public sealed record ReplayResult(ImmutableArray<AccountView> Accounts, FundView Fund, ImmutableArray<GridEvent> Events);

@@ -1,0 +1,318 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.Json;
+using MarginGrid.Domain;
+using MarginGrid.Grains;
+
+namespace MarginGrid.Host.Scenarios;
+
+/// <summary>
+/// Reads a scenario file. Numbers may be JSON numbers or strings and are read exactly as decimals (never through
+/// double). Anything that cannot be read as written throws <see cref="ScenarioException"/> naming the field.
+/// </summary>
+public static class ScenarioReader
+{
+    public static Scenario Read(string json)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = false });
+        }
+        catch (JsonException e)
+        {
+            throw new ScenarioException("$", $"not valid JSON: {e.Message}");
+        }
+
+        using (document)
+        {
+            return Read(document.RootElement);
+        }
+    }
+
+    private static Scenario Read(JsonElement root)
+    {
+        Expect(root, JsonValueKind.Object, "$");
+        var markets = Array(root, "markets").Select((m, i) => ReadMarket(m, $"markets[{i}]")).ToImmutableArray();
+        var collateral = OptionalArray(root, "collateral").Select((c, i) => ReadCollateral(c, $"collateral[{i}]")).ToImmutableArray();
+        var risk = root.TryGetProperty("risk", out var r) && r.ValueKind != JsonValueKind.Null
+            ? new RiskRatios(
+                OptionalDecimal(r, "marginCallRatio", "risk.marginCallRatio") ?? RiskParameters.Default.MarginCallRatio,
+                OptionalDecimal(r, "liquidationTargetRatio", "risk.liquidationTargetRatio") ?? RiskParameters.Default.LiquidationTargetRatio)
+            : new RiskRatios(RiskParameters.Default.MarginCallRatio, RiskParameters.Default.LiquidationTargetRatio);
+        var config = new RiskConfigSnapshot(0, markets, collateral, risk);
+        RiskConfiguration domain;
+        try
+        {
+            domain = config.ToDomain();
+        }
+        catch (ConfigurationException e)
+        {
+            throw new ScenarioException(e.Field, e.Reason);
+        }
+
+        var fund = OptionalDecimal(root, "insuranceFund", "insuranceFund") ?? 0m;
+        if (fund < 0m)
+        {
+            throw new ScenarioException("insuranceFund", $"must not be negative, got {fund}");
+        }
+
+        var accounts = ReadAccounts(root, domain);
+        var prices = ReadInitialPrices(root, domain);
+        var steps = OptionalArray(root, "steps").Select((s, i) => ReadStep(s, $"steps[{i}]", domain)).ToImmutableArray();
+        return new Scenario(config, domain, fund, accounts, prices, steps);
+    }
+
+    private static MarketConfig ReadMarket(JsonElement m, string path)
+    {
+        Expect(m, JsonValueKind.Object, path);
+        var brackets = Array(m, "brackets", path)
+            .Select((b, k) => new BracketConfig(
+                Decimal(b, "floor", $"{path}.brackets[{k}].floor"),
+                Decimal(b, "mmr", $"{path}.brackets[{k}].mmr"),
+                Decimal(b, "imr", $"{path}.brackets[{k}].imr")))
+            .ToImmutableArray();
+        return new MarketConfig(
+            String(m, "symbol", $"{path}.symbol"),
+            Decimal(m, "lotSize", $"{path}.lotSize"),
+            Decimal(m, "liquidationPenalty", $"{path}.liquidationPenalty"),
+            brackets);
+    }
+
+    private static CollateralConfig ReadCollateral(JsonElement c, string path)
+    {
+        Expect(c, JsonValueKind.Object, path);
+        return new CollateralConfig(
+            String(c, "asset", $"{path}.asset"),
+            Decimal(c, "weight", $"{path}.weight"),
+            c.TryGetProperty("priceMarket", out var pm) && pm.ValueKind != JsonValueKind.Null ? String(c, "priceMarket", $"{path}.priceMarket") : null,
+            OptionalDecimal(c, "liquidationDiscount", $"{path}.liquidationDiscount") ?? 0m);
+    }
+
+    private static ImmutableArray<ScenarioAccount> ReadAccounts(JsonElement root, RiskConfiguration config)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var accounts = ImmutableArray.CreateBuilder<ScenarioAccount>();
+        var i = 0;
+        foreach (var a in OptionalArray(root, "accounts"))
+        {
+            var path = $"accounts[{i++}]";
+            Expect(a, JsonValueKind.Object, path);
+            var id = String(a, "id", $"{path}.id");
+            if (!ids.Add(id))
+            {
+                throw new ScenarioException($"{path}.id", $"duplicate account id '{id}'");
+            }
+
+            var balances = ImmutableDictionary.CreateBuilder<string, decimal>(StringComparer.Ordinal);
+            if (a.TryGetProperty("collateral", out var col) && col.ValueKind != JsonValueKind.Null)
+            {
+                Expect(col, JsonValueKind.Object, $"{path}.collateral");
+                foreach (var entry in col.EnumerateObject())
+                {
+                    var at = $"{path}.collateral.{entry.Name}";
+                    var q = ParseDecimal(entry.Value, at);
+                    if (!config.TryGetCollateral(entry.Name, out _))
+                    {
+                        throw new ScenarioException(at, $"unknown asset '{entry.Name}'");
+                    }
+
+                    if (!config.IsPricedAsset(entry.Name))
+                    {
+                        throw new ScenarioException(at, $"asset '{entry.Name}' is priced by a market that is not configured");
+                    }
+
+                    if (q < 0m && entry.Name != Assets.Usd)
+                    {
+                        throw new ScenarioException(at, "only USD may be negative");
+                    }
+
+                    balances[entry.Name] = q;
+                }
+            }
+
+            var positions = ImmutableArray.CreateBuilder<PositionSnapshot>();
+            var markets = new HashSet<string>(StringComparer.Ordinal);
+            var k = 0;
+            foreach (var p in OptionalArray(a, "positions"))
+            {
+                var at = $"{path}.positions[{k++}]";
+                Expect(p, JsonValueKind.Object, at);
+                var market = String(p, "market", $"{at}.market");
+                if (!config.TryGetMarket(market, out _))
+                {
+                    throw new ScenarioException($"{at}.market", $"unknown market '{market}'");
+                }
+
+                if (!markets.Add(market))
+                {
+                    throw new ScenarioException($"{at}.market", $"a second position in '{market}'");
+                }
+
+                var size = Decimal(p, "size", $"{at}.size");
+                var entry = Decimal(p, "entryPrice", $"{at}.entryPrice");
+                if (entry <= 0m)
+                {
+                    throw new ScenarioException($"{at}.entryPrice", $"must be positive, got {entry}");
+                }
+
+                if (size != 0m)
+                {
+                    positions.Add(new PositionSnapshot(market, size, entry));
+                }
+            }
+
+            accounts.Add(new ScenarioAccount(id, new AccountSeed(balances.ToImmutable(), positions.ToImmutable())));
+        }
+
+        return accounts.ToImmutable();
+    }
+
+    private static ImmutableArray<KeyValuePair<string, decimal>> ReadInitialPrices(JsonElement root, RiskConfiguration config)
+    {
+        if (!root.TryGetProperty("initialPrices", out var ip) || ip.ValueKind == JsonValueKind.Null)
+        {
+            ip = default;
+        }
+
+        var prices = new Dictionary<string, decimal>(StringComparer.Ordinal);
+        if (ip.ValueKind != JsonValueKind.Undefined)
+        {
+            Expect(ip, JsonValueKind.Object, "initialPrices");
+            foreach (var entry in ip.EnumerateObject())
+            {
+                var at = $"initialPrices.{entry.Name}";
+                var price = ParseDecimal(entry.Value, at);
+                if (!config.TryGetMarket(entry.Name, out _))
+                {
+                    throw new ScenarioException(at, $"unknown market '{entry.Name}'");
+                }
+
+                if (price <= 0m)
+                {
+                    throw new ScenarioException(at, $"must be positive, got {price}");
+                }
+
+                prices[entry.Name] = price;
+            }
+        }
+
+        foreach (var market in config.Markets)
+        {
+            if (!prices.ContainsKey(market.Symbol))
+            {
+                throw new ScenarioException($"initialPrices.{market.Symbol}", "missing initial price");
+            }
+        }
+
+        // Apply in configuration order so that replays are deterministic whatever the file's key order.
+        return [.. config.Markets.Select(m => KeyValuePair.Create(m.Symbol, prices[m.Symbol]))];
+    }
+
+    private static ScenarioStep ReadStep(JsonElement s, string path, RiskConfiguration config)
+    {
+        Expect(s, JsonValueKind.Object, path);
+        if (s.TryGetProperty("fill", out var fill))
+        {
+            var at = $"{path}.fill";
+            Expect(fill, JsonValueKind.Object, at);
+            return new FillStep(
+                String(fill, "account", $"{at}.account"),
+                String(fill, "market", $"{at}.market"),
+                Decimal(fill, "size", $"{at}.size"),
+                Decimal(fill, "price", $"{at}.price"));
+        }
+
+        if (s.TryGetProperty("deposit", out var deposit))
+        {
+            var at = $"{path}.deposit";
+            Expect(deposit, JsonValueKind.Object, at);
+            return new DepositStep(
+                String(deposit, "account", $"{at}.account"),
+                String(deposit, "asset", $"{at}.asset"),
+                Decimal(deposit, "quantity", $"{at}.quantity"));
+        }
+
+        if (s.TryGetProperty("withdraw", out var withdraw))
+        {
+            var at = $"{path}.withdraw";
+            Expect(withdraw, JsonValueKind.Object, at);
+            return new WithdrawStep(
+                String(withdraw, "account", $"{at}.account"),
+                String(withdraw, "asset", $"{at}.asset"),
+                Decimal(withdraw, "quantity", $"{at}.quantity"));
+        }
+
+        if (s.TryGetProperty("market", out _))
+        {
+            var market = String(s, "market", $"{path}.market");
+            if (!config.TryGetMarket(market, out _))
+            {
+                throw new ScenarioException($"{path}.market", $"unknown market '{market}'");
+            }
+
+            var price = Decimal(s, "price", $"{path}.price");
+            if (price <= 0m)
+            {
+                throw new ScenarioException($"{path}.price", $"must be positive, got {price}");
+            }
+
+            return new PriceStep(market, price);
+        }
+
+        throw new ScenarioException(path, "a step is one of {market, price}, {fill}, {deposit} or {withdraw}");
+    }
+
+    private static IEnumerable<JsonElement> Array(JsonElement parent, string name, string? parentPath = null)
+    {
+        var path = parentPath is null ? name : $"{parentPath}.{name}";
+        if (!parent.TryGetProperty(name, out var value))
+        {
+            throw new ScenarioException(path, "missing");
+        }
+
+        Expect(value, JsonValueKind.Array, path);
+        return value.EnumerateArray();
+    }
+
+    private static IEnumerable<JsonElement> OptionalArray(JsonElement parent, string name) =>
+        parent.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null
+            ? Expect(value, JsonValueKind.Array, name).EnumerateArray()
+            : [];
+
+    private static string String(JsonElement parent, string name, string path)
+    {
+        if (!parent.TryGetProperty(name, out var value) || value.ValueKind != JsonValueKind.String)
+        {
+            throw new ScenarioException(path, "a string is required");
+        }
+
+        var s = value.GetString()!;
+        return string.IsNullOrWhiteSpace(s) ? throw new ScenarioException(path, "must not be empty") : s;
+    }
+
+    private static decimal Decimal(JsonElement parent, string name, string path) =>
+        parent.TryGetProperty(name, out var value)
+            ? ParseDecimal(value, path)
+            : throw new ScenarioException(path, "missing");
+
+    private static decimal? OptionalDecimal(JsonElement parent, string name, string path) =>
+        parent.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? ParseDecimal(value, path) : null;
+
+    /// <summary>A decimal from a JSON number or string, exactly as written; NaN, infinities and garbage are errors.</summary>
+    public static decimal ParseDecimal(JsonElement value, string path)
+    {
+        var text = value.ValueKind switch
+        {
+            JsonValueKind.Number => value.GetRawText(),
+            JsonValueKind.String => value.GetString()!.Trim(),
+            _ => throw new ScenarioException(path, $"a number is required, got {value.ValueKind}"),
+        };
+        return decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d)
+            ? d
+            : throw new ScenarioException(path, $"'{text}' is not a decimal number");
+    }
+
+    private static JsonElement Expect(JsonElement value, JsonValueKind kind, string path) =>
+        value.ValueKind == kind ? value : throw new ScenarioException(path, $"expected {kind.ToString().ToLowerInvariant()}, got {value.ValueKind.ToString().ToLowerInvariant()}");
+}
