@@ -249,6 +249,14 @@ public sealed record BankruptcyCoverView(
     [property: Id(1)] decimal InsuranceCovered,
     [property: Id(2)] decimal Socialized);
 
+/// <summary>What one account's liquidation owes the insurance fund (penalties + discounts) and asks it to cover.</summary>
+[GenerateSerializer, Immutable, Alias("mg.LiquidationCharge")]
+public sealed record LiquidationCharge(
+    [property: Id(0)] string LiquidationId,
+    [property: Id(1)] string Account,
+    [property: Id(2)] decimal Income,
+    [property: Id(3)] decimal Deficit);
+
 [GenerateSerializer, Immutable, Alias("mg.LiquidationQueueView")]
 public sealed record LiquidationQueueView(
     [property: Id(0)] ImmutableArray<string> Pending,

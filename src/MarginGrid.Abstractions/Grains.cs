@@ -64,8 +64,15 @@ public interface IAccountGrain : IGrainWithStringKey
     [ReadOnly]
     Task<PreTradeView> PreTradeAsync(string market, decimal size, decimal price);
 
-    /// <summary>Liquidates the account if it still needs it; idempotent per <paramref name="liquidationId"/>.</summary>
-    Task<ImmutableArray<GridEvent>> LiquidateAsync(string liquidationId);
+    /// <summary>
+    /// First half of a coordinated liquidation: if the account still needs it, closes and sells at its current marks,
+    /// persists the result with the fund settlement outstanding, and returns what the fund must take and cover.
+    /// Idempotent per <paramref name="liquidationId"/>; null when there is nothing to do.
+    /// </summary>
+    Task<LiquidationCharge?> BeginLiquidationAsync(string liquidationId);
+
+    /// <summary>Second half: records the fund's answer (bankruptcy cover, if any) and returns the liquidation's events.</summary>
+    Task<ImmutableArray<GridEvent>> CompleteLiquidationAsync(string liquidationId, BankruptcyCoverView? cover);
 
     [ReadOnly]
     Task<AccountView?> GetViewAsync();
@@ -94,7 +101,10 @@ public interface IInsuranceFundGrain : IGrainWithIntegerKey
     Task SeedAsync(decimal amount);
 
     /// <summary>Credits a liquidation's penalties and discounts and covers its deficit; idempotent per id.</summary>
-    Task<BankruptcyCoverView?> ApplyLiquidationAsync(string liquidationId, decimal income, decimal deficit);
+    Task<BankruptcyCoverView?> ApplyLiquidationAsync(LiquidationCharge charge);
+
+    /// <summary>Applies liquidations in the given order (the coordinator's order) with one durable write.</summary>
+    Task<ImmutableArray<BankruptcyCoverView?>> ApplyLiquidationsAsync(ImmutableArray<LiquidationCharge> charges);
 
     [AlwaysInterleave]
     Task<FundView> GetAsync();

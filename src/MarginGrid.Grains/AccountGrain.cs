@@ -46,7 +46,7 @@ public sealed class AccountGrain(
         if (state.State.Pending is not null)
         {
             // A liquidation was applied here but its fund settlement was not confirmed: finish it (idempotent by id).
-            await CompleteLiquidationAsync();
+            await SettlePendingAsync();
         }
     }
 
@@ -114,11 +114,13 @@ public sealed class AccountGrain(
             await LoadConfigAsync(tick.ConfigVersion);
         }
 
-        if (!_portfolio.PricedBy(Config).Contains(tick.Market))
+        if (!IsPricedBy(tick.Market))
         {
             await UnregisterAsync(tick.Market);
             return null;
         }
+
+        await SettleStalePendingAsync(force: false);
 
         return tick.Evaluate ? await EvaluateStepAsync(tick.StepId) : null;
     }
@@ -198,14 +200,30 @@ public sealed class AccountGrain(
         return new PreTradeView(result.Allowed, result.Reason, result.HealthAfter?.Equity, result.HealthAfter?.InitialMargin);
     }
 
-    public async Task<ImmutableArray<GridEvent>> LiquidateAsync(string liquidationId)
+    public async Task<LiquidationCharge?> BeginLiquidationAsync(string liquidationId)
     {
         if (!state.State.Opened)
         {
-            return [];
+            return null;
         }
 
-        var events = await LiquidateCoreAsync(liquidationId);
+        if (state.State.Pending is { } pending && pending.LiquidationId == liquidationId)
+        {
+            return pending.Charge(Id); // a retry of this very call
+        }
+
+        await SettleStalePendingAsync(force: true);
+        return await BeginCoreAsync(liquidationId) ? state.State.Pending!.Charge(Id) : null;
+    }
+
+    public async Task<ImmutableArray<GridEvent>> CompleteLiquidationAsync(string liquidationId, BankruptcyCoverView? cover)
+    {
+        if (state.State.Pending?.LiquidationId != liquidationId)
+        {
+            return [.. state.State.Recent.Where(e => e.Step == liquidationId)]; // already completed
+        }
+
+        var events = await FinishPendingAsync(cover);
         await PublishAsync(events);
         return events;
     }
@@ -279,6 +297,7 @@ public sealed class AccountGrain(
             return stored.Result with { Duplicate = true };
         }
 
+        await SettleStalePendingAsync(force: true);
         var reason = await apply();
         var events = new List<GridEvent>();
         EvaluationReport? report = null;
@@ -372,11 +391,16 @@ public sealed class AccountGrain(
             : null;
     }
 
-    private async Task<ImmutableArray<GridEvent>> LiquidateCoreAsync(string liquidationId)
+    /// <summary>Liquidates on this account's own step (a command): close out, then settle with the fund directly.</summary>
+    private async Task<ImmutableArray<GridEvent>> LiquidateCoreAsync(string liquidationId) =>
+        await BeginCoreAsync(liquidationId) ? await SettlePendingAsync() : [];
+
+    /// <summary>Runs the domain liquidation if still needed and persists it with the fund settlement outstanding.</summary>
+    private async Task<bool> BeginCoreAsync(string liquidationId)
     {
         if (state.State.Liquidations.Contains(liquidationId))
         {
-            return [.. state.State.Recent.Where(e => e.Step == liquidationId)];
+            return false;
         }
 
         AccountHealth health;
@@ -387,12 +411,12 @@ public sealed class AccountGrain(
         catch (MissingMarkException e)
         {
             logger.LogError("Account {Account} cannot be liquidated ({Id}): {Reason}", Id, liquidationId, e.Message);
-            return [];
+            return false;
         }
 
         if (!health.NeedsLiquidation)
         {
-            return []; // a later price, deposit or fill has made it safe since the step reported it
+            return false; // a later price, deposit or fill has made it safe since the step reported it
         }
 
         var result = Liquidator.Liquidate(_portfolio, _marks, Config);
@@ -419,7 +443,7 @@ public sealed class AccountGrain(
             });
         }
 
-        state.State.Pending = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events);
+        state.State.Pending = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events, time.GetUtcNow());
         state.State.Liquidations.Add(liquidationId);
         if (state.State.Liquidations.Count > _options.RememberedCommands)
         {
@@ -427,14 +451,34 @@ public sealed class AccountGrain(
         }
 
         await PersistAsync();
-        return await CompleteLiquidationAsync();
+        return true;
     }
 
-    private async Task<ImmutableArray<GridEvent>> CompleteLiquidationAsync()
+    /// <summary>Settles an outstanding liquidation with the fund directly (idempotent there by liquidation id).</summary>
+    private async Task<ImmutableArray<GridEvent>> SettlePendingAsync()
     {
         var pending = state.State.Pending!;
-        var cover = await GrainFactory.GetGrain<IInsuranceFundGrain>(0)
-            .ApplyLiquidationAsync(pending.LiquidationId, pending.FundIncome, pending.Deficit);
+        var cover = await GrainFactory.GetGrain<IInsuranceFundGrain>(0).ApplyLiquidationAsync(pending.Charge(Id));
+        var events = await FinishPendingAsync(cover);
+        await PublishAsync(events);
+        return events;
+    }
+
+    /// <summary>
+    /// A liquidation begun for the coordinator that the coordinator never completed (it failed over): settle it
+    /// ourselves once it is old enough, or at once before anything else changes the holdings.
+    /// </summary>
+    private async Task SettleStalePendingAsync(bool force)
+    {
+        if (state.State.Pending is { } pending && (force || time.GetUtcNow() - pending.StartedAt > _options.PendingLiquidationTimeout))
+        {
+            await SettlePendingAsync();
+        }
+    }
+
+    private async Task<ImmutableArray<GridEvent>> FinishPendingAsync(BankruptcyCoverView? cover)
+    {
+        var pending = state.State.Pending!;
         var events = new List<GridEvent>(pending.Events);
         if (cover is not null)
         {
@@ -463,6 +507,24 @@ public sealed class AccountGrain(
         state.State.Pending = null;
         await PersistAsync();
         return [.. events];
+    }
+
+    private bool IsPricedBy(string market)
+    {
+        if (_portfolio.PositionIn(market) is not null)
+        {
+            return true;
+        }
+
+        foreach (var (asset, q) in _portfolio.Balances)
+        {
+            if (q > 0m && Config.TryGetCollateral(asset, out var spec) && spec.PriceMarket == market)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void SetStatus(RiskStatus status)

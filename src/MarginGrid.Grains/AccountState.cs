@@ -37,4 +37,8 @@ public sealed record PendingLiquidation(
     [property: Id(0)] string LiquidationId,
     [property: Id(1)] decimal FundIncome,
     [property: Id(2)] decimal Deficit,
-    [property: Id(3)] List<GridEvent> Events);
+    [property: Id(3)] List<GridEvent> Events,
+    [property: Id(4)] DateTimeOffset StartedAt)
+{
+    public LiquidationCharge Charge(string account) => new(LiquidationId, account, FundIncome, Deficit);
+}

@@ -14,6 +14,9 @@ public sealed class GridOptions
     /// <summary>Command ids remembered per account for idempotent retries.</summary>
     public int RememberedCommands { get; set; } = 256;
 
+    /// <summary>How long a liquidation begun for the coordinator may wait for its fund settlement before the account settles it itself.</summary>
+    public TimeSpan PendingLiquidationTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Liquidation ids remembered by the insurance fund for idempotent retries.</summary>
     public int RememberedLiquidations { get; set; } = 100_000;
 }

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using MarginGrid.Domain;
 using Microsoft.Extensions.Options;
 
@@ -59,25 +60,41 @@ public sealed class InsuranceFundGrain(
         observer.FundChanged(View());
     }
 
-    public async Task<BankruptcyCoverView?> ApplyLiquidationAsync(string liquidationId, decimal income, decimal deficit)
+    public async Task<BankruptcyCoverView?> ApplyLiquidationAsync(LiquidationCharge charge) =>
+        (await ApplyLiquidationsAsync([charge]))[0];
+
+    public async Task<ImmutableArray<BankruptcyCoverView?>> ApplyLiquidationsAsync(ImmutableArray<LiquidationCharge> charges)
     {
-        if (_index.TryGetValue(liquidationId, out var done))
+        var covers = ImmutableArray.CreateBuilder<BankruptcyCoverView?>(charges.Length);
+        var ledger = new InsuranceLedger(state.State.Fund, state.State.Socialized);
+        var changed = false;
+        foreach (var charge in charges)
         {
-            return done.Cover;
+            if (_index.TryGetValue(charge.LiquidationId, out var done))
+            {
+                covers.Add(done.Cover);
+                continue;
+            }
+
+            ledger.Collect(charge.Income);
+            state.State.Peak = Math.Max(state.State.Peak, ledger.Fund);
+            var cover = charge.Deficit > 0m ? ledger.Cover(charge.Deficit) : null;
+            var view = cover is null ? null : new BankruptcyCoverView(cover.Deficit, cover.InsuranceCovered, cover.Socialized);
+            var applied = new AppliedLiquidation(charge.LiquidationId, view);
+            state.State.Applied.Add(applied);
+            _index[charge.LiquidationId] = applied;
+            covers.Add(view);
+            changed = true;
         }
 
-        var ledger = new InsuranceLedger(state.State.Fund, state.State.Socialized);
-        ledger.Collect(income);
-        state.State.Peak = Math.Max(state.State.Peak, ledger.Fund);
-        var cover = deficit > 0m ? ledger.Cover(deficit) : null;
-        var view = cover is null ? null : new BankruptcyCoverView(cover.Deficit, cover.InsuranceCovered, cover.Socialized);
-        var applied = new AppliedLiquidation(liquidationId, view);
+        if (!changed)
+        {
+            return covers.MoveToImmutable();
+        }
 
         state.State.Fund = ledger.Fund;
         state.State.Socialized = ledger.SocializedLoss;
         state.State.Active = true;
-        state.State.Applied.Add(applied);
-        _index[liquidationId] = applied;
         var excess = state.State.Applied.Count - options.Value.RememberedLiquidations;
         if (excess > 0)
         {
@@ -100,7 +117,7 @@ public sealed class InsuranceFundGrain(
         }
 
         observer.FundChanged(View());
-        return view;
+        return covers.MoveToImmutable();
     }
 
     public Task<FundView> GetAsync() => Task.FromResult(View());

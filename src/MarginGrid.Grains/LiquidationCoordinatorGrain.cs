@@ -29,18 +29,22 @@ public sealed class LiquidationCoordinatorGrain(IGridObserver observer) : Grain,
         observer.LiquidationQueue(_pending.Length);
         try
         {
-            for (var i = 0; i < queue.Count; i++)
+            // Accounts close out in parallel (each only touches its own holdings); the fund then applies their charges
+            // in the step's order, so who is covered first is exactly the model's order.
+            var begun = await Task.WhenAll(queue.Select(r =>
+                GrainFactory.GetGrain<IAccountGrain>(r.Account).BeginLiquidationAsync($"{step}:{r.Account}")));
+            var charges = begun.OfType<LiquidationCharge>().ToImmutableArray();
+            if (!charges.IsEmpty)
             {
-                var account = queue[i].Account;
-                var closed = await GrainFactory.GetGrain<IAccountGrain>(account).LiquidateAsync($"{step}:{account}");
-                events.AddRange(closed);
-                if (!closed.IsEmpty)
+                var covers = await GrainFactory.GetGrain<IInsuranceFundGrain>(0).ApplyLiquidationsAsync(charges);
+                var completed = await Task.WhenAll(charges.Select((c, i) =>
+                    GrainFactory.GetGrain<IAccountGrain>(c.Account).CompleteLiquidationAsync(c.LiquidationId, covers[i])));
+                foreach (var closed in completed)
                 {
-                    _liquidated++;
+                    events.AddRange(closed);
                 }
 
-                _pending = _pending.RemoveAt(0);
-                observer.LiquidationQueue(_pending.Length);
+                _liquidated += charges.Length;
             }
         }
         finally

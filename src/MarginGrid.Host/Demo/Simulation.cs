@@ -20,7 +20,7 @@ public static class PortfolioGenerator
         collateral["USD"] = Math.Round(usd, 2);
 
         var markets = config.Markets.OrderBy(_ => rng.Next()).Take(1 + rng.Next(Math.Min(3, config.Markets.Length))).ToList();
-        var leverage = 1.0 + (rng.NextDouble() * rng.NextDouble() * 24.0); // skewed towards low leverage, up to 25x
+        var leverage = 1.0 + (rng.NextDouble() * rng.NextDouble() * 14.0); // skewed towards low leverage, up to 15x
         var positions = ImmutableArray.CreateBuilder<PositionSnapshot>();
         foreach (var market in markets)
         {
@@ -42,7 +42,7 @@ public static class PortfolioGenerator
 }
 
 /// <summary>
-/// A seeded price path per market: a random walk, then a crash (−20 % … −35 % over 15 % of the run), then a partial
+/// A seeded price path per market: a random walk, then a crash (−15 % … −25 % over 15 % of the run), then a partial
 /// rebound. <see cref="At"/> gives the price at any fraction of the run.
 /// </summary>
 public sealed class PricePath
@@ -52,7 +52,7 @@ public sealed class PricePath
     public PricePath(decimal start, int points, Random rng, double crashStart = 0.35, double crashEnd = 0.5)
     {
         _prices = new decimal[points + 1];
-        var depth = 0.20 + (rng.NextDouble() * 0.15);
+        var depth = 0.15 + (rng.NextDouble() * 0.10);
         var log = 0.0;
         var walk = 0.0;
         for (var i = 0; i <= points; i++)
