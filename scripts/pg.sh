@@ -31,11 +31,12 @@ tmp_parent=${MARGINGRID_PG_TMP:-/tmp}
 is_root() { [[ $(id -u) -eq 0 ]]; }
 
 # Runs a PostgreSQL server binary as `postgres` when we are root, directly otherwise.
+# fd 9 (the lock below) is closed for it: a server inheriting it would hold the lock forever.
 as_pg() {
     if is_root; then
-        runuser -u postgres -- "$@"
+        runuser -u postgres -- "$@" 9>&-
     else
-        "$@"
+        "$@" 9>&-
     fi
 }
 
@@ -250,9 +251,17 @@ cmd_env() {
     print_env
 }
 
+# start and stop of one checkout's cluster are serialized (two concurrent `start`s share one cluster).
+lock() {
+    if command -v flock >/dev/null; then
+        exec 9>"$state_file.lock"
+        flock -w 180 9 || die "timed out waiting for $state_file.lock"
+    fi
+}
+
 case ${1:-} in
-    start) cmd_start ;;
-    stop) cmd_stop ;;
+    start) lock; cmd_start ;;
+    stop) lock; cmd_stop ;;
     status) cmd_status ;;
     env) cmd_env ;;
     *) printf 'usage: %s start|stop|status|env\n' "$0" >&2; exit 2 ;;
