@@ -16,7 +16,7 @@ public sealed class AccountGrain(
     RiskConfigProvider configs,
     IOptions<GridOptions> options,
     IGridObserver observer,
-    TimeProvider time,
+    GridClock clock,
     ILogger<AccountGrain> logger)
     : Grain, IAccountGrain
 {
@@ -60,6 +60,11 @@ public sealed class AccountGrain(
         }
 
         await LoadConfigAsync(1);
+        if (seed.Positions.Any(p => !Config.TryGetMarket(p.Market, out _)) || seed.Collateral.Keys.Any(a => !Config.IsPricedAsset(a)))
+        {
+            await LoadConfigAsync(_configVersion + 1); // this silo's cached configuration may predate the change
+        }
+
         foreach (var (asset, quantity) in seed.Collateral)
         {
             if (!Config.IsPricedAsset(asset))
@@ -443,7 +448,7 @@ public sealed class AccountGrain(
             });
         }
 
-        state.State.Pending = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events, time.GetUtcNow());
+        state.State.Pending = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events, clock.UtcNow);
         state.State.Liquidations.Add(liquidationId);
         if (state.State.Liquidations.Count > _options.RememberedCommands)
         {
@@ -470,7 +475,7 @@ public sealed class AccountGrain(
     /// </summary>
     private async Task SettleStalePendingAsync(bool force)
     {
-        if (state.State.Pending is { } pending && (force || time.GetUtcNow() - pending.StartedAt > _options.PendingLiquidationTimeout))
+        if (state.State.Pending is { } pending && (force || clock.UtcNow - pending.StartedAt > _options.PendingLiquidationTimeout))
         {
             await SettlePendingAsync();
         }
@@ -536,7 +541,7 @@ public sealed class AccountGrain(
         }
     }
 
-    private GridEvent NewEvent(GridEventType type, string step) => new(type, Id, step, time.GetUtcNow());
+    private GridEvent NewEvent(GridEventType type, string step) => new(type, Id, step, clock.UtcNow);
 
     private GridEvent Record(GridEvent e)
     {

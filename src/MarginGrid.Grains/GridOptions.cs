@@ -46,3 +46,16 @@ public static class StableHash
 
     public static string ShardKey(string market, int shard) => $"{market}/{shard}";
 }
+
+/// <summary>
+/// The engine's clock. A wrapper rather than the container's <see cref="TimeProvider"/>, so that tests can fake the
+/// engine's time without also faking the time of Orleans' own timers (membership, stream balancers, ...).
+/// </summary>
+public sealed class GridClock(TimeProvider time)
+{
+    public static GridClock System { get; } = new(TimeProvider.System);
+
+    public TimeProvider Time { get; } = time;
+
+    public DateTimeOffset UtcNow => Time.GetUtcNow();
+}

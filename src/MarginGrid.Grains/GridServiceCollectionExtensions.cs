@@ -14,7 +14,7 @@ public static class GridServiceCollectionExtensions
             services.Configure(configure);
         }
 
-        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(GridClock.System);
         services.TryAddSingleton<IGridObserver>(NullGridObserver.Instance);
         services.TryAddSingleton<RiskConfigProvider>();
         return services;

@@ -1,0 +1,206 @@
+using Orleans.Streams;
+using Xunit;
+
+namespace MarginGrid.Grains.Tests;
+
+[Collection(ClusterCollection.Name)]
+public sealed class AccountGrainTests(ClusterFixture fixture)
+{
+    private readonly IGrainFactory _grains = fixture.Grains;
+
+    private async Task<string> NewMarketAsync(string name, decimal price)
+    {
+        var symbol = $"{name}-{Guid.NewGuid():N}"[..20];
+        await fixture.AddMarketsAsync(ClusterFixture.Market(symbol));
+        await PriceAsync(symbol, price);
+        return symbol;
+    }
+
+    private Task<StepOutcome> PriceAsync(string market, decimal price) =>
+        _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(new PriceUpdate(price, "test", ClusterFixture.Time.GetUtcNow()));
+
+    private async Task<IAccountGrain> OpenAsync(string market, decimal usd = 10_000m, decimal size = 2m, decimal entry = 50_000m)
+    {
+        var account = _grains.GetGrain<IAccountGrain>($"acct-{Guid.NewGuid():N}");
+        await account.OpenAsync(ClusterFixture.Seed(usd, new PositionSnapshot(market, size, entry)));
+        return account;
+    }
+
+    [Fact]
+    public async Task A_margin_call_is_emitted_once_and_rearms_when_the_account_is_healthy_again()
+    {
+        var market = await NewMarketAsync("MC", 50_000m);
+        var account = await OpenAsync(market);
+        var id = account.GetPrimaryKeyString();
+
+        Assert.Empty((await PriceAsync(market, 47_000m)).Events);
+        var first = await PriceAsync(market, 45_480m); // E = 960 < 1.25 × 909.6
+        var call = Assert.Single(first.Events);
+        Assert.Equal((GridEventType.MarginCall, id, RiskStatus.MarginCall), (call.Type, call.Account, call.Status));
+
+        Assert.Empty((await PriceAsync(market, 45_470m)).Events); // still in margin call: no second event
+        Assert.Empty((await PriceAsync(market, 47_000m)).Events); // healthy again: re-armed
+        var again = Assert.Single((await PriceAsync(market, 45_480m)).Events);
+        Assert.Equal(GridEventType.MarginCall, again.Type);
+
+        var history = await account.GetRecentEventsAsync();
+        Assert.Equal(2, history.Count(e => e.Type == GridEventType.MarginCall));
+    }
+
+    [Fact]
+    public async Task A_tick_older_than_the_newest_seen_for_its_market_is_ignored()
+    {
+        var market = await NewMarketAsync("ST", 50_000m);
+        var account = await OpenAsync(market);
+        var now = ClusterFixture.Time.GetUtcNow();
+        var mark = await _grains.GetGrain<IMarketGrain>(market).GetMarkAsync();
+
+        await account.OnTickAsync(new MarketTick(market, mark!.Sequence + 10, 51_000m, now, true, 1));
+        var stale = await account.OnTickAsync(new MarketTick(market, mark.Sequence + 5, 40_000m, now, true, 1));
+
+        Assert.Null(stale);
+        var view = await account.GetViewAsync();
+        Assert.Equal(51_000m, Assert.Single(view!.Positions).Mark);
+        Assert.Equal(RiskStatus.Healthy, view.Status);
+    }
+
+    [Fact]
+    public async Task Repeating_a_command_id_returns_the_first_result_and_changes_nothing()
+    {
+        var market = await NewMarketAsync("ID", 50_000m);
+        var account = await OpenAsync(market);
+        var deposit = new TransferCommand("dep-1", "USD", 500m);
+
+        var first = await account.DepositAsync(deposit);
+        var second = await account.DepositAsync(deposit);
+        var view = await account.GetViewAsync();
+
+        Assert.True(first.Accepted);
+        Assert.False(first.Duplicate);
+        Assert.True(second.Duplicate);
+        Assert.Equal(first.Version, second.Version);
+        Assert.Equal(10_500m, view!.Collateral["USD"]);
+        await Assert.ThrowsAsync<CommandConflictException>(() => account.DepositAsync(deposit with { Quantity = 600m }));
+        Assert.Equal(10_500m, (await account.GetViewAsync())!.Collateral["USD"]);
+    }
+
+    [Fact]
+    public async Task Commands_for_an_account_that_was_never_opened_are_rejected_and_open_nothing()
+    {
+        var account = _grains.GetGrain<IAccountGrain>($"ghost-{Guid.NewGuid():N}");
+
+        var result = await account.DepositAsync(new TransferCommand("c1", "USD", 100m));
+
+        Assert.False(result.Accepted);
+        Assert.Equal("unknown account", result.Reason);
+        Assert.Equal(GridEventType.Rejected, Assert.Single(result.Events).Type);
+        Assert.False(await account.ExistsAsync());
+        Assert.Null(await account.GetViewAsync());
+    }
+
+    [Fact]
+    public async Task A_withdrawal_that_would_leave_equity_below_initial_margin_is_rejected_and_changes_nothing()
+    {
+        var market = await NewMarketAsync("WD", 50_000m);
+        var account = await OpenAsync(market, usd: 3_000m, size: 1m); // IM = 1000
+
+        var refused = await account.WithdrawAsync(new TransferCommand("w1", "USD", 2_500m));
+        var allowed = await account.WithdrawAsync(new TransferCommand("w2", "USD", 2_000m));
+
+        Assert.Equal((false, "initial margin"), (refused.Accepted, refused.Reason));
+        Assert.True(allowed.Accepted);
+        Assert.Equal(1_000m, (await account.GetViewAsync())!.Collateral["USD"]);
+    }
+
+    [Fact]
+    public async Task A_price_reaches_every_holder_and_the_step_orders_margin_calls_by_account_id()
+    {
+        var market = await NewMarketAsync("FAN", 50_000m);
+        var accounts = await Task.WhenAll(Enumerable.Range(0, 60).Select(_ => OpenAsync(market)));
+
+        var outcome = await PriceAsync(market, 45_480m);
+
+        var ids = accounts.Select(a => a.GetPrimaryKeyString()).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(60, outcome.Evaluated);
+        Assert.Equal(ids, outcome.Events.Select(e => e.Account).ToList());
+        Assert.All(outcome.Events, e => Assert.Equal(GridEventType.MarginCall, e.Type));
+    }
+
+    [Fact]
+    public async Task A_coordinated_liquidation_is_idempotent_and_charges_the_fund_once()
+    {
+        var market = await NewMarketAsync("LQ", 50_000m);
+        var account = await OpenAsync(market);
+        var fund = _grains.GetGrain<IInsuranceFundGrain>(0);
+
+        // Move the mark without evaluation, so the account is liquidatable but nobody has liquidated it yet.
+        await _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(
+            new PriceUpdate(45_440m, "test", ClusterFixture.Time.GetUtcNow()) { Evaluate = false });
+        var before = await fund.GetAsync();
+
+        var charge = await account.BeginLiquidationAsync("step-x:a");
+        var retry = await account.BeginLiquidationAsync("step-x:a");
+        Assert.NotNull(charge);
+        Assert.Equal(charge, retry);
+        Assert.Equal(26.62784m, charge.Income);
+
+        var cover = await fund.ApplyLiquidationsAsync([charge]);
+        var coverAgain = await fund.ApplyLiquidationsAsync([charge]);
+        var events = await account.CompleteLiquidationAsync(charge.LiquidationId, cover[0]);
+        var eventsAgain = await account.CompleteLiquidationAsync(charge.LiquidationId, cover[0]);
+
+        var after = await fund.GetAsync();
+        Assert.Equal(cover.ToArray(), coverAgain.ToArray());
+        Assert.Equal(events.ToArray(), eventsAgain.ToArray());
+        var close = Assert.Single(events);
+        Assert.Equal((GridEventType.Liquidation, 0.293m, 45_440m, 26.62784m), (close.Type, close.Quantity!.Value, close.Price!.Value, close.Penalty!.Value));
+        Assert.Equal(before.InsuranceFund + 26.62784m, after.InsuranceFund);
+        Assert.Null(await account.BeginLiquidationAsync("step-x:a")); // done: nothing to do again
+    }
+
+    [Fact]
+    public async Task A_liquidation_the_coordinator_never_completed_is_settled_by_the_account_after_the_timeout()
+    {
+        var market = await NewMarketAsync("PD", 50_000m);
+        var account = await OpenAsync(market);
+        var fund = _grains.GetGrain<IInsuranceFundGrain>(0);
+        await _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(
+            new PriceUpdate(45_440m, "test", ClusterFixture.Time.GetUtcNow()) { Evaluate = false });
+        var charge = await account.BeginLiquidationAsync("orphan:a");
+        Assert.NotNull(charge);
+        var before = await fund.GetAsync();
+
+        ClusterFixture.Time.Advance(TimeSpan.FromSeconds(31));
+        await PriceAsync(market, 45_450m);
+
+        var after = await fund.GetAsync();
+        Assert.Equal(before.InsuranceFund + charge.Income, after.InsuranceFund);
+        Assert.Contains(await account.GetRecentEventsAsync(), e => e.Step == "orphan:a" && e.Type == GridEventType.Liquidation);
+    }
+
+    [Fact]
+    public async Task Events_go_to_the_event_stream()
+    {
+        var market = await NewMarketAsync("SS", 50_000m);
+        var account = await OpenAsync(market);
+        var id = account.GetPrimaryKeyString();
+        var received = new TaskCompletionSource<GridEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stream = fixture.Cluster.Client.GetStreamProvider(GridStreams.Provider)
+            .GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
+        var handle = await stream.SubscribeAsync((e, _) =>
+        {
+            if (e.Account == id)
+            {
+                received.TrySetResult(e);
+            }
+
+            return Task.CompletedTask;
+        });
+
+        await PriceAsync(market, 45_480m);
+
+        var e = await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(GridEventType.MarginCall, e.Type);
+        await handle.UnsubscribeAsync();
+    }
+}

@@ -1,0 +1,79 @@
+using System.Collections.Immutable;
+using MarginGrid.Grains;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Orleans.TestingHost;
+using Xunit;
+
+namespace MarginGrid.Grains.Tests;
+
+/// <summary>One in-process test cluster (two silos) shared by every grain test, on one fake clock.</summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public static FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 22, 0, 0, 0, TimeSpan.Zero));
+
+    public TestCluster Cluster { get; private set; } = null!;
+
+    public IGrainFactory Grains => Cluster.GrainFactory;
+
+    public async Task InitializeAsync()
+    {
+        var builder = new TestClusterBuilder(2);
+        builder.AddSiloBuilderConfigurator<SiloConfigurator>();
+        builder.AddClientBuilderConfigurator<ClientConfigurator>();
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+        await Grains.GetGrain<IRiskConfigGrain>(0).SetAsync(new RiskConfigSnapshot(0, [], [], new RiskRatios(1.25m, 1.10m)));
+        await Grains.GetGrain<IInsuranceFundGrain>(0).SeedAsync(1_000_000m);
+    }
+
+    public async Task DisposeAsync() => await Cluster.StopAllSilosAsync();
+
+    /// <summary>Adds markets (and collateral priced by them) to the shared configuration; each test uses its own symbols.</summary>
+    public async Task AddMarketsAsync(params MarketConfig[] markets) => await AddAsync(markets, []);
+
+    public async Task AddAsync(MarketConfig[] markets, CollateralConfig[] collateral)
+    {
+        var config = await Grains.GetGrain<IRiskConfigGrain>(0).GetAsync();
+        await Grains.GetGrain<IRiskConfigGrain>(0).SetAsync(config! with
+        {
+            Markets = config.Markets.AddRange(markets),
+            Collateral = config.Collateral.AddRange(collateral),
+        });
+    }
+
+    public static MarketConfig Market(string symbol, decimal lot = 0.001m, decimal penalty = 0.002m) => new(
+        symbol,
+        lot,
+        penalty,
+        [new BracketConfig(0m, 0.01m, 0.02m), new BracketConfig(100_000m, 0.02m, 0.04m), new BracketConfig(1_000_000m, 0.05m, 0.10m)]);
+
+    public static AccountSeed Seed(decimal usd, params PositionSnapshot[] positions) =>
+        new(ImmutableDictionary<string, decimal>.Empty.Add("USD", usd), [.. positions]);
+
+    private sealed class ClientConfigurator : IClientBuilderConfigurator
+    {
+        public void Configure(Microsoft.Extensions.Configuration.IConfiguration configuration, IClientBuilder clientBuilder) =>
+            clientBuilder.AddMemoryStreams(GridStreams.Provider);
+    }
+
+    private sealed class SiloConfigurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder) =>
+            siloBuilder
+                .AddMemoryGrainStorage(GridProviders.Storage)
+                .AddMemoryGrainStorage(GridProviders.PubSubStore)
+                .AddMemoryStreams(GridStreams.Provider)
+                .ConfigureServices(services =>
+                {
+                    services.AddSingleton(new GridClock(Time));
+                    services.AddMarginGridGrains(o => o.ShardsPerMarket = 4);
+                });
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "cluster";
+}
