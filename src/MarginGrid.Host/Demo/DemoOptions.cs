@@ -6,7 +6,7 @@ public sealed class DemoOptions
 
     public int Markets { get; init; } = 4;
 
-    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(25);
 
     public int Seed { get; init; } = 42;
 
