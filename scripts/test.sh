@@ -66,6 +66,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 ensure_promtool
+# The deploy checks' tools (docker-compose for `config`, the Kubernetes schema validator's node modules).
+"$repo_root/tests/MarginGrid.Deploy.Tests/install-tools.sh"
 
 pg_env=$("$repo_root/scripts/pg.sh" start)
 pg_started=1
