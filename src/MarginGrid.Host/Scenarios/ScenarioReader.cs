@@ -225,22 +225,14 @@ public static class ScenarioReader
 
         if (s.TryGetProperty("deposit", out var deposit))
         {
-            var at = $"{path}.deposit";
-            Expect(deposit, JsonValueKind.Object, at);
-            return new DepositStep(
-                String(deposit, "account", $"{at}.account"),
-                String(deposit, "asset", $"{at}.asset"),
-                Decimal(deposit, "quantity", $"{at}.quantity"));
+            var (account, asset, quantity) = ReadTransfer(deposit, $"{path}.deposit");
+            return new DepositStep(account, asset, quantity);
         }
 
         if (s.TryGetProperty("withdraw", out var withdraw))
         {
-            var at = $"{path}.withdraw";
-            Expect(withdraw, JsonValueKind.Object, at);
-            return new WithdrawStep(
-                String(withdraw, "account", $"{at}.account"),
-                String(withdraw, "asset", $"{at}.asset"),
-                Decimal(withdraw, "quantity", $"{at}.quantity"));
+            var (account, asset, quantity) = ReadTransfer(withdraw, $"{path}.withdraw");
+            return new WithdrawStep(account, asset, quantity);
         }
 
         if (s.TryGetProperty("market", out _))
@@ -261,6 +253,12 @@ public static class ScenarioReader
         }
 
         throw new ScenarioException(path, "a step is one of {market, price}, {fill}, {deposit} or {withdraw}");
+    }
+
+    private static (string Account, string Asset, decimal Quantity) ReadTransfer(JsonElement transfer, string at)
+    {
+        Expect(transfer, JsonValueKind.Object, at);
+        return (String(transfer, "account", $"{at}.account"), String(transfer, "asset", $"{at}.asset"), Decimal(transfer, "quantity", $"{at}.quantity"));
     }
 
     private static IEnumerable<JsonElement> Array(JsonElement parent, string name, string? parentPath = null)
