@@ -6,7 +6,8 @@ namespace MarginGrid.Grains;
 /// </summary>
 public interface IGridObserver
 {
-    void TickSettled(string market, int evaluated, TimeSpan decision);
+    /// <summary>A tick of <paramref name="market"/> stamped <paramref name="tickTimestamp"/> was settled in <paramref name="decision"/>.</summary>
+    void TickSettled(string market, int evaluated, TimeSpan decision, DateTimeOffset tickTimestamp);
 
     void Evaluated(int accounts);
 
@@ -25,7 +26,7 @@ public sealed class NullGridObserver : IGridObserver
 {
     public static NullGridObserver Instance { get; } = new();
 
-    public void TickSettled(string market, int evaluated, TimeSpan decision)
+    public void TickSettled(string market, int evaluated, TimeSpan decision, DateTimeOffset tickTimestamp)
     {
     }
 

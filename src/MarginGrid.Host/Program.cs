@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MarginGrid.Host.Demo;
 using MarginGrid.Host.Scenarios;
+using MarginGrid.Host.Silo;
 
 namespace MarginGrid.Host;
 
@@ -13,6 +14,8 @@ public static class Program
         var root = new RootCommand("MarginGrid: a real-time margin and liquidation engine on Orleans.");
         root.Subcommands.Add(ReplayCommand());
         root.Subcommands.Add(DemoCommand());
+        root.Subcommands.Add(SiloCommand.Silo());
+        root.Subcommands.Add(SiloCommand.Db());
         return root;
     }
 

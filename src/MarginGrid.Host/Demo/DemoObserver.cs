@@ -39,7 +39,7 @@ public sealed class DemoObserver : IGridObserver
 
     public long Accounts(RiskStatus status) => Interlocked.Read(ref _statuses[(int)status]);
 
-    public void TickSettled(string market, int evaluated, TimeSpan decision)
+    public void TickSettled(string market, int evaluated, TimeSpan decision, DateTimeOffset tickTimestamp)
     {
         Interlocked.Increment(ref _ticks);
         Interlocked.Add(ref _decisionTicks, decision.Ticks);

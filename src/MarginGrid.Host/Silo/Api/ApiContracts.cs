@@ -1,0 +1,71 @@
+using System.Collections.Immutable;
+
+namespace MarginGrid.Host.Silo.Api;
+
+// Request and response bodies of the HTTP API (v1). Decimals travel as strings (numbers are accepted on input).
+
+public sealed record BracketBody(decimal Floor, decimal Mmr, decimal Imr);
+
+public sealed record MarketBody(string Symbol, decimal LotSize, decimal LiquidationPenalty, ImmutableArray<BracketBody> Brackets);
+
+public sealed record CollateralBody(string Asset, decimal Weight, string? PriceMarket = null, decimal LiquidationDiscount = 0m);
+
+public sealed record RiskBody(decimal MarginCallRatio, decimal LiquidationTargetRatio);
+
+/// <summary>POST /v1/config: the whole risk configuration; <c>insuranceFund</c> seeds a fund that has seen no liquidation.</summary>
+public sealed record ConfigBody(
+    ImmutableArray<MarketBody> Markets,
+    ImmutableArray<CollateralBody>? Collateral = null,
+    RiskBody? Risk = null,
+    decimal? InsuranceFund = null);
+
+public sealed record PriceBody(string Market, string Source, decimal Price, DateTimeOffset Timestamp);
+
+public sealed record SeedPositionBody(string Market, decimal Size, decimal EntryPrice);
+
+/// <summary>POST /v1/accounts/{id}: opens the account with these holdings (both optional).</summary>
+public sealed record OpenAccountBody(
+    ImmutableDictionary<string, decimal>? Collateral = null, ImmutableArray<SeedPositionBody>? Positions = null);
+
+public sealed record TransferBody(string CommandId, string Asset, decimal Quantity);
+
+/// <summary>A fill: positive size buys, negative sells.</summary>
+public sealed record FillBody(string CommandId, string Market, decimal Size, decimal Price);
+
+public sealed record PreTradeBody(string Market, decimal Size, decimal Price);
+
+public sealed record EventBody(
+    string Type,
+    string Account,
+    string Step,
+    DateTimeOffset Timestamp,
+    RiskStatus? Status,
+    string? Market,
+    string? Asset,
+    decimal? Quantity,
+    decimal? Price,
+    decimal? Penalty,
+    decimal? Discount,
+    decimal? Deficit,
+    decimal? InsuranceCovered,
+    decimal? Socialized,
+    string? Reason)
+{
+    public static EventBody From(GridEvent e) => new(
+        e.TypeName, e.Account, e.Step, e.Timestamp, e.Status, e.Market, e.Asset, e.Quantity, e.Price, e.Penalty,
+        e.Discount, e.Deficit, e.InsuranceCovered, e.Socialized, e.Reason);
+
+    public static ImmutableArray<EventBody> From(ImmutableArray<GridEvent> events) => [.. events.Select(From)];
+}
+
+public sealed record CommandResultBody(string CommandId, bool Accepted, string? Reason, bool Duplicate, long Version, ImmutableArray<EventBody> Events)
+{
+    public static CommandResultBody From(CommandResult r) =>
+        new(r.CommandId, r.Accepted, r.Reason, r.Duplicate, r.Version, EventBody.From(r.Events));
+}
+
+public sealed record StepBody(string Market, string Step, int Evaluated, ImmutableArray<EventBody> Events);
+
+public sealed record PricesResultBody(ImmutableArray<StepBody> Steps);
+
+public sealed record ConfigResultBody(long Version);

@@ -1,0 +1,123 @@
+using System.Text.Json;
+using MarginGrid.Grains;
+using Prometheus;
+
+namespace MarginGrid.Host.Silo.Metrics;
+
+/// <summary>What this silo's grains report, as Prometheus metrics (names <c>margingrid_*</c>, units in names).</summary>
+public sealed class PrometheusGridObserver : IGridObserver
+{
+    private static readonly string[] StatusNames = [.. Enum.GetValues<RiskStatus>().Select(Label)];
+
+    private readonly Counter _ticks;
+    private readonly Counter _evaluations;
+    private readonly Histogram _decision;
+    private readonly Counter _marginCalls;
+    private readonly Counter _liquidations;
+    private readonly Counter _liquidatedNotional;
+    private readonly Counter _collateralLiquidations;
+    private readonly Counter _bankruptcies;
+    private readonly Gauge _fund;
+    private readonly Gauge _fundPeak;
+    private readonly Gauge _socialized;
+    private readonly Gauge _accounts;
+    private readonly Gauge _queueDepth;
+    private readonly Counter _commands;
+    private readonly Gauge _lastTick;
+
+    public PrometheusGridObserver(IMetricFactory? factory = null)
+    {
+        var metrics = factory ?? Prometheus.Metrics.WithCustomRegistry(Prometheus.Metrics.DefaultRegistry);
+        _ticks = metrics.CreateCounter("margingrid_ticks_total", "Price ticks settled, by market.", ["market"]);
+        _evaluations = metrics.CreateCounter("margingrid_account_evaluations_total", "Account health evaluations.");
+        _decision = metrics.CreateHistogram(
+            "margingrid_tick_decision_seconds",
+            "Time from a price reaching its market to the step's decisions (margin calls, liquidations), by market.",
+            new HistogramConfiguration
+            {
+                LabelNames = ["market"],
+                Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16),
+            });
+        _marginCalls = metrics.CreateCounter("margingrid_margin_calls_total", "Margin calls emitted, by account status.", ["status"]);
+        _liquidations = metrics.CreateCounter("margingrid_liquidations_total", "Position close-outs, by market.", ["market"]);
+        _liquidatedNotional = metrics.CreateCounter(
+            "margingrid_liquidated_notional_usd_total", "Notional closed out in liquidations (|quantity| x price), by market.", ["market"]);
+        _collateralLiquidations = metrics.CreateCounter(
+            "margingrid_collateral_liquidations_total", "Collateral sold in liquidations, by asset.", ["asset"]);
+        _bankruptcies = metrics.CreateCounter("margingrid_bankruptcies_total", "Liquidations that ended with a deficit.");
+        _fund = metrics.CreateGauge("margingrid_insurance_fund_usd", "Insurance fund balance.");
+        _fundPeak = metrics.CreateGauge("margingrid_insurance_fund_peak_usd", "Highest insurance fund balance so far.");
+        _socialized = metrics.CreateGauge("margingrid_socialized_loss_usd", "Cumulative loss the insurance fund could not cover.");
+        _accounts = metrics.CreateGauge("margingrid_accounts", "Accounts active on this silo, by status.", ["status"]);
+        _queueDepth = metrics.CreateGauge("margingrid_liquidation_queue_depth", "Accounts waiting in the liquidation coordinator.");
+        _commands = metrics.CreateCounter("margingrid_commands_total", "Account commands, by type and outcome.", ["type", "outcome"]);
+        _lastTick = metrics.CreateGauge(
+            "margingrid_market_last_tick_timestamp_seconds", "Timestamp of the last settled tick, by market (Unix seconds).", ["market"]);
+
+        foreach (var status in StatusNames)
+        {
+            _accounts.WithLabels(status);
+        }
+
+        _marginCalls.WithLabels(Label(RiskStatus.MarginCall));
+    }
+
+    public void TickSettled(string market, int evaluated, TimeSpan decision, DateTimeOffset tickTimestamp)
+    {
+        _ticks.WithLabels(market).Inc();
+        _decision.WithLabels(market).Observe(decision.TotalSeconds);
+        _lastTick.WithLabels(market).Set(tickTimestamp.ToUnixTimeMilliseconds() / 1000d);
+    }
+
+    public void Evaluated(int accounts) => _evaluations.Inc(accounts);
+
+    public void EventEmitted(GridEvent gridEvent)
+    {
+        switch (gridEvent.Type)
+        {
+            case GridEventType.MarginCall:
+                _marginCalls.WithLabels(Label(gridEvent.Status ?? RiskStatus.MarginCall)).Inc();
+                break;
+            case GridEventType.Liquidation:
+                var market = gridEvent.Market ?? "unknown";
+                _liquidations.WithLabels(market).Inc();
+                _liquidatedNotional.WithLabels(market).Inc((double)Math.Abs((gridEvent.Quantity ?? 0m) * (gridEvent.Price ?? 0m)));
+                break;
+            case GridEventType.CollateralLiquidation:
+                _collateralLiquidations.WithLabels(gridEvent.Asset ?? "unknown").Inc();
+                break;
+            case GridEventType.Bankruptcy:
+                _bankruptcies.Inc();
+                break;
+            case GridEventType.Rejected:
+            default:
+                break;
+        }
+    }
+
+    public void StatusChanged(RiskStatus? from, RiskStatus? to)
+    {
+        if (from is { } f)
+        {
+            _accounts.WithLabels(Label(f)).Dec();
+        }
+
+        if (to is { } t)
+        {
+            _accounts.WithLabels(Label(t)).Inc();
+        }
+    }
+
+    public void FundChanged(FundView fund)
+    {
+        _fund.Set((double)fund.InsuranceFund);
+        _fundPeak.Set((double)fund.PeakInsuranceFund);
+        _socialized.Set((double)fund.SocializedLoss);
+    }
+
+    public void LiquidationQueue(int depth) => _queueDepth.Set(depth);
+
+    public void Command(string type, string outcome) => _commands.WithLabels(type, outcome).Inc();
+
+    private static string Label(RiskStatus status) => JsonNamingPolicy.SnakeCaseLower.ConvertName(status.ToString());
+}
