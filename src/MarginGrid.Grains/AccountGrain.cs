@@ -385,7 +385,7 @@ public sealed class AccountGrain(
 
         var status = health.Status.ToWire();
         GridEvent? marginCall = null;
-        if (state.State.LastStatus == RiskStatus.Healthy && status != RiskStatus.Healthy)
+        if (MarginCalls.Emits(state.State.LastStatus.ToDomain(), health.Status))
         {
             marginCall = Record(NewEvent(GridEventType.MarginCall, step) with { Status = status });
         }

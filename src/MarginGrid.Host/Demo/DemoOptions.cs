@@ -1,3 +1,5 @@
+using MarginGrid.Simulation;
+
 namespace MarginGrid.Host.Demo;
 
 public sealed class DemoOptions
@@ -22,9 +24,9 @@ public sealed class DemoOptions
             return $"--accounts must be between 1 and 1000000, got {Accounts}";
         }
 
-        if (Markets < 1 || Markets > DemoMarkets.All.Length)
+        if (Markets < 1 || Markets > SimulatedMarkets.All.Length)
         {
-            return $"--markets must be between 1 and {DemoMarkets.All.Length}, got {Markets}";
+            return $"--markets must be between 1 and {SimulatedMarkets.All.Length}, got {Markets}";
         }
 
         if (Duration < TimeSpan.FromSeconds(2) || Duration > TimeSpan.FromHours(1))

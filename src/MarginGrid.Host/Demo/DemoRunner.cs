@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
 using MarginGrid.Domain;
-using MarginGrid.Host.Embedded;
+using MarginGrid.Simulation;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 
@@ -30,9 +30,9 @@ public static class DemoRunner
         var grains = grid.Grains;
         var time = TimeProvider.System;
 
-        var config = DemoMarkets.Config(options.Markets);
+        var config = SimulatedMarkets.Config(options.Markets);
         var rng = new Random(options.Seed);
-        var startPrices = DemoMarkets.All.Take(options.Markets).ToDictionary(m => m.Symbol, m => m.Price, StringComparer.Ordinal);
+        var startPrices = SimulatedMarkets.All.Take(options.Markets).ToDictionary(m => m.Symbol, m => m.Price, StringComparer.Ordinal);
         await grains.GetGrain<IRiskConfigGrain>(0).SetAsync(config);
         await grains.GetGrain<IInsuranceFundGrain>(0).SeedAsync(InitialFund);
 

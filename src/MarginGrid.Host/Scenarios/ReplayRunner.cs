@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using MarginGrid.Host.Embedded;
+using MarginGrid.Simulation;
 
 namespace MarginGrid.Host.Scenarios;
 

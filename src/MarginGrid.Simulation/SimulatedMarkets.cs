@@ -1,9 +1,9 @@
 using System.Collections.Immutable;
 
-namespace MarginGrid.Host.Demo;
+namespace MarginGrid.Simulation;
 
-/// <summary>The demo's markets and collateral, with Binance-like brackets.</summary>
-public static class DemoMarkets
+/// <summary>The simulated markets and collateral, with Binance-like brackets.</summary>
+public static class SimulatedMarkets
 {
     public static ImmutableArray<(string Symbol, decimal Price, decimal Lot)> All { get; } =
     [

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace MarginGrid.Host.Embedded;
+namespace MarginGrid.Simulation;
 
 /// <summary>
 /// A single-silo grid in this process: localhost clustering, in-memory grain storage and streams. Nothing is durable;

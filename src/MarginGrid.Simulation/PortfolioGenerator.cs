@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 
-namespace MarginGrid.Host.Demo;
+namespace MarginGrid.Simulation;
 
 /// <summary>Seeded random portfolios: cross-margined positions in several markets, leverage spread over the brackets.</summary>
 public static class PortfolioGenerator
