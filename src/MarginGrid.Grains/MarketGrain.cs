@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
+using MarginGrid.Domain;
 using Microsoft.Extensions.Options;
 
 namespace MarginGrid.Grains;
@@ -11,7 +12,13 @@ public sealed class MarketState
     [Id(1)] public decimal Price { get; set; }
     [Id(2)] public DateTimeOffset Timestamp { get; set; }
     [Id(3)] public string? Source { get; set; }
+
+    /// <summary>The latest price of every source, from which the mark is aggregated.</summary>
+    [Id(4)] public Dictionary<string, SourceQuote> Sources { get; set; } = [];
 }
+
+[GenerateSerializer, Immutable, Alias("mg.SourceQuote")]
+public sealed record SourceQuote([property: Id(0)] decimal Price, [property: Id(1)] DateTimeOffset Timestamp);
 
 /// <summary>
 /// One market: guards and sequences its prices, fans each tick out to the holder shards, and hands the
@@ -25,6 +32,7 @@ public sealed class MarketGrain(
     : Grain, IMarketGrain
 {
     private readonly int _shards = options.Value.ShardsPerMarket;
+    private readonly TimeSpan _freshness = options.Value.PriceSourceFreshness;
 
     private string Symbol => this.GetPrimaryKeyString();
 
@@ -51,19 +59,28 @@ public sealed class MarketGrain(
             }
         }
 
-        if (state.State.Sequence > 0 && update.Timestamp < state.State.Timestamp)
+        var board = new PriceBoard(_freshness);
+        board.Restore(state.State.Sources.Select(q => KeyValuePair.Create(q.Key, new SourcePrice(q.Value.Price, q.Value.Timestamp))));
+        if (!board.Update(update.Source, update.Price, update.Timestamp))
         {
-            // An update older than the mark we have is stale: the newer one supersedes it.
-            return StepOutcome.Empty($"{Symbol}#stale");
+            return StepOutcome.Empty($"{Symbol}#stale"); // older than this source's last price: superseded
+        }
+
+        var mark = board.Mark()!.Value;
+        state.State.Sources = board.Latest.ToDictionary(q => q.Key, q => new SourceQuote(q.Value.Price, q.Value.Timestamp), StringComparer.Ordinal);
+        if (state.State.Sequence > 0 && mark == state.State.Price && update.Evaluate)
+        {
+            await state.WriteStateAsync(); // e.g. one source out of line with the others: the median did not move
+            return StepOutcome.Empty($"{Symbol}#{state.State.Sequence}");
         }
 
         state.State.Sequence++;
-        state.State.Price = update.Price;
+        state.State.Price = mark;
         state.State.Timestamp = update.Timestamp;
         state.State.Source = update.Source;
         await state.WriteStateAsync();
 
-        var tick = new MarketTick(Symbol, state.State.Sequence, update.Price, update.Timestamp, update.Evaluate, version);
+        var tick = new MarketTick(Symbol, state.State.Sequence, mark, update.Timestamp, update.Evaluate, version);
         var deliveries = new Task<TickDelivery>[_shards];
         for (var k = 0; k < _shards; k++)
         {
