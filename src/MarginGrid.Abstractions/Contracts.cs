@@ -153,7 +153,11 @@ public sealed record EvaluationReport(
 [GenerateSerializer, Immutable, Alias("mg.TickDelivery")]
 public sealed record TickDelivery(
     [property: Id(0)] int Evaluated,
-    [property: Id(1)] ImmutableArray<EvaluationReport> Reports);
+    [property: Id(1)] ImmutableArray<EvaluationReport> Reports)
+{
+    /// <summary>Holders the tick was actually delivered to (with gating, those whose safe band it left).</summary>
+    [Id(2)] public int Delivered { get; init; }
+}
 
 /// <summary>The events of one settled step, in the order of the margin model.</summary>
 [GenerateSerializer, Immutable, Alias("mg.StepOutcome")]
@@ -162,6 +166,9 @@ public sealed record StepOutcome(
     [property: Id(1)] ImmutableArray<GridEvent> Events,
     [property: Id(2)] int Evaluated)
 {
+    /// <summary>Accounts that evaluated the step (holders whose safe band it left, or all holders without gating).</summary>
+    [Id(3)] public int Delivered { get; init; }
+
     public static StepOutcome Empty(string step) => new(step, [], 0);
 }
 

@@ -37,6 +37,14 @@ public interface IMarketShardGrain : IGrainWithStringKey
 
     Task<TickDelivery> DeliverAsync(MarketTick tick);
 
+    /// <summary>
+    /// Sets (or, with null bounds, clears) an account's safe band for this market, computed at marks whose sequence for
+    /// this market was <paramref name="baseSequence"/>. Returns the shard's latest tick when it is newer than that, so the
+    /// account can catch up; a band is not kept when that newer tick is already outside it.
+    /// </summary>
+    [AlwaysInterleave]
+    Task<MarketTick?> SetBandAsync(string account, decimal? low, decimal? high, long baseSequence);
+
     [AlwaysInterleave]
     Task<int> CountAsync();
 }

@@ -97,6 +97,7 @@ public sealed class AccountGrain(
         await PersistAsync();
         observer.StatusChanged(null, RiskStatus.Healthy);
         await SyncMarketsAsync();
+        await RebandAsync();
     }
 
     public async Task<EvaluationReport?> OnTickAsync(MarketTick tick)
@@ -107,13 +108,10 @@ public sealed class AccountGrain(
             return null;
         }
 
-        if (_sequences.TryGetValue(tick.Market, out var seen) && tick.Sequence <= seen)
+        if (!ApplyMark(tick.Market, tick.Sequence, tick.Price))
         {
             return null; // stale: a newer tick of this market has already been applied
         }
-
-        _sequences[tick.Market] = tick.Sequence;
-        _marks.Set(tick.Market, tick.Price);
         if (tick.ConfigVersion > _configVersion)
         {
             await LoadConfigAsync(tick.ConfigVersion);
@@ -126,12 +124,21 @@ public sealed class AccountGrain(
         }
 
         await SettleStalePendingAsync(force: false);
+        if (!tick.Evaluate)
+        {
+            return null;
+        }
 
-        return tick.Evaluate ? await EvaluateStepAsync(tick.StepId) : null;
+        if (Gated)
+        {
+            await RefreshMarksAsync(except: tick.Market); // gated ticks of other markets did not come here
+        }
+
+        return await EvaluateAndRebandAsync(tick.StepId);
     }
 
     public async Task<EvaluationReport?> EvaluateAsync(string step) =>
-        state.State.Opened ? await EvaluateStepAsync(step) : null;
+        state.State.Opened ? await EvaluateAndRebandAsync(step) : null;
 
     public Task<CommandResult> FillAsync(FillCommand command) =>
         ExecuteAsync("fill", command.CommandId, Fingerprint("fill", command.Market, command.Size, command.Price), async () =>
@@ -230,6 +237,7 @@ public sealed class AccountGrain(
 
         var events = await FinishPendingAsync(cover);
         await PublishAsync(events);
+        await RebandAsync();
         return events;
     }
 
@@ -332,6 +340,7 @@ public sealed class AccountGrain(
 
         observer.Command(type, reason is null ? "accepted" : "rejected");
         await PublishAsync(events);
+        await RebandAsync();
         return state.State.Commands[^1].Result;
     }
 
@@ -532,6 +541,95 @@ public sealed class AccountGrain(
         return false;
     }
 
+    private bool Gated => _options.FanOut == FanOutMode.Gated;
+
+    /// <summary>Evaluates as a step; with gating, a Healthy account then hands its shards new safe bands.</summary>
+    private async Task<EvaluationReport?> EvaluateAndRebandAsync(string step)
+    {
+        var report = await EvaluateStepAsync(step);
+        if (report is not { NeedsLiquidation: true })
+        {
+            await RebandAsync(); // a liquidatable account stays unbanded: the liquidation re-bands it
+        }
+
+        return report;
+    }
+
+    /// <summary>Fetches the current mark of every market that prices this account (except one), from the market grains.</summary>
+    private async Task RefreshMarksAsync(string? except = null)
+    {
+        var markets = _portfolio.PricedBy(Config).Where(m => m != except).ToList();
+        var marks = await Task.WhenAll(markets.Select(m => GrainFactory.GetGrain<IMarketGrain>(m).GetMarkAsync()));
+        foreach (var mark in marks)
+        {
+            if (mark is not null)
+            {
+                ApplyMark(mark.Market, mark.Sequence, mark.Price);
+            }
+        }
+    }
+
+    private bool ApplyMark(string market, long sequence, decimal price)
+    {
+        if (_sequences.TryGetValue(market, out var seen) && sequence <= seen)
+        {
+            return false;
+        }
+
+        _sequences[market] = sequence;
+        _marks.Set(market, price);
+        return true;
+    }
+
+    /// <summary>
+    /// Gated fan-out: computes this account's safe bands (none unless Healthy) and hands each to its shard. A shard that
+    /// has seen a newer tick than the marks the band was computed at returns it; the account then takes it and settles
+    /// a step of its own (margin call, liquidation), since that tick's step did not include it, and bands again.
+    /// </summary>
+    private async Task RebandAsync()
+    {
+        if (!Gated || !state.State.Opened)
+        {
+            return;
+        }
+
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            IReadOnlyDictionary<string, SafeBand>? bands;
+            try
+            {
+                bands = SafeBands.For(_portfolio, _marks, Config);
+            }
+            catch (MissingMarkException)
+            {
+                bands = null;
+            }
+
+            var markets = _portfolio.PricedBy(Config);
+            var replies = await Task.WhenAll(markets.Select(m =>
+            {
+                var band = bands is not null && bands.TryGetValue(m, out var b) ? b : (SafeBand?)null;
+                return Shard(m).SetBandAsync(Id, band?.Low, band?.High, _sequences.GetValueOrDefault(m));
+            }));
+
+            var newer = replies.OfType<MarketTick>().Where(t => ApplyMark(t.Market, t.Sequence, t.Price)).ToList();
+            if (newer.Count == 0)
+            {
+                return;
+            }
+
+            var step = newer[^1].StepId;
+            var report = await EvaluateStepAsync(step);
+            if (report is { NeedsLiquidation: true })
+            {
+                await LiquidateCoreAsync($"{step}:{Id}/self");
+                continue;
+            }
+        }
+
+        logger.LogWarning("Account {Account} could not settle its safe bands; its holders deliver every tick until it does", Id);
+    }
+
     private void SetStatus(RiskStatus status)
     {
         if (status != state.State.LastStatus)
@@ -639,11 +737,9 @@ public sealed class AccountGrain(
             return;
         }
 
-        var mark = await GrainFactory.GetGrain<IMarketGrain>(market).GetMarkAsync();
-        if (mark is not null && (!_sequences.TryGetValue(market, out var seen) || mark.Sequence > seen))
+        if (await GrainFactory.GetGrain<IMarketGrain>(market).GetMarkAsync() is { } mark)
         {
-            _sequences[market] = mark.Sequence;
-            _marks.Set(market, mark.Price);
+            ApplyMark(market, mark.Sequence, mark.Price);
         }
     }
 

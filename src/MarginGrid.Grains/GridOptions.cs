@@ -5,6 +5,9 @@ public sealed class GridOptions
 {
     public const string Section = "MarginGrid:Grid";
 
+    /// <summary>How a shard passes a tick to its holders.</summary>
+    public FanOutMode FanOut { get; set; } = FanOutMode.Gated;
+
     /// <summary>Holder shards per market; every silo must use the same number.</summary>
     public int ShardsPerMarket { get; set; } = 8;
 
@@ -22,6 +25,16 @@ public sealed class GridOptions
 
     /// <summary>Liquidation ids remembered by the insurance fund for idempotent retries.</summary>
     public int RememberedLiquidations { get; set; } = 100_000;
+}
+
+/// <summary>How ticks reach the holders of a market.</summary>
+public enum FanOutMode
+{
+    /// <summary>Every holder evaluates every tick.</summary>
+    Naive = 0,
+
+    /// <summary>Holders hand their shard a safe band per market; only ticks that leave it are delivered.</summary>
+    Gated = 1,
 }
 
 /// <summary>Storage and stream provider names used by the grains.</summary>

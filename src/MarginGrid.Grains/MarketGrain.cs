@@ -99,6 +99,6 @@ public sealed class MarketGrain(
             : await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SettleAsync(tick.StepId, notable);
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);
-        return new StepOutcome(tick.StepId, events, evaluated);
+        return new StepOutcome(tick.StepId, events, evaluated) { Delivered = reports.Sum(r => r.Delivered) };
     }
 }

@@ -17,10 +17,14 @@ public static class SimulatedMarkets
         ("AVAX-PERP", 35m, 0.1m),
     ];
 
+    /// <summary>The named markets first, then synthetic "ALTnn-PERP" markets priced at 10, as many as asked for.</summary>
+    public static ImmutableArray<(string Symbol, decimal Price, decimal Lot)> Take(int markets) =>
+        [.. All.Take(markets), .. Enumerable.Range(All.Length + 1, Math.Max(0, markets - All.Length)).Select(i => ($"ALT{i:D2}-PERP", 10m, 0.1m))];
+
     public static RiskConfigSnapshot Config(int markets) => new(
         0,
         [
-            .. All.Take(markets).Select(m => new MarketConfig(
+            .. Take(markets).Select(m => new MarketConfig(
                 m.Symbol,
                 m.Lot,
                 0.004m,

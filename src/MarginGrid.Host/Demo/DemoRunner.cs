@@ -25,7 +25,7 @@ public static class DemoRunner
 
         var console = AnsiConsole.Console;
         var live = !options.Plain && console.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
-        var observer = new DemoObserver();
+        var observer = new CountingObserver();
         await using var grid = await EmbeddedGrid.StartAsync(observer, cancellationToken: cancellationToken);
         var grains = grid.Grains;
         var time = TimeProvider.System;
@@ -118,7 +118,7 @@ public static class DemoRunner
     }
 
     private static IRenderable Render(
-        DemoObserver o, DemoOptions options, Stopwatch clock,
+        CountingObserver o, DemoOptions options, Stopwatch clock,
         System.Collections.Concurrent.ConcurrentDictionary<string, decimal> marks)
     {
         var seconds = Math.Max(0.001, clock.Elapsed.TotalSeconds);
@@ -147,12 +147,12 @@ public static class DemoRunner
         return new Columns(stats, prices);
     }
 
-    private static string Line(DemoObserver o, Stopwatch clock) =>
+    private static string Line(CountingObserver o, Stopwatch clock) =>
         $"[{clock.Elapsed.TotalSeconds,5:F1}s] ticks={o.Ticks} evaluations={o.Evaluations} marginCalls={o.MarginCalls} " +
         $"liquidations={o.Liquidations} bankruptcies={o.Bankruptcies} fund={o.Fund.InsuranceFund:F2} socialized={o.Fund.SocializedLoss:F2}";
 
     private static async Task<int> SummarizeAsync(
-        IAnsiConsole console, IGrainFactory grains, ImmutableArray<string> ids, DemoObserver o, DemoOptions options, TimeSpan trade)
+        IAnsiConsole console, IGrainFactory grains, ImmutableArray<string> ids, CountingObserver o, DemoOptions options, TimeSpan trade)
     {
         var views = new List<AccountView>(ids.Length);
         foreach (var batch in ids.Chunk(2_000))

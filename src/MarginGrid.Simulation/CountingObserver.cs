@@ -1,9 +1,9 @@
 using MarginGrid.Grains;
 
-namespace MarginGrid.Host.Demo;
+namespace MarginGrid.Simulation;
 
-/// <summary>Counts what the grid reports, for the demo's live view and summary.</summary>
-public sealed class DemoObserver : IGridObserver
+/// <summary>Counts what the grid reports, for the demo's live view and the load report.</summary>
+public sealed class CountingObserver : IGridObserver
 {
     private readonly long[] _statuses = new long[4];
     private long _ticks;

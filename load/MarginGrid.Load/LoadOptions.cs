@@ -1,0 +1,78 @@
+using MarginGrid.Grains;
+
+namespace MarginGrid.Load;
+
+public sealed record LoadOptions
+{
+    public LoadScenario Scenario { get; init; } = LoadScenario.Crash20200312;
+
+    public int Accounts { get; init; } = 10_000;
+
+    public int Markets { get; init; } = 8;
+
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Price updates per second, all markets together.</summary>
+    public double Rate { get; init; } = 200;
+
+    public int Seed { get; init; } = 42;
+
+    public FanOutMode FanOut { get; init; } = FanOutMode.Gated;
+
+    public int Shards { get; init; } = 8;
+
+    public bool Baseline { get; init; } = true;
+
+    public string Output { get; init; } = "load-report";
+
+    public bool Plain { get; init; }
+
+    public IReadOnlyDictionary<string, double> FailOn { get; init; } = new Dictionary<string, double>();
+
+    public string? Validate()
+    {
+        if (Accounts is < 1 or > 1_000_000)
+        {
+            return $"--accounts must be between 1 and 1000000, got {Accounts}";
+        }
+
+        if (Markets is < 1 or > 64)
+        {
+            return $"--markets must be between 1 and 64, got {Markets}";
+        }
+
+        if (Duration <= TimeSpan.Zero || Duration > TimeSpan.FromHours(2))
+        {
+            return $"--duration must be between 0 and 7200 seconds, got {Duration.TotalSeconds}";
+        }
+
+        if (Rate is <= 0 or > 100_000)
+        {
+            return $"--rate must be between 0 and 100000 updates/s, got {Rate}";
+        }
+
+        if (Shards is < 1 or > 256)
+        {
+            return $"--shards must be between 1 and 256, got {Shards}";
+        }
+
+        var unknown = FailOn.Keys.Except(Thresholds.Known).ToList();
+        return unknown.Count > 0 ? $"--fail-on: unknown threshold(s) {string.Join(", ", unknown)}; known: {string.Join(", ", Thresholds.Known)}" : null;
+    }
+}
+
+/// <summary>The thresholds `--fail-on name=value` can set; each says whether the figure must stay below or above it.</summary>
+public static class Thresholds
+{
+    public static readonly IReadOnlyDictionary<string, bool> UpperBound = new Dictionary<string, bool>
+    {
+        ["tick-decision-p99-ms"] = true,
+        ["margin-call-p99-ms"] = true,
+        ["liquidation-max-ms"] = true,
+        ["memory-per-account-bytes"] = true,
+        ["coverage-ratio"] = false,
+        ["ticks-per-second"] = false,
+    };
+
+    public static IEnumerable<string> Known => UpperBound.Keys;
+}

@@ -1,0 +1,169 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using HdrHistogram;
+
+namespace MarginGrid.Load;
+
+/// <summary>Latency quantiles in milliseconds (HdrHistogram, microsecond resolution).</summary>
+public sealed record Latency(long Count, double P50, double P99, double P999, double Max)
+{
+    public static Latency Of(HistogramBase h) => h.TotalCount == 0
+        ? new Latency(0, 0, 0, 0, 0)
+        : new Latency(
+            h.TotalCount,
+            h.GetValueAtPercentile(50) / 1000.0,
+            h.GetValueAtPercentile(99) / 1000.0,
+            h.GetValueAtPercentile(99.9) / 1000.0,
+            h.GetMaxValue() / 1000.0);
+}
+
+public sealed record BaselineResult(
+    double Seconds,
+    long Evaluations,
+    double EvaluationsPerSecond,
+    long Misses,
+    long Extras,
+    IReadOnlyList<string> Examples,
+    decimal InsuranceFund,
+    decimal SocializedLoss);
+
+/// <summary>One point per update: when it settled, its latency, accounts by status, the fund.</summary>
+public sealed record SeriesPoint(double Seconds, double LatencyMs, long[] AccountsByStatus, decimal InsuranceFund, decimal SocializedLoss);
+
+/// <summary>What a load run measured; written as report.json (schema: docs/load-report.md) and report.md.</summary>
+public sealed record LoadReport
+{
+    public required string Scenario { get; init; }
+    public required string FanOut { get; init; }
+    public int Accounts { get; init; }
+    public int Markets { get; init; }
+    public int Shards { get; init; }
+    public int Seed { get; init; }
+    public double RequestedRate { get; init; }
+    public int Updates { get; init; }
+    public double GridSeconds { get; init; }
+    public double UpdatesPerSecond { get; init; }
+    public long AccountTicksDecided { get; init; }
+    public long HolderTicksDecided { get; init; }
+    public long AccountEvaluations { get; init; }
+    public double EvaluationsPerSecond { get; init; }
+    public double CoveragePerSecond { get; init; }
+    public double CpuCoresUsed { get; init; }
+    public double MemoryPerAccountBytes { get; init; }
+    public required Latency TickDecision { get; init; }
+    public required Latency TickMarginCall { get; init; }
+    public required Latency TickLiquidation { get; init; }
+    public long MarginCalls { get; init; }
+    public long Liquidations { get; init; }
+    public long CollateralSales { get; init; }
+    public long Bankruptcies { get; init; }
+    public decimal InsuranceFundStart { get; init; }
+    public decimal InsuranceFund { get; init; }
+    public decimal BadDebt { get; init; }
+    public bool ConservationHolds { get; init; }
+    public decimal ConservationDifference { get; init; }
+    public long GridEvents { get; init; }
+    public BaselineResult? Baseline { get; init; }
+
+    /// <summary>Grid coverage (account-updates decided per second) over the baseline's evaluations per second.</summary>
+    public double? CoverageRatio => Baseline is { EvaluationsPerSecond: > 0 } b ? CoveragePerSecond / b.EvaluationsPerSecond : null;
+
+    [JsonIgnore]
+    public IReadOnlyList<SeriesPoint> Series { get; init; } = [];
+
+    public IReadOnlyList<string> Failures { get; init; } = [];
+
+    public double? Figure(string threshold) => threshold switch
+    {
+        "tick-decision-p99-ms" => TickDecision.P99,
+        "margin-call-p99-ms" => TickMarginCall.P99,
+        "liquidation-max-ms" => TickLiquidation.Max,
+        "memory-per-account-bytes" => MemoryPerAccountBytes,
+        "coverage-ratio" => CoverageRatio,
+        "ticks-per-second" => UpdatesPerSecond,
+        _ => null,
+    };
+
+    /// <summary>The run's checks: zero misses and extras, conservation, and every --fail-on threshold.</summary>
+    public LoadReport Checked(IReadOnlyDictionary<string, double> failOn)
+    {
+        var failures = new List<string>();
+        if (!ConservationHolds)
+        {
+            failures.Add($"money conservation fails by {ConservationDifference}");
+        }
+
+        if (Baseline is { } b && (b.Misses > 0 || b.Extras > 0))
+        {
+            failures.Add($"grid and exhaustive evaluation disagree: {b.Misses} missed, {b.Extras} extra events");
+        }
+
+        foreach (var (name, limit) in failOn)
+        {
+            var figure = Figure(name);
+            var upper = Thresholds.UpperBound[name];
+            if (figure is null || (upper ? figure > limit : figure < limit))
+            {
+                failures.Add($"{name} = {figure?.ToString("G4", CultureInfo.InvariantCulture) ?? "n/a"}, threshold {(upper ? "≤" : "≥")} {limit.ToString(CultureInfo.InvariantCulture)}");
+            }
+        }
+
+        return this with { Failures = failures };
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    });
+
+    public string ToMarkdown()
+    {
+        var md = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        md.AppendLine(inv, $"# MarginGrid load report: {Scenario}, {FanOut} fan-out");
+        md.AppendLine();
+        md.AppendLine(inv, $"{Accounts:N0} accounts, {Markets} markets, {Shards} shards per market, seed {Seed}; {Updates:N0} price updates requested at {RequestedRate:N0}/s.");
+        md.AppendLine();
+        md.AppendLine("| figure | value |");
+        md.AppendLine("| --- | --- |");
+        md.AppendLine(inv, $"| updates settled per second | {UpdatesPerSecond:N1} |");
+        md.AppendLine(inv, $"| account evaluations per second (grid) | {EvaluationsPerSecond:N0} |");
+        md.AppendLine(inv, $"| account-updates decided per second (grid coverage) | {CoveragePerSecond:N0} |");
+        if (Baseline is { } b)
+        {
+            md.AppendLine(inv, $"| exhaustive baseline evaluations per second (1 thread) | {b.EvaluationsPerSecond:N0} |");
+            md.AppendLine(inv, $"| coverage ÷ baseline | {CoverageRatio:N2} |");
+            md.AppendLine(inv, $"| zero-miss check | {(b.Misses == 0 && b.Extras == 0 ? "pass" : "FAIL")}: {b.Misses} missed, {b.Extras} extra |");
+        }
+
+        md.AppendLine(inv, $"| tick→decision p50 / p99 / p99.9 / max (ms) | {Q(TickDecision)} |");
+        md.AppendLine(inv, $"| tick→margin-call p50 / p99 / p99.9 / max (ms) | {Q(TickMarginCall)} |");
+        md.AppendLine(inv, $"| liquidatable tick→liquidation p50 / p99 / p99.9 / max (ms) | {Q(TickLiquidation)} |");
+        md.AppendLine(inv, $"| margin calls / liquidations / collateral sales / bankruptcies | {MarginCalls:N0} / {Liquidations:N0} / {CollateralSales:N0} / {Bankruptcies:N0} |");
+        md.AppendLine(inv, $"| insurance fund | {InsuranceFundStart:N2} → {InsuranceFund:N2} |");
+        md.AppendLine(inv, $"| bad debt (socialized) | {BadDebt:N2} |");
+        md.AppendLine(inv, $"| memory per account (heap, after opening) | {MemoryPerAccountBytes:N0} B |");
+        md.AppendLine(inv, $"| CPU cores used while ticking | {CpuCoresUsed:N2} |");
+        md.AppendLine(inv, $"| money conservation | {(ConservationHolds ? "holds" : $"FAILS by {ConservationDifference}")} |");
+        md.AppendLine();
+        md.AppendLine(Failures.Count == 0 ? "All checks passed." : "Failed checks:\n\n" + string.Join("\n", Failures.Select(f => $"- {f}")));
+        if (Baseline is { Examples.Count: > 0 } bad)
+        {
+            md.AppendLine();
+            md.AppendLine("Disagreements (first ones):");
+            md.AppendLine();
+            foreach (var e in bad.Examples)
+            {
+                md.AppendLine(inv, $"- {e}");
+            }
+        }
+
+        return md.ToString();
+
+        static string Q(Latency l) => l.Count == 0 ? "n/a" : string.Create(CultureInfo.InvariantCulture, $"{l.P50:F2} / {l.P99:F2} / {l.P999:F2} / {l.Max:F2} ({l.Count:N0} updates)");
+    }
+}

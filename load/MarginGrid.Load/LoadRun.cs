@@ -1,0 +1,271 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using HdrHistogram;
+using MarginGrid.Domain;
+using MarginGrid.Grains;
+using MarginGrid.Simulation;
+using Spectre.Console;
+
+namespace MarginGrid.Load;
+
+/// <summary>
+/// One load run: opens the simulated accounts in an embedded grid, publishes the scenario's updates one step at a time
+/// (each settled before the next, paced to the rate; latency is measured from the update's scheduled time, so a grid
+/// that falls behind is charged for it), then runs the exhaustive baseline on the same accounts and updates and compares.
+/// </summary>
+public static class LoadRun
+{
+    private const decimal InitialFund = 1_000_000m;
+
+    public static async Task<LoadReport> RunAsync(LoadOptions options, IAnsiConsole console, CancellationToken cancellationToken)
+    {
+        var markets = SimulatedMarkets.Take(options.Markets);
+        var config = SimulatedMarkets.Config(options.Markets);
+        var domainConfig = config.ToDomain();
+        var startPrices = markets.ToDictionary(m => m.Symbol, m => m.Price, StringComparer.Ordinal);
+        var rng = new Random(options.Seed);
+        var ids = Enumerable.Range(0, options.Accounts).Select(i => $"acct-{i:D7}").ToImmutableArray();
+        var seeds = ids.Select(_ => PortfolioGenerator.Generate(rng, config, startPrices)).ToArray();
+        var plan = TickPlan.Build(options.Scenario, [.. markets.Select(m => (m.Symbol, m.Price))], options.Rate, options.Duration, options.Seed);
+        var freshness = new GridOptions().PriceSourceFreshness;
+
+        var observer = new CountingObserver();
+        var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
+        await using var grid = await EmbeddedGrid.StartAsync(observer, configure: o =>
+        {
+            o.FanOut = options.FanOut;
+            o.ShardsPerMarket = options.Shards;
+        }, cancellationToken: cancellationToken);
+        var grains = grid.Grains;
+        await grains.GetGrain<IRiskConfigGrain>(0).SetAsync(config);
+        await grains.GetGrain<IInsuranceFundGrain>(0).SeedAsync(InitialFund);
+
+        var gridEvents = new List<string>[plan.Length];
+        var initialGridEvents = new List<string>();
+        var decision = new LongHistogram(TimeStamp.Seconds(60), 3);
+        var marginCall = new LongHistogram(TimeStamp.Seconds(60), 3);
+        var liquidation = new LongHistogram(TimeStamp.Seconds(60), 3);
+        var series = new List<SeriesPoint>(plan.Length);
+        TimeSpan gridTime = default;
+        TimeSpan cpu = default;
+        long memoryAfterOpen = 0;
+        long decided = 0;
+
+        await Progress(console, options.Plain, async progress =>
+        {
+            var opening = progress("open accounts", ids.Length);
+            foreach (var batch in Enumerable.Range(0, ids.Length).Chunk(2_000))
+            {
+                await Task.WhenAll(batch.Select(i => grains.GetGrain<IAccountGrain>(ids[i]).OpenAsync(seeds[i])));
+                opening(batch.Length);
+            }
+
+            foreach (var (symbol, price) in startPrices)
+            {
+                await grains.GetGrain<IMarketGrain>(symbol).PublishPriceAsync(
+                    new PriceUpdate(price, "feed-a", TickPlan.Epoch - TimeSpan.FromMilliseconds(1)) { Evaluate = false });
+            }
+
+            var initial = await grains.GetGrain<ILiquidationCoordinatorGrain>(0).EvaluateAccountsAsync("initial", ids);
+            initialGridEvents.AddRange(initial.Events.Select(EventKeys.Of));
+            memoryAfterOpen = GC.GetTotalMemory(forceFullCollection: true);
+
+            var ticking = progress($"{TickPlan.Name(options.Scenario)}: {plan.Length:N0} updates", plan.Length);
+            var process = Process.GetCurrentProcess();
+            var cpuStart = process.TotalProcessorTime;
+            var clock = Stopwatch.StartNew();
+            foreach (var tick in plan)
+            {
+                var wait = tick.At - clock.Elapsed;
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, cancellationToken);
+                }
+
+                var outcome = await grains.GetGrain<IMarketGrain>(tick.Market)
+                    .PublishPriceAsync(new PriceUpdate(tick.Price, tick.Source, tick.Timestamp));
+                var latency = clock.Elapsed - tick.At;
+                var micros = Math.Max(1, (long)latency.TotalMicroseconds);
+                decision.RecordValue(micros);
+                if (outcome.Events.Any(e => e.Type == GridEventType.MarginCall))
+                {
+                    marginCall.RecordValue(micros);
+                }
+
+                if (outcome.Events.Any(e => e.Type is GridEventType.Liquidation or GridEventType.CollateralLiquidation or GridEventType.Bankruptcy))
+                {
+                    liquidation.RecordValue(micros);
+                }
+
+                decided += outcome.Evaluated;
+                gridEvents[tick.Index] = [.. outcome.Events.Select(EventKeys.Of)];
+                series.Add(new SeriesPoint(
+                    clock.Elapsed.TotalSeconds,
+                    latency.TotalMilliseconds,
+                    [.. Enum.GetValues<RiskStatus>().Select(observer.Accounts)],
+                    observer.Fund.InsuranceFund,
+                    observer.Fund.SocializedLoss));
+                ticking(1);
+            }
+
+            gridTime = clock.Elapsed;
+            cpu = process.TotalProcessorTime - cpuStart;
+        });
+
+        var views = new List<AccountView>(ids.Length);
+        foreach (var batch in ids.Chunk(4_000))
+        {
+            views.AddRange((await Task.WhenAll(batch.Select(id => grains.GetGrain<IAccountGrain>(id).GetViewAsync()))).OfType<AccountView>());
+        }
+
+        var fund = await grains.GetGrain<IInsuranceFundGrain>(0).GetAsync();
+        var conservation = Conservation.Check(
+            views.Select(v => new ConservationEntry(v.Collateral.GetValueOrDefault(Assets.Usd), v.NetUsdTransfers, v.RealizedPnl, v.CollateralSoldValue)),
+            InitialFund,
+            fund.InsuranceFund,
+            fund.SocializedLoss);
+
+        BaselineResult? baseline = null;
+        if (options.Baseline)
+        {
+            baseline = await Progress(console, options.Plain, progress =>
+                Task.FromResult(RunBaseline(domainConfig, ids, seeds, startPrices, plan, freshness, initialGridEvents, gridEvents, progress)));
+        }
+
+        var gridEventCount = initialGridEvents.Count + gridEvents.Sum(e => e.Count);
+        return new LoadReport
+        {
+            Scenario = TickPlan.Name(options.Scenario),
+            FanOut = options.FanOut.ToString().ToLowerInvariant(),
+            Accounts = options.Accounts,
+            Markets = options.Markets,
+            Shards = options.Shards,
+            Seed = options.Seed,
+            RequestedRate = options.Rate,
+            Updates = plan.Length,
+            GridSeconds = gridTime.TotalSeconds,
+            UpdatesPerSecond = plan.Length / gridTime.TotalSeconds,
+            AccountTicksDecided = (long)options.Accounts * plan.Length,
+            HolderTicksDecided = decided,
+            AccountEvaluations = observer.Evaluations,
+            EvaluationsPerSecond = observer.Evaluations / gridTime.TotalSeconds,
+            CoveragePerSecond = (double)options.Accounts * plan.Length / gridTime.TotalSeconds,
+            CpuCoresUsed = cpu.TotalSeconds / gridTime.TotalSeconds,
+            MemoryPerAccountBytes = (memoryAfterOpen - memoryBefore) / (double)options.Accounts,
+            TickDecision = Latency.Of(decision),
+            TickMarginCall = Latency.Of(marginCall),
+            TickLiquidation = Latency.Of(liquidation),
+            MarginCalls = observer.MarginCalls,
+            Liquidations = observer.Liquidations,
+            CollateralSales = observer.CollateralSales,
+            Bankruptcies = observer.Bankruptcies,
+            InsuranceFundStart = InitialFund,
+            InsuranceFund = fund.InsuranceFund,
+            BadDebt = fund.SocializedLoss,
+            ConservationHolds = conservation.Holds,
+            ConservationDifference = conservation.Difference,
+            GridEvents = gridEventCount,
+            Baseline = baseline,
+            Series = series,
+        };
+    }
+
+    private static BaselineResult RunBaseline(
+        RiskConfiguration config,
+        ImmutableArray<string> ids,
+        AccountSeed[] seeds,
+        Dictionary<string, decimal> startPrices,
+        ImmutableArray<PlannedTick> plan,
+        TimeSpan freshness,
+        List<string> initialGridEvents,
+        List<string>[] gridEvents,
+        Func<string, int, Action<int>> progress)
+    {
+        var engine = new ReferenceEngine(config, [.. ids.Select((id, i) => (id, seeds[i].ToPortfolio()))], InitialFund, freshness);
+        foreach (var (symbol, price) in startPrices)
+        {
+            engine.SetInitial(symbol, "feed-a", price, TickPlan.Epoch - TimeSpan.FromMilliseconds(1));
+        }
+
+        var misses = 0L;
+        var extras = 0L;
+        var examples = new List<string>();
+        Compare(engine.EvaluateAll(), initialGridEvents, "initial");
+        var evaluationsBefore = engine.Evaluations;
+        var step = progress("exhaustive baseline (1 thread)", plan.Length);
+        var clock = Stopwatch.StartNew();
+        var expected = new List<string>[plan.Length];
+        foreach (var tick in plan)
+        {
+            expected[tick.Index] = engine.Step(tick.Market, tick.Source, tick.Price, tick.Timestamp);
+            step(1);
+        }
+
+        var elapsed = clock.Elapsed;
+        for (var k = 0; k < plan.Length; k++)
+        {
+            Compare(expected[k], gridEvents[k], $"update {k} ({plan[k].Market} {plan[k].Price})");
+        }
+
+        var evaluations = engine.Evaluations - evaluationsBefore;
+        return new BaselineResult(
+            elapsed.TotalSeconds,
+            evaluations,
+            evaluations / elapsed.TotalSeconds,
+            misses,
+            extras,
+            examples,
+            engine.Ledger.Fund,
+            engine.Ledger.SocializedLoss);
+
+        void Compare(List<string> want, List<string> got, string where)
+        {
+            if (want.SequenceEqual(got))
+            {
+                return;
+            }
+
+            var missing = want.Except(got).ToList();
+            var extra = got.Except(want).ToList();
+            misses += missing.Count;
+            extras += extra.Count;
+            if (missing.Count == 0 && extra.Count == 0)
+            {
+                misses++; // same events, different order
+                missing.Add("(order differs)");
+            }
+
+            if (examples.Count < 10)
+            {
+                examples.Add($"{where}: missing [{string.Join("; ", missing.Take(3))}] extra [{string.Join("; ", extra.Take(3))}]");
+            }
+        }
+    }
+
+    private static async Task<T> Progress<T>(IAnsiConsole console, bool plain, Func<Func<string, int, Action<int>>, Task<T>> body)
+    {
+        if (plain || !console.Profile.Capabilities.Interactive)
+        {
+            return await body((name, total) =>
+            {
+                console.WriteLine($"{name} …");
+                return _ => { };
+            });
+        }
+
+        return await console.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .StartAsync(ctx => body((name, total) =>
+            {
+                var task = ctx.AddTask(name, maxValue: total);
+                return n => task.Increment(n);
+            }));
+    }
+
+    private static Task Progress(IAnsiConsole console, bool plain, Func<Func<string, int, Action<int>>, Task> body) =>
+        Progress<bool>(console, plain, async p =>
+        {
+            await body(p);
+            return true;
+        });
+}

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Globalization;
+using MarginGrid.Grains;
+using Spectre.Console;
+
+namespace MarginGrid.Load;
+
+public static class Program
+{
+    public static Task<int> Main(string[] args) => Command().Parse(args).InvokeAsync();
+
+    public static RootCommand Command()
+    {
+        var d = new LoadOptions();
+        var scenario = new Option<string>("--scenario") { Description = "calm | crash-2020-03-12 | wick | oracle-attack | cascade", DefaultValueFactory = _ => TickPlan.Name(d.Scenario) };
+        var accounts = new Option<int>("--accounts") { Description = "Simulated accounts (1k … 1M).", DefaultValueFactory = _ => d.Accounts };
+        var markets = new Option<int>("--markets") { Description = "Markets.", DefaultValueFactory = _ => d.Markets };
+        var duration = new Option<double>("--duration") { Description = "Seconds of price updates.", DefaultValueFactory = _ => d.Duration.TotalSeconds };
+        var rate = new Option<double>("--rate") { Description = "Price updates per second, all markets together.", DefaultValueFactory = _ => d.Rate };
+        var seed = new Option<int>("--seed") { Description = "Seed of portfolios and prices.", DefaultValueFactory = _ => d.Seed };
+        var fanOut = new Option<string>("--fanout") { Description = "gated | naive", DefaultValueFactory = _ => d.FanOut.ToString().ToLowerInvariant() };
+        var shards = new Option<int>("--shards") { Description = "Holder shards per market.", DefaultValueFactory = _ => d.Shards };
+        var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the exhaustive baseline and the zero-miss check." };
+        var output = new Option<string>("--out") { Description = "Folder for report.json, report.md and the plots.", DefaultValueFactory = _ => d.Output };
+        var plain = new Option<bool>("--plain") { Description = "No progress bars." };
+        var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
+        var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
+        {
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, noBaseline, output, plain, failOn,
+        };
+        root.SetAction(async (parse, ct) =>
+        {
+            LoadOptions options;
+            try
+            {
+                options = new LoadOptions
+                {
+                    Scenario = TickPlan.Parse(parse.GetValue(scenario)!),
+                    Accounts = parse.GetValue(accounts),
+                    Markets = parse.GetValue(markets),
+                    Duration = TimeSpan.FromSeconds(parse.GetValue(duration)),
+                    Rate = parse.GetValue(rate),
+                    Seed = parse.GetValue(seed),
+                    FanOut = parse.GetValue(fanOut) switch
+                    {
+                        "gated" => FanOutMode.Gated,
+                        "naive" => FanOutMode.Naive,
+                        var other => throw new ArgumentException($"--fanout must be gated or naive, got '{other}'"),
+                    },
+                    Shards = parse.GetValue(shards),
+                    Baseline = !parse.GetValue(noBaseline),
+                    Output = parse.GetValue(output)!,
+                    Plain = parse.GetValue(plain),
+                    FailOn = ParseThresholds(parse.GetValue(failOn) ?? []),
+                };
+            }
+            catch (ArgumentException e)
+            {
+                await Console.Error.WriteLineAsync($"margingrid-load: {e.Message}");
+                return 2;
+            }
+
+            if (options.Validate() is { } error)
+            {
+                await Console.Error.WriteLineAsync($"margingrid-load: {error}");
+                return 2;
+            }
+
+            var console = AnsiConsole.Console;
+            var report = (await LoadRun.RunAsync(options, console, ct)).Checked(options.FailOn);
+            Directory.CreateDirectory(options.Output);
+            await File.WriteAllTextAsync(Path.Combine(options.Output, "report.json"), report.ToJson(), ct);
+            var markdown = report.ToMarkdown();
+            await File.WriteAllTextAsync(Path.Combine(options.Output, "report.md"), markdown, ct);
+            var plots = Plots.Write(report, options.Output);
+            console.WriteLine(markdown);
+            console.WriteLine($"Wrote {Path.Combine(options.Output, "report.json")}, report.md and {plots.Count} plots.");
+            return report.Failures.Count == 0 ? 0 : 1;
+        });
+        return root;
+    }
+
+    private static Dictionary<string, double> ParseThresholds(string[] items)
+    {
+        var thresholds = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var item in items.SelectMany(i => i.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            var parts = item.Split('=', 2);
+            if (parts.Length != 2 || !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+            {
+                throw new ArgumentException($"--fail-on expects name=value, got '{item}'");
+            }
+
+            thresholds[parts[0]] = value;
+        }
+
+        return thresholds;
+    }
+}
