@@ -155,6 +155,7 @@ public sealed class ApiTests(SiloFixture fixture) : IClassFixture<SiloFixture>
     public async Task MetricsExposeEveryMarginGridName()
     {
         using var client = fixture.Client(null);
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", fixture.Keys["reader"]);
         var text = await client.GetStringAsync("metrics");
         string[] names =
         [

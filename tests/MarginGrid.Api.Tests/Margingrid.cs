@@ -53,7 +53,10 @@ public static class Margingrid
     }
 }
 
-/// <summary>One <c>margingrid silo</c> process on free loopback ports; ready when <c>/health/ready</c> says so.</summary>
+/// <summary>
+/// One <c>margingrid silo</c> process on free loopback ports (on PostgreSQL, or in memory without a connection
+/// string); ready when <c>/health/ready</c> says so.
+/// </summary>
 public sealed class SiloProcess : IAsyncDisposable
 {
     private static readonly TimeSpan ReadyDeadline = TimeSpan.FromSeconds(90);
@@ -80,20 +83,24 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<SiloProcess> StartAsync(string connectionString, IReadOnlyDictionary<string, string> environment)
+    public static async Task<SiloProcess> StartAsync(string? connectionString, IReadOnlyDictionary<string, string> environment)
     {
         var httpPort = Margingrid.FreePort();
-        var start = Margingrid.StartInfo(
-            [
-                "silo",
-                "--http-port", httpPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                "--silo-port", Margingrid.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
-                "--gateway-port", Margingrid.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
-                "--advertised-ip", "127.0.0.1",
-                "--cluster-id", "api-tests",
-                "--connection-string", connectionString,
-            ],
-            environment);
+        List<string> args =
+        [
+            "silo",
+            "--http-port", httpPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--silo-port", Margingrid.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--gateway-port", Margingrid.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--advertised-ip", "127.0.0.1",
+            "--cluster-id", "api-tests",
+        ];
+        if (connectionString is not null)
+        {
+            args.AddRange(["--connection-string", connectionString]);
+        }
+
+        var start = Margingrid.StartInfo(args, environment);
         var process = new Process { StartInfo = start };
         var silo = new SiloProcess(process, httpPort);
         process.OutputDataReceived += (_, e) => silo.Append(e.Data);

@@ -9,7 +9,9 @@ namespace MarginGrid.Api.Tests;
 
 /// <summary>
 /// One silo on a fresh, initialized PostgreSQL database for a test class, with one API key per role (random, made
-/// here) and a configuration of three markets. BTC-USD has a mark of 100 from the start.
+/// here) and a configuration of three markets. BTC-USD has a mark of 100 from the start. The <c>trader</c> key may
+/// act on <c>e2e</c>, <c>idem</c> and <c>own-*</c>; <c>trader7</c> (also a trader) on <c>acct-7*</c>. <c>/metrics</c>
+/// needs a reader key here (<c>MarginGrid:Metrics:RequireApiKey</c>).
 /// </summary>
 public sealed class SiloFixture : IAsyncLifetime
 {
@@ -21,7 +23,8 @@ public sealed class SiloFixture : IAsyncLifetime
 
     public string ConnectionString => _database ?? throw new InvalidOperationException("fixture not initialized");
 
-    public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "feed", "trader", "reader" }
+    /// <summary>Key name → key; the name is the role, except <c>trader7</c>, a trader.</summary>
+    public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "feed", "trader", "reader", "trader7" }
         .ToDictionary(r => r, _ => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
 
     public async Task InitializeAsync()
@@ -33,11 +36,17 @@ public sealed class SiloFixture : IAsyncLifetime
         {
             ["Logging__LogLevel__Default"] = "Warning",
             ["MarginGrid__RateLimit__PermitsPerSecond"] = "10000",
+            ["MarginGrid__Metrics__RequireApiKey"] = "true",
+            // A list of accounts and patterns, and a single pattern.
+            ["MarginGrid__ApiKeys__trader__Accounts__0"] = "e2e",
+            ["MarginGrid__ApiKeys__trader__Accounts__1"] = "idem",
+            ["MarginGrid__ApiKeys__trader__Accounts__2"] = "own-*",
+            ["MarginGrid__ApiKeys__trader7__Accounts"] = "acct-7*",
         };
-        foreach (var (role, key) in Keys)
+        foreach (var (name, key) in Keys)
         {
-            environment[$"MarginGrid__ApiKeys__{role}__Hash"] = ApiKeys.Hash(key);
-            environment[$"MarginGrid__ApiKeys__{role}__Role"] = role;
+            environment[$"MarginGrid__ApiKeys__{name}__Hash"] = ApiKeys.Hash(key);
+            environment[$"MarginGrid__ApiKeys__{name}__Role"] = name == "trader7" ? "trader" : name;
         }
 
         Silo = await SiloProcess.StartAsync(_database, environment);

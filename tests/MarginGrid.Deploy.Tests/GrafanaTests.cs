@@ -45,7 +45,7 @@ public sealed class GrafanaTests
     [InlineData("Socialized loss (USD, since start)")]
     [InlineData("Liquidation queue depth")]
     [InlineData("Grain activations by silo")]
-    [InlineData("Messages sent / received per second by silo")]
+    [InlineData("Messages dispatched / received per second by silo")]
     public void Dashboard_has_panel(string title) =>
         Assert.Contains(PromQlExpressionCatalog.Panels(Dashboard()), p => p["title"]?.GetValue<string>() == title);
 

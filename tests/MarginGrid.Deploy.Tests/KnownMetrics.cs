@@ -22,23 +22,32 @@ internal static class KnownMetrics
         "margingrid_liquidation_queue_depth",
         "margingrid_commands_total",
         "margingrid_market_last_tick_timestamp_seconds",
+        "margingrid_audit_queued_total",
+        "margingrid_audit_written_total",
+        "margingrid_audit_dropped_total",
+        "margingrid_audit_write_failures_total",
+        "margingrid_event_stream_clients",
+        "margingrid_event_stream_dropped_total",
     };
 
     /// <summary>Series Prometheus itself creates.</summary>
     public static readonly IReadOnlySet<string> Prometheus = new HashSet<string>(StringComparer.Ordinal) { "up", "ALERTS" };
 
     /// <summary>
-    /// Orleans' meter as prometheus-net's meter adapter is assumed to export it (instrument name, '-' to '_').
-    /// The dashboard takes them from hidden constant variables; reconcile both with a live scrape.
+    /// Orleans' meter as prometheus-net 8.2.1's meter adapter exports it, taken from a live scrape of
+    /// <c>margingrid silo</c> (Orleans 10.4.2): the meter name is a prefix (<c>microsoft_orleans_</c> + instrument
+    /// <c>orleans-catalog-activations</c> → <c>microsoft_orleans_orleans_catalog_activations</c>), counters are exported
+    /// as gauges without <c>_total</c>, and the request latency histogram is in milliseconds. The dashboard takes them
+    /// from hidden constant variables; <c>LiveScrapeTests</c> checks each against a running silo.
     /// </summary>
     public static readonly IReadOnlyDictionary<string, string> OrleansDashboardVariables = new Dictionary<string, string>
     {
-        ["orleans_activations"] = "orleans_catalog_activations",
-        ["orleans_grains"] = "orleans_grains",
-        ["orleans_cluster_size"] = "orleans_membership_active_cluster_size",
-        ["orleans_sent_messages"] = "orleans_messaging_sent_messages_size_count",
-        ["orleans_received_messages"] = "orleans_messaging_received_messages_size_count",
-        ["orleans_request_latency_bucket"] = "orleans_app_requests_latency_bucket",
-        ["orleans_requests_timed_out"] = "orleans_app_requests_timedout",
+        ["orleans_activations"] = "microsoft_orleans_orleans_catalog_activations",
+        ["orleans_grains"] = "microsoft_orleans_orleans_catalog_activations",
+        ["orleans_cluster_size"] = "microsoft_orleans_orleans_consistent_ring_size",
+        ["orleans_dispatched_messages"] = "microsoft_orleans_orleans_messaging_processing_dispatcher_processed",
+        ["orleans_dispatcher_received_messages"] = "microsoft_orleans_orleans_messaging_processing_dispatcher_received",
+        ["orleans_request_latency_bucket"] = "microsoft_orleans_orleans_app_requests_latency_bucket",
+        ["orleans_forwarded_messages"] = "microsoft_orleans_orleans_messaging_processing_dispatcher_forwarded",
     };
 }

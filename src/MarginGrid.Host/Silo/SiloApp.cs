@@ -1,10 +1,12 @@
 using System.Net;
 using MarginGrid.Grains;
 using MarginGrid.Host.Silo.Api;
+using MarginGrid.Host.Silo.Audit;
+using MarginGrid.Host.Silo.Events;
 using MarginGrid.Host.Silo.Metrics;
 using MarginGrid.Host.Silo.Security;
+using MarginGrid.Storage;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
-using Prometheus;
 
 namespace MarginGrid.Host.Silo;
 
@@ -13,6 +15,7 @@ public static class SiloApp
 {
     public static WebApplication Build(IReadOnlyDictionary<string, string?> overrides)
     {
+        MetricsEndpoint.ConfigureDefaultRegistry();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddInMemoryCollection(overrides);
         var settings = SiloSettings.From(builder.Configuration);
@@ -25,7 +28,21 @@ public static class SiloApp
         });
 
         var services = builder.Services;
-        services.AddSingleton<IGridObserver, PrometheusGridObserver>();
+        var audit = AuditSettings.From(builder.Configuration);
+        services.AddSingleton(audit);
+        services.AddSingleton(sp => new AuditTrail(
+            settings.ConnectionString is not null,
+            $"{settings.AdvertisedIP}:{settings.SiloPort}",
+            audit,
+            sp.GetRequiredService<ILogger<AuditTrail>>()));
+        services.AddSingleton<PrometheusGridObserver>(_ => new PrometheusGridObserver());
+        services.AddSingleton<IGridObserver, SiloGridObserver>();
+        if (settings.ConnectionString is { } connectionString)
+        {
+            services.AddSingleton(_ => AuditLog.Create(connectionString));
+            services.AddHostedService<AuditWriter>();
+        }
+
         services.AddMarginGridGrains(o => builder.Configuration.GetSection(GridOptions.Section).Bind(o));
         services.AddSingleton(keys);
         services.AddSingleton<ConfigLookup>();
@@ -36,6 +53,9 @@ public static class SiloApp
         services.AddHealthChecks().AddCheck<SiloReadiness>("silo", tags: [SiloReadiness.Tag]);
         services.AddOpenApi();
         builder.UseOrleans(silo => silo.ConfigureGrid(settings));
+        // After UseOrleans: hosted services start in order, so the silo is up when the hub subscribes.
+        services.AddSingleton<GridEventHub>();
+        services.AddHostedService(sp => sp.GetRequiredService<GridEventHub>());
 
         var app = builder.Build();
         WarnAboutDevelopmentModes(app.Logger, settings, keys);
@@ -45,7 +65,7 @@ public static class SiloApp
         app.UseRateLimiter();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(SiloReadiness.Tag) });
-        app.MapMetrics("/metrics");
+        app.MapMarginGridMetrics();
         app.MapOpenApi();
         app.MapMarginGridApi();
         return app;
@@ -58,6 +78,17 @@ public static class SiloApp
             logger.LogWarning(
                 "NOTHING IS DURABLE: no ConnectionStrings:MarginGrid is configured, so this silo runs alone with in-memory "
                 + "clustering and grain storage. Every account, position and balance is lost when it stops.");
+        }
+
+        foreach (var trader in keys.All.Where(k => k.Role == ApiRole.Trader && k.Accounts.Count == 0))
+        {
+            logger.LogWarning(
+                "The trader key {Name} has no {Section}:{Name}:Accounts: it may act on no account", trader.Name, ApiKeys.Section, trader.Name);
+        }
+
+        if (settings.ConnectionString is not null)
+        {
+            logger.LogInformation("Audit trail: every command and event is appended to margingrid_audit");
         }
 
         if (!keys.Enabled)

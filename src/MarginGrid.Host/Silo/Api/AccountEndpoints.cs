@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
 using MarginGrid.Domain;
+using MarginGrid.Grains;
+using MarginGrid.Host.Silo.Audit;
 using MarginGrid.Host.Silo.Security;
 
 namespace MarginGrid.Host.Silo.Api;
@@ -7,6 +9,7 @@ namespace MarginGrid.Host.Silo.Api;
 /// <summary>
 /// Accounts: open, deposits, withdrawals, fills (each with a client command id), the pre-trade check, the view and
 /// the recent events. Requests are checked against the configuration first, so bad input never reaches the account.
+/// Every command that reaches an account is recorded in the audit trail with its result.
 /// </summary>
 public static class AccountEndpoints
 {
@@ -17,12 +20,12 @@ public static class AccountEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         commands.MapPost("", OpenAsync).Accepts<OpenAccountBody>("application/json").Produces(StatusCodes.Status201Created)
             .ProducesProblem(StatusCodes.Status409Conflict);
-        commands.MapPost("/deposits", (string id, HttpRequest r, IGrainFactory g, ConfigLookup c, CancellationToken ct) =>
-                TransferAsync(id, r, g, c, deposit: true, ct))
+        commands.MapPost("/deposits", (string id, HttpRequest r, IGrainFactory g, ConfigLookup c, AuditTrail a, IGridObserver o, CancellationToken ct) =>
+                TransferAsync(id, r, g, c, a, o, deposit: true, ct))
             .Accepts<TransferBody>("application/json").Produces<CommandResultBody>()
             .ProducesProblem(StatusCodes.Status409Conflict);
-        commands.MapPost("/withdrawals", (string id, HttpRequest r, IGrainFactory g, ConfigLookup c, CancellationToken ct) =>
-                TransferAsync(id, r, g, c, deposit: false, ct))
+        commands.MapPost("/withdrawals", (string id, HttpRequest r, IGrainFactory g, ConfigLookup c, AuditTrail a, IGridObserver o, CancellationToken ct) =>
+                TransferAsync(id, r, g, c, a, o, deposit: false, ct))
             .Accepts<TransferBody>("application/json").Produces<CommandResultBody>()
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         commands.MapPost("/fills", FillAsync)
@@ -48,7 +51,7 @@ public static class AccountEndpoints
     }
 
     private static async Task<IResult> OpenAsync(
-        string id, HttpRequest request, IGrainFactory grains, ConfigLookup configs, CancellationToken cancellationToken)
+        string id, HttpRequest request, IGrainFactory grains, ConfigLookup configs, AuditTrail audit, CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync<OpenAccountBody>(request, cancellationToken);
         if (body is null)
@@ -98,11 +101,14 @@ public static class AccountEndpoints
 
         await account.OpenAsync(new AccountSeed(
             collateral, [.. positions.Select(p => new PositionSnapshot(p.Market, p.Size, p.EntryPrice))]));
-        return Results.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", await account.GetViewAsync());
+        var view = await account.GetViewAsync();
+        audit.Command("open", id, new { request = body, result = new { opened = true } }, view?.Version);
+        return Results.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", view);
     }
 
     private static async Task<IResult> TransferAsync(
-        string id, HttpRequest request, IGrainFactory grains, ConfigLookup configs, bool deposit, CancellationToken cancellationToken)
+        string id, HttpRequest request, IGrainFactory grains, ConfigLookup configs, AuditTrail audit, IGridObserver observer,
+        bool deposit, CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync<TransferBody>(request, cancellationToken);
         if (body is null)
@@ -128,11 +134,14 @@ public static class AccountEndpoints
 
         var account = grains.GetGrain<IAccountGrain>(id);
         var command = new TransferCommand(body.CommandId, body.Asset, body.Quantity);
-        return await RunAsync(id, account, () => deposit ? account.DepositAsync(command) : account.WithdrawAsync(command));
+        return await RunAsync(
+            id, account, audit, observer, deposit ? "deposit" : "withdrawal", body, null,
+            () => deposit ? account.DepositAsync(command) : account.WithdrawAsync(command));
     }
 
     private static async Task<IResult> FillAsync(
-        string id, HttpRequest request, IGrainFactory grains, ConfigLookup configs, CancellationToken cancellationToken)
+        string id, HttpRequest request, IGrainFactory grains, ConfigLookup configs, AuditTrail audit, IGridObserver observer,
+        CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync<FillBody>(request, cancellationToken);
         if (body is null)
@@ -157,7 +166,9 @@ public static class AccountEndpoints
         }
 
         var account = grains.GetGrain<IAccountGrain>(id);
-        return await RunAsync(id, account, () => account.FillAsync(new FillCommand(body.CommandId, body.Market, body.Size, body.Price)));
+        return await RunAsync(
+            id, account, audit, observer, "fill", body, body.Market,
+            () => account.FillAsync(new FillCommand(body.CommandId, body.Market, body.Size, body.Price)));
     }
 
     private static async Task<IResult> PreTradeAsync(
@@ -189,8 +200,13 @@ public static class AccountEndpoints
         return Results.Ok(await account.PreTradeAsync(body.Market, body.Size, body.Price));
     }
 
-    /// <summary>Runs a command on an open account: its result, a rejection's problem, or 409 for a reused command id.</summary>
-    private static async Task<IResult> RunAsync(string id, IAccountGrain account, Func<Task<CommandResult>> command)
+    /// <summary>
+    /// Runs a command on an open account: its result, a rejection's problem, or 409 for a reused command id; each
+    /// recorded in the audit trail.
+    /// </summary>
+    private static async Task<IResult> RunAsync(
+        string id, IAccountGrain account, AuditTrail audit, IGridObserver observer, string type, object body, string? market,
+        Func<Task<CommandResult>> command)
     {
         if (!await account.ExistsAsync())
         {
@@ -200,12 +216,20 @@ public static class AccountEndpoints
         try
         {
             var result = await command();
+            audit.Command(type, id, body, result, market);
             return result.Accepted ? Results.Ok(CommandResultBody.From(result)) : Problems.Rejected(result);
         }
         catch (CommandConflictException e)
         {
+            audit.Command(type, id, new { request = body, result = new { conflict = true, reason = e.Message } }, market: market);
             return Problems.Problem(StatusCodes.Status409Conflict, "Command id reused", e.Message,
                 new Dictionary<string, object?> { ["commandId"] = e.CommandId });
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The client gets a 5xx from the exception handler; the outcome is unknown to it: it retries with the same id.
+            observer.Command(type, "error");
+            throw;
         }
     }
 

@@ -1,3 +1,4 @@
+using MarginGrid.Host.Silo.Events;
 using MarginGrid.Host.Silo.Security;
 
 namespace MarginGrid.Host.Silo.Api;
@@ -12,6 +13,7 @@ public static class ApiEndpoints
         ConfigEndpoints.Map(mutating, v1);
         PriceEndpoints.Map(mutating);
         AccountEndpoints.Map(mutating, v1);
+        EventStreamEndpoints.Map(v1);
         return app;
     }
 }

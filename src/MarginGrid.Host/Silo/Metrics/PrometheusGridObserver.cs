@@ -9,6 +9,12 @@ public sealed class PrometheusGridObserver : IGridObserver
 {
     private static readonly string[] StatusNames = [.. Enum.GetValues<RiskStatus>().Select(Label)];
 
+    /// <summary>The account commands and their outcomes, exported at zero from the start so that rates exist.</summary>
+    public static readonly string[] CommandTypes = ["deposit", "withdrawal", "fill"];
+
+    /// <summary><c>error</c>: the command failed (storage, timeout) and the client got a 5xx, counted by the HTTP API.</summary>
+    public static readonly string[] CommandOutcomes = ["accepted", "rejected", "duplicate", "error"];
+
     private readonly Counter _ticks;
     private readonly Counter _evaluations;
     private readonly Histogram _decision;
@@ -60,6 +66,13 @@ public sealed class PrometheusGridObserver : IGridObserver
         }
 
         _marginCalls.WithLabels(Label(RiskStatus.MarginCall));
+        foreach (var type in CommandTypes)
+        {
+            foreach (var outcome in CommandOutcomes)
+            {
+                _commands.WithLabels(type, outcome);
+            }
+        }
     }
 
     public void TickSettled(string market, int evaluated, TimeSpan decision, DateTimeOffset tickTimestamp)

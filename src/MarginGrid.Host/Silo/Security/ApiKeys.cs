@@ -13,30 +13,55 @@ public enum ApiRole
     Reader,
 }
 
-/// <summary>A configured API key: its name and role. Only the SHA-256 of the key is ever configured.</summary>
-public sealed record ApiKey(string Name, ApiRole Role);
+/// <summary>
+/// A configured API key: its name, role and, for a trader, the accounts it may act on. Only the SHA-256 of the key is
+/// ever configured.
+/// </summary>
+public sealed record ApiKey(string Name, ApiRole Role)
+{
+    /// <summary>Account ids (exact) or prefix patterns ending in <c>*</c> (<c>acct-7*</c>; <c>*</c> is every account).</summary>
+    public IReadOnlyList<string> Accounts { get; init; } = [];
+
+    /// <summary>Whether this key may act on <paramref name="accountId"/>: admins always, traders on their own accounts.</summary>
+    public bool MayActOn(string accountId) =>
+        Role == ApiRole.Admin
+        || Accounts.Any(p => p.EndsWith('*')
+            ? accountId.StartsWith(p[..^1], StringComparison.Ordinal)
+            : string.Equals(p, accountId, StringComparison.Ordinal));
+}
 
 /// <summary>
-/// API keys from <c>MarginGrid:ApiKeys:&lt;name&gt;:Hash</c> (SHA-256 hex of the key) and <c>:Role</c>, sent in
-/// <c>X-Api-Key</c>. With no keys configured every request is allowed (embedded development mode).
+/// API keys from <c>MarginGrid:ApiKeys:&lt;name&gt;:Hash</c> (SHA-256 hex of the key), <c>:Role</c> and, for traders,
+/// <c>:Accounts</c> (one pattern, or a list of them), sent in <c>X-Api-Key</c> or as <c>Authorization: Bearer</c>.
+/// With no keys configured every request is allowed (embedded development mode).
 /// </summary>
 public sealed class ApiKeys
 {
     public const string Header = "X-Api-Key";
     public const string Section = "MarginGrid:ApiKeys";
 
+    private const string BearerPrefix = "Bearer ";
+
     private readonly FrozenDictionary<string, ApiKey> _byHash;
 
     public ApiKeys(IEnumerable<(string Name, string Hash, ApiRole Role)> keys)
+        : this(keys.Select(k => (k.Hash, new ApiKey(k.Name, k.Role))))
     {
-        _byHash = keys.ToFrozenDictionary(k => k.Hash.ToLowerInvariant(), k => new ApiKey(k.Name, k.Role), StringComparer.Ordinal);
+    }
+
+    public ApiKeys(IEnumerable<(string Hash, ApiKey Key)> keys)
+    {
+        _byHash = keys.ToFrozenDictionary(k => k.Hash.ToLowerInvariant(), k => k.Key, StringComparer.Ordinal);
     }
 
     public bool Enabled => _byHash.Count > 0;
 
+    /// <summary>The configured keys.</summary>
+    public IEnumerable<ApiKey> All => _byHash.Values;
+
     public static ApiKeys From(IConfiguration configuration)
     {
-        var keys = new List<(string, string, ApiRole)>();
+        var keys = new List<(string, ApiKey)>();
         foreach (var section in configuration.GetSection(Section).GetChildren())
         {
             var hash = section["Hash"];
@@ -50,7 +75,15 @@ public sealed class ApiKeys
                 throw new InvalidOperationException($"{Section}:{section.Key}:Role must be one of feed, trader, admin, reader");
             }
 
-            keys.Add((section.Key, hash, role));
+            var accounts = section.GetSection("Accounts") is var a && a.Value is { Length: > 0 } single
+                ? [single]
+                : a.GetChildren().Select(c => c.Value).OfType<string>().Where(v => v.Length > 0).ToList();
+            if (accounts.Any(p => p.IndexOf('*', StringComparison.Ordinal) is >= 0 and var star && star != p.Length - 1))
+            {
+                throw new InvalidOperationException($"{Section}:{section.Key}:Accounts: '*' may only end a pattern (\"acct-7*\")");
+            }
+
+            keys.Add((hash, new ApiKey(section.Key, role) { Accounts = accounts }));
         }
 
         return new ApiKeys(keys);
@@ -58,9 +91,23 @@ public sealed class ApiKeys
 
     public static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
-    /// <summary>The key sent with the request, or null when it sent none or an unknown one.</summary>
+    /// <summary>The key sent with the request (<c>X-Api-Key</c>, else <c>Authorization: Bearer</c>), or null.</summary>
     public ApiKey? Find(HttpRequest request) =>
-        request.Headers[Header].ToString() is { Length: > 0 } key && _byHash.TryGetValue(Hash(key), out var found) ? found : null;
+        Presented(request) is { } key && _byHash.TryGetValue(Hash(key), out var found) ? found : null;
+
+    /// <summary>The key text a request presents, if any: <c>X-Api-Key</c>, else <c>Authorization: Bearer &lt;key&gt;</c>.</summary>
+    public static string? Presented(HttpRequest request)
+    {
+        if (request.Headers[Header].ToString() is { Length: > 0 } key)
+        {
+            return key;
+        }
+
+        var authorization = request.Headers.Authorization.ToString();
+        return authorization.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase) && authorization.Length > BearerPrefix.Length
+            ? authorization[BearerPrefix.Length..].Trim()
+            : null;
+    }
 }
 
 /// <summary>Allows an endpoint to the given roles (admin is always allowed): 401 without a valid key, 403 with another role.</summary>
@@ -80,13 +127,20 @@ public sealed class ApiRoleFilter(ApiKeys keys, ApiRole[] roles) : IEndpointFilt
         {
             http.Response.Headers.WWWAuthenticate = ApiKeys.Header;
             return ValueTask.FromResult<object?>(Problems.Problem(
-                StatusCodes.Status401Unauthorized, "Unauthorized", $"a valid API key is required in the {ApiKeys.Header} header"));
+                StatusCodes.Status401Unauthorized, "Unauthorized",
+                $"a valid API key is required in the {ApiKeys.Header} header (or as Authorization: Bearer)"));
         }
 
         if (key.Role != ApiRole.Admin && !roles.Contains(key.Role))
         {
             return ValueTask.FromResult<object?>(Problems.Problem(
                 StatusCodes.Status403Forbidden, "Forbidden", $"the role '{key.Role.ToString().ToLowerInvariant()}' may not do this"));
+        }
+
+        if (key.Role == ApiRole.Trader && http.Request.RouteValues["id"] is string account && !key.MayActOn(account))
+        {
+            return ValueTask.FromResult<object?>(Problems.Problem(
+                StatusCodes.Status403Forbidden, "Forbidden", $"the key '{key.Name}' may not act on account '{account}'"));
         }
 
         http.Items[KeyItem] = key;

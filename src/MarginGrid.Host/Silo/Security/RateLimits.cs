@@ -33,7 +33,7 @@ public static class RateLimits
     }
 
     private static string PartitionKey(HttpContext http) =>
-        http.Request.Headers[ApiKeys.Header].ToString() is { Length: > 0 } key
+        ApiKeys.Presented(http.Request) is { } key
             ? "key:" + ApiKeys.Hash(key)
             : "ip:" + http.Connection.RemoteIpAddress;
 }

@@ -1,0 +1,30 @@
+using MarginGrid.Grains;
+using MarginGrid.Host.Silo.Metrics;
+
+namespace MarginGrid.Host.Silo.Audit;
+
+/// <summary>
+/// What the silo's grains report: Prometheus metrics, and each event to the audit trail. Called on grain threads:
+/// both are non-blocking (counters, and a bounded queue that drops rather than waits).
+/// </summary>
+public sealed class SiloGridObserver(PrometheusGridObserver metrics, AuditTrail audit) : IGridObserver
+{
+    public void TickSettled(string market, int evaluated, TimeSpan decision, DateTimeOffset tickTimestamp) =>
+        metrics.TickSettled(market, evaluated, decision, tickTimestamp);
+
+    public void Evaluated(int accounts) => metrics.Evaluated(accounts);
+
+    public void EventEmitted(GridEvent gridEvent)
+    {
+        metrics.EventEmitted(gridEvent);
+        audit.Event(gridEvent);
+    }
+
+    public void StatusChanged(RiskStatus? from, RiskStatus? to) => metrics.StatusChanged(from, to);
+
+    public void FundChanged(FundView fund) => metrics.FundChanged(fund);
+
+    public void LiquidationQueue(int depth) => metrics.LiquidationQueue(depth);
+
+    public void Command(string type, string outcome) => metrics.Command(type, outcome);
+}
