@@ -1,0 +1,93 @@
+using System.Text.Json;
+using MarginGrid.Grains;
+using Spectre.Console;
+using Xunit;
+
+namespace MarginGrid.Load.Tests;
+
+/// <summary>
+/// Small load runs (seconds): the grid's margin calls and liquidations are exactly the exhaustive baseline's (zero misses,
+/// zero extras) and money is conserved. Speed is not asserted here; it lives in the load tool's report.
+/// </summary>
+public sealed class LoadSmokeTests
+{
+    private static readonly IAnsiConsole Quiet = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) });
+
+    [Theory]
+    [InlineData(LoadScenario.Crash20200312, FanOutMode.Gated)]
+    [InlineData(LoadScenario.Crash20200312, FanOutMode.Naive)]
+    [InlineData(LoadScenario.Wick, FanOutMode.Gated)]
+    [InlineData(LoadScenario.Cascade, FanOutMode.Gated)]
+    [InlineData(LoadScenario.OracleAttack, FanOutMode.Gated)]
+    [InlineData(LoadScenario.Calm, FanOutMode.Gated)]
+    public async Task The_grid_decides_exactly_what_exhaustive_evaluation_decides_and_conserves_money(LoadScenario scenario, FanOutMode fanOut)
+    {
+        var options = new LoadOptions
+        {
+            Scenario = scenario,
+            FanOut = fanOut,
+            Accounts = 600,
+            Markets = 4,
+            Duration = TimeSpan.FromSeconds(4),
+            Rate = 400,
+            Plain = true,
+        };
+
+        var report = (await LoadRun.RunAsync(options, Quiet, CancellationToken.None)).Checked(options.FailOn);
+
+        var baseline = Assert.IsType<BaselineResult>(report.Baseline);
+        Assert.True(baseline.Misses == 0 && baseline.Extras == 0, string.Join(Environment.NewLine, baseline.Examples));
+        Assert.True(report.ConservationHolds, $"conservation off by {report.ConservationDifference}");
+        Assert.Empty(report.Failures);
+        Assert.Equal(report.InsuranceFund, baseline.InsuranceFund);
+        Assert.Equal(report.BadDebt, baseline.SocializedLoss);
+        if (scenario is LoadScenario.Crash20200312 or LoadScenario.Cascade)
+        {
+            Assert.True(report.MarginCalls > 0 && report.Liquidations > 0, $"{scenario} produced {report.MarginCalls} margin calls and {report.Liquidations} liquidations");
+        }
+
+        if (fanOut == FanOutMode.Gated)
+        {
+            Assert.True(report.AccountEvaluations < report.HolderTicksDecided, "gating delivered every tick to every holder");
+        }
+    }
+
+    [Fact]
+    public async Task The_command_writes_the_report_and_plots_and_exits_non_zero_when_a_threshold_is_missed()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"mg-load-{Guid.NewGuid():N}");
+        try
+        {
+            var exit = await Program.Command().Parse(
+            [
+                "--scenario", "wick", "--accounts", "300", "--markets", "2", "--duration", "2", "--rate", "200",
+                "--plain", "--out", folder, "--fail-on", "ticks-per-second=1000000000",
+            ]).InvokeAsync();
+
+            Assert.Equal(1, exit);
+            using var json = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder, "report.json")));
+            Assert.Equal("wick", json.RootElement.GetProperty("scenario").GetString());
+            Assert.Contains("ticks-per-second", Assert.Single(json.RootElement.GetProperty("failures").EnumerateArray()).GetString(), StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(folder, "report.md")));
+            foreach (var png in new[] { "latency.png", "accounts-by-status.png", "insurance-fund.png" })
+            {
+                Assert.True(new FileInfo(Path.Combine(folder, png)).Length > 1000, png);
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Bad_flags_exit_with_code_2()
+    {
+        Assert.Equal(2, await Program.Command().Parse(["--scenario", "moon", "--plain"]).InvokeAsync());
+        Assert.Equal(2, await Program.Command().Parse(["--accounts", "0", "--plain"]).InvokeAsync());
+        Assert.Equal(2, await Program.Command().Parse(["--fail-on", "speed=3", "--plain"]).InvokeAsync());
+    }
+}
