@@ -21,6 +21,11 @@ public sealed record LoadOptions
 
     public int Shards { get; init; } = 8;
 
+    /// <summary>Updates before this are left out of the steady-state tick→decision figure (JIT, first GCs, first bands).</summary>
+    public TimeSpan? Warmup { get; init; }
+
+    public TimeSpan EffectiveWarmup => Warmup ?? TimeSpan.FromSeconds(Math.Min(5, Duration.TotalSeconds * 0.25));
+
     public bool Baseline { get; init; } = true;
 
     public string Output { get; init; } = "load-report";

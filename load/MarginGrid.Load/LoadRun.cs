@@ -43,6 +43,8 @@ public static class LoadRun
         var gridEvents = new List<string>[plan.Length];
         var initialGridEvents = new List<string>();
         var decision = new LongHistogram(TimeStamp.Seconds(60), 3);
+        var steady = new LongHistogram(TimeStamp.Seconds(60), 3);
+        var warmup = options.EffectiveWarmup;
         var marginCall = new LongHistogram(TimeStamp.Seconds(60), 3);
         var liquidation = new LongHistogram(TimeStamp.Seconds(60), 3);
         var series = new List<SeriesPoint>(plan.Length);
@@ -87,6 +89,10 @@ public static class LoadRun
                 var latency = clock.Elapsed - tick.At;
                 var micros = Math.Max(1, (long)latency.TotalMicroseconds);
                 decision.RecordValue(micros);
+                if (tick.At >= warmup)
+                {
+                    steady.RecordValue(micros);
+                }
                 if (outcome.Events.Any(e => e.Type == GridEventType.MarginCall))
                 {
                     marginCall.RecordValue(micros);
@@ -153,6 +159,8 @@ public static class LoadRun
             CpuCoresUsed = cpu.TotalSeconds / gridTime.TotalSeconds,
             MemoryPerAccountBytes = (memoryAfterOpen - memoryBefore) / (double)options.Accounts,
             TickDecision = Latency.Of(decision),
+            WarmupSeconds = warmup.TotalSeconds,
+            TickDecisionSteady = Latency.Of(steady),
             TickMarginCall = Latency.Of(marginCall),
             TickLiquidation = Latency.Of(liquidation),
             MarginCalls = observer.MarginCalls,

@@ -20,13 +20,14 @@ public static class Program
         var seed = new Option<int>("--seed") { Description = "Seed of portfolios and prices.", DefaultValueFactory = _ => d.Seed };
         var fanOut = new Option<string>("--fanout") { Description = "gated | naive", DefaultValueFactory = _ => d.FanOut.ToString().ToLowerInvariant() };
         var shards = new Option<int>("--shards") { Description = "Holder shards per market.", DefaultValueFactory = _ => d.Shards };
+        var warmup = new Option<double?>("--warmup") { Description = "Seconds left out of the steady-state tick→decision figure (default: min(5, 25 % of --duration))." };
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the exhaustive baseline and the zero-miss check." };
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md and the plots.", DefaultValueFactory = _ => d.Output };
         var plain = new Option<bool>("--plain") { Description = "No progress bars." };
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
         {
-            scenario, accounts, markets, duration, rate, seed, fanOut, shards, noBaseline, output, plain, failOn,
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, noBaseline, output, plain, failOn,
         };
         root.SetAction(async (parse, ct) =>
         {
@@ -48,6 +49,7 @@ public static class Program
                         var other => throw new ArgumentException($"--fanout must be gated or naive, got '{other}'"),
                     },
                     Shards = parse.GetValue(shards),
+                    Warmup = parse.GetValue(warmup) is { } w ? TimeSpan.FromSeconds(w) : null,
                     Baseline = !parse.GetValue(noBaseline),
                     Output = parse.GetValue(output)!,
                     Plain = parse.GetValue(plain),

@@ -5,6 +5,9 @@ namespace MarginGrid.Simulation;
 /// <summary>Seeded random portfolios: cross-margined positions in several markets, leverage spread over the brackets.</summary>
 public static class PortfolioGenerator
 {
+    /// <summary>Share of accounts generated close to a margin call, so that even a calm market produces some.</summary>
+    public const double HotShare = 0.03;
+
     public static AccountSeed Generate(Random rng, RiskConfigSnapshot config, IReadOnlyDictionary<string, decimal> prices)
     {
         var equity = Math.Round((decimal)Math.Exp(rng.NextDouble() * Math.Log(100)) * 1_000m, 2); // 1k … 100k USD, log-uniform
@@ -35,6 +38,21 @@ public static class PortfolioGenerator
             var side = rng.NextDouble() < 0.65 ? 1m : -1m;
             var entry = Math.Round(price * (decimal)(1.0 + ((rng.NextDouble() - 0.5) * 0.02)), 6);
             positions.Add(new PositionSnapshot(market.Symbol, side * lots * market.LotSize, entry));
+        }
+
+        if (positions.Count > 0 && rng.NextDouble() < HotShare)
+        {
+            // A trader running hot: health 1.27 … 1.45 at the start, just above the margin-call ratio.
+            var health = 1.27m + ((decimal)rng.NextDouble() * 0.18m);
+            var mm = positions.Sum(p =>
+            {
+                var spec = config.Markets.First(m => m.Symbol == p.Market);
+                var market = new MarginGrid.Domain.MarketSpec(spec.Symbol, spec.LotSize, spec.LiquidationPenalty, [.. spec.Brackets.Select(b => new MarginGrid.Domain.Bracket(b.Floor, b.Mmr, b.Imr))]);
+                return market.MaintenanceRequirement(Math.Abs(p.Size) * prices[p.Market]);
+            });
+            var other = positions.Sum(p => p.Size * (prices[p.Market] - p.EntryPrice))
+                + collateral.Where(c => c.Key != "USD").Sum(c => config.Collateral.First(x => x.Asset == c.Key) is { PriceMarket: { } pm } spec ? spec.Weight * c.Value * prices[pm] : 0m);
+            collateral["USD"] = Math.Round((health * mm) - other, 2, MidpointRounding.ToPositiveInfinity);
         }
 
         return new AccountSeed(collateral.ToImmutable(), positions.ToImmutable());
