@@ -12,6 +12,7 @@ public sealed class DatabaseInitializerTests
         "PostgreSQL-Persistence.sql",
         "PostgreSQL-Reminders.sql",
         "001-audit",
+        "002-orleans-cleanup-defunct-silos",
     ];
 
     [Fact]
@@ -57,7 +58,7 @@ public sealed class DatabaseInitializerTests
 
         string[] expected =
         [
-            "ClearStorageKey", "DeleteMembershipTableEntriesKey", "DeleteReminderRowKey", "DeleteReminderRowsKey",
+            "CleanupDefunctSiloEntriesKey", "ClearStorageKey", "DeleteMembershipTableEntriesKey", "DeleteReminderRowKey", "DeleteReminderRowsKey",
             "DeleteStorageKey", "GatewaysQueryKey", "InsertMembershipKey", "InsertMembershipVersionKey",
             "MembershipReadAllKey", "MembershipReadRowKey", "ReadFromStorageKey", "ReadRangeRows1Key",
             "ReadRangeRows2Key", "ReadReminderRowKey",
@@ -68,6 +69,26 @@ public sealed class DatabaseInitializerTests
 
         var versions = await ScalarAsync<long>(dataSource, "SELECT count(*) FROM margingrid_schema_version WHERE version = 1 AND name = '001-audit'");
         Assert.Equal(1, versions);
+    }
+
+    [Fact]
+    public async Task Migration_002_keeps_a_CleanupDefunctSiloEntriesKey_query_that_is_already_there()
+    {
+        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+        await using var dataSource = database.CreateDataSource();
+        // A database initialized before migration 002 existed, whose query came from the former `db init` patch
+        // (or from a newer Orleans clustering script).
+        await ExecuteAsync(dataSource, """
+            DELETE FROM margingrid_schema_version WHERE version = 2;
+            UPDATE orleansquery SET querytext = 'already here' WHERE querykey = 'CleanupDefunctSiloEntriesKey';
+            """);
+
+        var upgraded = await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+
+        Assert.Equal(["002-orleans-cleanup-defunct-silos"], upgraded.AppliedScripts);
+        Assert.Equal("already here", await ScalarAsync<string>(dataSource,
+            "SELECT querytext FROM orleansquery WHERE querykey = 'CleanupDefunctSiloEntriesKey'"));
     }
 
     [Fact]
@@ -88,7 +109,7 @@ public sealed class DatabaseInitializerTests
         Assert.Equal(2, results.Count(r => r.WasUpToDate));
 
         await using var dataSource = database.CreateDataSource();
-        Assert.Equal(1, await ScalarAsync<long>(dataSource, "SELECT count(*) FROM margingrid_schema_version"));
+        Assert.Equal(2, await ScalarAsync<long>(dataSource, "SELECT count(*) FROM margingrid_schema_version"));
     }
 
     [Fact]

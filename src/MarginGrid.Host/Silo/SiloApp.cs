@@ -48,6 +48,7 @@ public static class SiloApp
         services.AddSingleton<ConfigLookup>();
         services.AddSingleton(TimeProvider.System);
         services.AddProblemDetails();
+        services.AddUnavailableProblems(); // 503 + Retry-After when PostgreSQL or a cluster node is unavailable (Problems.cs)
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         services.AddMarginGridRateLimits(builder.Configuration);
         services.AddHealthChecks().AddCheck<SiloReadiness>("silo", tags: [SiloReadiness.Tag]);

@@ -64,9 +64,7 @@ public static class SiloCommand
             }
 
             var result = await DatabaseInitializer.InitializeAsync(connectionString, cancellationToken);
-            var patched = await OrleansQueryPatches.ApplyAsync(connectionString, cancellationToken);
-            var applied = result.AppliedScripts.Concat(patched > 0 ? ["orleans-query-patches"] : []).ToList();
-            Console.WriteLine(applied.Count == 0 ? "database is up to date" : $"applied: {string.Join(", ", applied)}");
+            Console.WriteLine(result.WasUpToDate ? "database is up to date" : $"applied: {string.Join(", ", result.AppliedScripts)}");
             return 0;
         });
         return new Command("db", "Database administration.") { init };

@@ -1,10 +1,21 @@
+using System.Data.Common;
+using System.Net.Sockets;
 using MarginGrid.Domain;
+using Microsoft.AspNetCore.Diagnostics;
+using Orleans.Storage;
 
 namespace MarginGrid.Host.Silo.Api;
 
 /// <summary>RFC 7807 problem details for every error the API returns.</summary>
 public static class Problems
 {
+    /// <summary>Seconds a client is asked to wait (<c>Retry-After</c>) before retrying after a 503.</summary>
+    public const int RetryAfterSeconds = 1;
+
+    private const string UnavailableDetail =
+        "A dependency of the grid (PostgreSQL or another cluster node) is unavailable. The request may or may not have "
+        + "taken effect: retry it with the same commandId, which applies it at most once.";
+
     public static IResult BadRequest(string detail) => Problem(StatusCodes.Status400BadRequest, "Bad request", detail);
 
     public static IResult NotFound(string detail) => Problem(StatusCodes.Status404NotFound, "Not found", detail);
@@ -30,5 +41,52 @@ public static class Problems
                 ["reason"] = result.Reason,
                 ["duplicate"] = result.Duplicate,
             });
+    }
+
+    /// <summary>
+    /// Maps unhandled exceptions to problem details: 503 Service Unavailable (with <c>Retry-After</c>) when storage or
+    /// the cluster failed, 500 for anything else. Call after <c>AddProblemDetails</c>; <c>UseExceptionHandler()</c>
+    /// then answers with these.
+    /// </summary>
+    public static IServiceCollection AddUnavailableProblems(this IServiceCollection services)
+    {
+        services.Configure<ExceptionHandlerOptions>(o => o.StatusCodeSelector = e =>
+            IsUnavailable(e) ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError);
+        services.Configure<ProblemDetailsOptions>(o =>
+        {
+            var previous = o.CustomizeProblemDetails;
+            o.CustomizeProblemDetails = context =>
+            {
+                previous?.Invoke(context);
+                if (context.Exception is { } e && IsUnavailable(e))
+                {
+                    context.ProblemDetails.Title = "Service unavailable";
+                    context.ProblemDetails.Detail = UnavailableDetail;
+                    context.HttpContext.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+            };
+        });
+        return services;
+    }
+
+    /// <summary>
+    /// True when <paramref name="exception"/> (or one of its inner exceptions) says that PostgreSQL or a cluster node
+    /// could not be reached, or that a write was fenced by a newer activation: transient failures, worth a retry.
+    /// </summary>
+    public static bool IsUnavailable(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case DbException or SocketException or TimeoutException:
+                case InconsistentStateException: // the ETag fence: another activation wrote first
+                case OrleansMessageRejectionException: // includes SiloUnavailableException
+                case OrleansException when e.Message.StartsWith("Error from storage provider", StringComparison.Ordinal):
+                    return true;
+            }
+        }
+
+        return false;
     }
 }

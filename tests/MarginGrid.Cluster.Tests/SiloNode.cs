@@ -1,0 +1,207 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace MarginGrid.Cluster.Tests;
+
+/// <summary>
+/// One <c>margingrid silo</c> process (the Host's build output copied next to the tests) on free loopback ports. Every
+/// process started is tracked until it has exited, and killed when the test host exits, so that a failing or aborted
+/// test leaves no silo behind.
+/// </summary>
+public sealed class SiloNode : IAsyncDisposable
+{
+    private static readonly TimeSpan ReadyDeadline = TimeSpan.FromSeconds(120);
+    private static readonly ConcurrentDictionary<int, Process> s_running = new();
+
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    static SiloNode()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (var process in s_running.Values)
+            {
+                try
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+                catch (InvalidOperationException)
+                {
+                    // already gone
+                }
+            }
+        };
+    }
+
+    private SiloNode(string name, Process process, int httpPort, int siloPort)
+    {
+        Name = name;
+        _process = process;
+        HttpPort = httpPort;
+        SiloPort = siloPort;
+        BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/");
+    }
+
+    public string Name { get; }
+
+    public int HttpPort { get; }
+
+    /// <summary>The silo-to-silo port: with the address, what identifies this silo in OrleansMembershipTable.</summary>
+    public int SiloPort { get; }
+
+    public Uri BaseAddress { get; }
+
+    public int Pid => _process.Id;
+
+    /// <summary>False once the process has exited (or was killed).</summary>
+    public bool IsRunning => !_process.HasExited;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts the process; returns at once (see <see cref="WaitUntilReadyAsync"/>).</summary>
+    public static SiloNode Start(string name, string clusterId, string connectionString, IReadOnlyDictionary<string, string> environment)
+    {
+        var httpPort = FreePort();
+        var siloPort = FreePort();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        foreach (var arg in new[]
+        {
+            Path.Combine(AppContext.BaseDirectory, "margingrid.dll"), "silo",
+            "--http-port", Text(httpPort),
+            "--silo-port", Text(siloPort),
+            "--gateway-port", Text(FreePort()),
+            "--advertised-ip", "127.0.0.1",
+            "--cluster-id", clusterId,
+            "--connection-string", connectionString,
+        })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["DOTNET_gcServer"] = "0";
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        var process = new Process { StartInfo = start };
+        var node = new SiloNode(name, process, httpPort, siloPort);
+        process.OutputDataReceived += (_, e) => node.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => node.Append(e.Data);
+        process.Start();
+        s_running[process.Id] = process;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return node;
+    }
+
+    /// <summary>Polls <c>/health/ready</c> until it answers 200 (the silo has joined its cluster).</summary>
+    public async Task WaitUntilReadyAsync()
+    {
+        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < ReadyDeadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"{Name} exited with {_process.ExitCode} before it was ready:\n{Tail()}");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync("health/ready");
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            catch (TaskCanceledException)
+            {
+                // slow to answer while starting
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100)); // polling interval of a condition with a deadline
+        }
+
+        throw new TimeoutException($"{Name} was not ready within {ReadyDeadline}:\n{Tail()}");
+    }
+
+    /// <summary><c>kill -9</c>: SIGKILL, no shutdown of any kind; returns once the process is gone.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: false); // SIGKILL on Unix
+        await _process.WaitForExitAsync();
+        s_running.TryRemove(_process.Id, out _);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync();
+            }
+
+            s_running.TryRemove(_process.Id, out _);
+        }
+        finally
+        {
+            _process.Dispose();
+        }
+    }
+
+    /// <summary>The last lines of the process's output, for failure messages.</summary>
+    public string Tail(int lines = 60)
+    {
+        var all = Output.Split('\n');
+        return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+}
