@@ -18,7 +18,7 @@ public static class Program
         var duration = new Option<double>("--duration") { Description = "Seconds of price updates.", DefaultValueFactory = _ => d.Duration.TotalSeconds };
         var rate = new Option<double>("--rate") { Description = "Price updates per second, all markets together.", DefaultValueFactory = _ => d.Rate };
         var seed = new Option<int>("--seed") { Description = "Seed of portfolios and prices.", DefaultValueFactory = _ => d.Seed };
-        var fanOut = new Option<string>("--fanout") { Description = "gated | naive", DefaultValueFactory = _ => d.FanOut.ToString().ToLowerInvariant() };
+        var fanOut = new Option<string>("--fanout") { Description = "gated | naive | streams", DefaultValueFactory = _ => d.FanOut.ToString().ToLowerInvariant() };
         var shards = new Option<int>("--shards") { Description = "Holder shards per market.", DefaultValueFactory = _ => d.Shards };
         var warmup = new Option<double?>("--warmup") { Description = "Seconds left out of the steady-state tick→decision figure (default: min(5, 25 % of --duration))." };
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the exhaustive baseline and the zero-miss check." };
@@ -46,7 +46,8 @@ public static class Program
                     {
                         "gated" => FanOutMode.Gated,
                         "naive" => FanOutMode.Naive,
-                        var other => throw new ArgumentException($"--fanout must be gated or naive, got '{other}'"),
+                        "streams" => FanOutMode.Streams,
+                        var other => throw new ArgumentException($"--fanout must be gated, naive or streams, got '{other}'"),
                     },
                     Shards = parse.GetValue(shards),
                     Warmup = parse.GetValue(warmup) is { } w ? TimeSpan.FromSeconds(w) : null,

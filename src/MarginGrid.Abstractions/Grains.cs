@@ -21,6 +21,10 @@ public interface IMarketGrain : IGrainWithStringKey
 
     [AlwaysInterleave]
     Task<MarkPrice?> GetMarkAsync();
+
+    /// <summary>Streams fan-out only: a holder has processed tick <paramref name="sequence"/> (with its report, if notable).</summary>
+    [AlwaysInterleave]
+    Task AckTickAsync(long sequence, EvaluationReport? report);
 }
 
 /// <summary>

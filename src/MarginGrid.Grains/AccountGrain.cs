@@ -725,6 +725,10 @@ public sealed class AccountGrain(
         if (_registered.Add(market))
         {
             await Shard(market).RegisterAsync(Id);
+            if (_options.FanOut == FanOutMode.Streams)
+            {
+                await SubscribeTicksAsync(market);
+            }
         }
 
         await FetchMarkAsync(market);
@@ -747,6 +751,39 @@ public sealed class AccountGrain(
     {
         _registered.Remove(market);
         await Shard(market).UnregisterAsync(Id);
+        if (_options.FanOut == FanOutMode.Streams)
+        {
+            foreach (var handle in await TickStream(market).GetAllSubscriptionHandles())
+            {
+                await handle.UnsubscribeAsync();
+            }
+        }
+    }
+
+    private IAsyncStream<MarketTick> TickStream(string market) =>
+        this.GetStreamProvider(GridProviders.TickStreams).GetStream<MarketTick>(StreamId.Create("ticks", market));
+
+    /// <summary>Streams fan-out: one explicit subscription per market, resumed (not duplicated) after a reactivation.</summary>
+    private async Task SubscribeTicksAsync(string market)
+    {
+        var stream = TickStream(market);
+        var handles = await stream.GetAllSubscriptionHandles();
+        if (handles.Count == 0)
+        {
+            await stream.SubscribeAsync(OnStreamTickAsync);
+            return;
+        }
+
+        foreach (var handle in handles)
+        {
+            await handle.ResumeAsync(OnStreamTickAsync);
+        }
+    }
+
+    private async Task OnStreamTickAsync(MarketTick tick, StreamSequenceToken? token)
+    {
+        var report = await OnTickAsync(tick);
+        await GrainFactory.GetGrain<IMarketGrain>(tick.Market).AckTickAsync(tick.Sequence, report);
     }
 
     private IMarketShardGrain Shard(string market) =>

@@ -35,6 +35,12 @@ public enum FanOutMode
 
     /// <summary>Holders hand their shard a safe band per market; only ticks that leave it are delivered.</summary>
     Gated = 1,
+
+    /// <summary>
+    /// For comparison: one Orleans stream per market ("grid-ticks" provider), an explicit subscription per holder; each
+    /// holder acknowledges each tick to its market so the step can settle. Needs the "grid-ticks" stream provider.
+    /// </summary>
+    Streams = 2,
 }
 
 /// <summary>Storage and stream provider names used by the grains.</summary>
@@ -42,6 +48,9 @@ public static class GridProviders
 {
     public const string Storage = "grid";
     public const string PubSubStore = "PubSubStore";
+
+    /// <summary>The stream provider of <see cref="FanOutMode.Streams"/> (stream namespace "ticks", key = market).</summary>
+    public const string TickStreams = "grid-ticks";
 }
 
 /// <summary>A hash that is the same in every process (string.GetHashCode is randomized per process).</summary>

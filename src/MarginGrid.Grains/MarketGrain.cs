@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using MarginGrid.Domain;
 using Microsoft.Extensions.Options;
+using Orleans.Streams;
 
 namespace MarginGrid.Grains;
 
@@ -34,12 +35,89 @@ public sealed class MarketGrain(
     private readonly int _shards = options.Value.ShardsPerMarket;
     private readonly TimeSpan _freshness = options.Value.PriceSourceFreshness;
 
+    private readonly FanOutMode _fanOut = options.Value.FanOut;
+    private PendingAcks? _awaiting;
+
     private string Symbol => this.GetPrimaryKeyString();
+
+    private Task<TickDelivery[]> DeliverToShardsAsync(MarketTick tick)
+    {
+        var deliveries = new Task<TickDelivery>[_shards];
+        for (var k = 0; k < _shards; k++)
+        {
+            deliveries[k] = GrainFactory.GetGrain<IMarketShardGrain>(StableHash.ShardKey(Symbol, k)).DeliverAsync(tick);
+        }
+
+        return Task.WhenAll(deliveries);
+    }
+
+    /// <summary>Streams fan-out: publish on the market's stream, then wait until every registered holder has acknowledged.</summary>
+    private async Task<TickDelivery> StreamAsync(MarketTick tick)
+    {
+        var counts = await Task.WhenAll(Enumerable.Range(0, _shards)
+            .Select(k => GrainFactory.GetGrain<IMarketShardGrain>(StableHash.ShardKey(Symbol, k)).CountAsync()));
+        var holders = counts.Sum();
+        var pending = new PendingAcks(tick.Sequence, holders);
+        _awaiting = pending;
+        try
+        {
+            await this.GetStreamProvider(GridProviders.TickStreams)
+                .GetStream<MarketTick>(StreamId.Create("ticks", Symbol))
+                .OnNextAsync(tick);
+            await pending.Done.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            _awaiting = null;
+        }
+
+        if (tick.Evaluate)
+        {
+            observer.Evaluated(holders);
+        }
+
+        return new TickDelivery(tick.Evaluate ? holders : 0, [.. pending.Reports]) { Delivered = tick.Evaluate ? holders : 0 };
+    }
+
+    private sealed class PendingAcks(long sequence, int expected)
+    {
+        private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _acks;
+
+        public long Sequence { get; } = sequence;
+
+        public List<EvaluationReport> Reports { get; } = [];
+
+        public Task Done => expected == 0 ? Task.CompletedTask : _done.Task;
+
+        public void Ack(EvaluationReport? report)
+        {
+            if (report is not null)
+            {
+                Reports.Add(report);
+            }
+
+            if (++_acks >= expected)
+            {
+                _done.TrySetResult();
+            }
+        }
+    }
 
     public Task<MarkPrice?> GetMarkAsync() =>
         Task.FromResult(state.State.Sequence == 0
             ? null
             : new MarkPrice(Symbol, state.State.Sequence, state.State.Price, state.State.Timestamp));
+
+    public Task AckTickAsync(long sequence, EvaluationReport? report)
+    {
+        if (_awaiting is { } pending && pending.Sequence == sequence)
+        {
+            pending.Ack(report);
+        }
+
+        return Task.CompletedTask;
+    }
 
     public async Task<StepOutcome> PublishPriceAsync(PriceUpdate update)
     {
@@ -81,13 +159,7 @@ public sealed class MarketGrain(
         await state.WriteStateAsync();
 
         var tick = new MarketTick(Symbol, state.State.Sequence, mark, update.Timestamp, update.Evaluate, version);
-        var deliveries = new Task<TickDelivery>[_shards];
-        for (var k = 0; k < _shards; k++)
-        {
-            deliveries[k] = GrainFactory.GetGrain<IMarketShardGrain>(StableHash.ShardKey(Symbol, k)).DeliverAsync(tick);
-        }
-
-        var reports = await Task.WhenAll(deliveries);
+        var reports = _fanOut == FanOutMode.Streams ? [await StreamAsync(tick)] : await DeliverToShardsAsync(tick);
         if (!update.Evaluate)
         {
             return StepOutcome.Empty(tick.StepId);
