@@ -23,8 +23,12 @@ public sealed class GridOptions
     /// <summary>How long a liquidation begun for the coordinator may wait for its fund settlement before the account settles it itself.</summary>
     public TimeSpan PendingLiquidationTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Liquidation ids remembered by the insurance fund for idempotent retries.</summary>
-    public int RememberedLiquidations { get; set; } = 100_000;
+    /// <summary>
+    /// Liquidation ids remembered by the insurance fund for idempotent retries. An account retries its outstanding
+    /// settlement when it is next activated or ticked (within <see cref="PendingLiquidationTimeout"/>), so the window must
+    /// cover the liquidations of the whole cluster in that time; the fund's state (one write per step) grows with it.
+    /// </summary>
+    public int RememberedLiquidations { get; set; } = 20_000;
 }
 
 /// <summary>How ticks reach the holders of a market.</summary>
