@@ -65,7 +65,8 @@ public sealed partial class GridCluster : IAsyncDisposable
     /// <summary>Every node started, in order, killed ones included.</summary>
     public IReadOnlyList<SiloNode> Nodes => _nodes;
 
-    public IReadOnlyList<SiloNode> Running => [.. _nodes.Where(n => n.IsRunning)];
+    /// <summary>The nodes that are ready and not killed: where requests go.</summary>
+    public IReadOnlyList<SiloNode> Running => [.. _nodes.Where(n => n.IsReady && n.IsRunning)];
 
     /// <summary>A new database on <paramref name="adminConnectionString"/> (the suite's server by default), initialized.</summary>
     public static async Task<GridCluster> CreateAsync(

@@ -61,6 +61,9 @@ public sealed class SiloNode : IAsyncDisposable
     /// <summary>False once the process has exited (or was killed).</summary>
     public bool IsRunning => !_process.HasExited;
 
+    /// <summary>True once <c>/health/ready</c> has answered 200.</summary>
+    public bool IsReady { get; private set; }
+
     public string Output
     {
         get
@@ -132,6 +135,7 @@ public sealed class SiloNode : IAsyncDisposable
                 using var response = await http.GetAsync("health/ready");
                 if (response.StatusCode == HttpStatusCode.OK)
                 {
+                    IsReady = true;
                     return;
                 }
             }
@@ -181,6 +185,23 @@ public sealed class SiloNode : IAsyncDisposable
     {
         var all = Output.Split('\n');
         return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
+    }
+
+    /// <summary>The exceptions the HTTP API logged as unhandled (their first line), with counts.</summary>
+    public IReadOnlyDictionary<string, int> UnhandledExceptions()
+    {
+        var lines = Output.Split('\n');
+        var found = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i + 1 < lines.Length; i++)
+        {
+            if (lines[i].Contains("An unhandled exception has occurred", StringComparison.Ordinal))
+            {
+                var key = lines[i + 1].Trim();
+                found[key] = found.GetValueOrDefault(key) + 1;
+            }
+        }
+
+        return found;
     }
 
     private static int FreePort()

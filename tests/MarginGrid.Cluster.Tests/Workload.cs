@@ -5,9 +5,10 @@ using System.Text.Json;
 
 namespace MarginGrid.Cluster.Tests;
 
-/// <summary>How a request ended: 2xx, 4xx (a definitive refusal), or 5xx / timeout / connection error (outcome unknown).</summary>
+/// <summary>How a request ended: not yet, 2xx, 4xx (a definitive refusal), or 5xx / timeout / connection error (outcome unknown).</summary>
 public enum Outcome
 {
+    Pending,
     Acked,
     Rejected,
     Failed,
@@ -209,16 +210,18 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
         record.Completed = Clock.Elapsed;
         record.Status = status;
         record.Failure = failure;
-        record.First = status switch
+        var outcome = status switch
         {
             >= 200 and < 300 => Outcome.Acked,
             >= 400 and < 500 => Outcome.Rejected,
             _ => Outcome.Failed,
         };
-        if (record.First == Outcome.Acked)
+        if (outcome == Outcome.Acked)
         {
             record.Version = json!.Value.GetProperty("version").GetInt64();
         }
+
+        record.First = outcome; // last: a record is read concurrently, and counts once its outcome is set
     }
 
     private async Task FeedAsync(CancellationToken stop)

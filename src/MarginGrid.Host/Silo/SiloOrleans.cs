@@ -12,6 +12,14 @@ public static class SiloOrleans
     /// <summary>The ADO.NET invariant of Npgsql.</summary>
     public const string Invariant = "Npgsql";
 
+    /// <summary>
+    /// Configuration section bound to Orleans' <see cref="ClusterMembershipOptions"/>: how fast a dead silo is found
+    /// and removed, e.g. <c>Orleans:Membership:ProbeTimeout</c> (default 5 s), <c>:NumMissedProbesLimit</c> (3),
+    /// <c>:NumVotesForDeathDeclaration</c> (2), <c>:DefunctSiloExpiration</c>. Orleans' defaults when absent; every
+    /// silo of a cluster should use the same values.
+    /// </summary>
+    public const string MembershipSection = "Orleans:Membership";
+
     public static ISiloBuilder ConfigureGrid(this ISiloBuilder silo, SiloSettings settings)
     {
         silo.Configure<ClusterOptions>(o =>
@@ -19,8 +27,13 @@ public static class SiloOrleans
             o.ClusterId = settings.ClusterId;
             o.ServiceId = settings.ServiceId;
         });
+        silo.Services.AddOptions<ClusterMembershipOptions>().Bind(silo.Configuration.GetSection(MembershipSection));
         silo.ConfigureEndpoints(settings.AdvertisedIP, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: false);
         silo.AddMemoryStreams(GridStreams.Provider);
+        // A storage failure on one silo reaches the silo that called the grain with Npgsql's exception inside Orleans'
+        // "Error from storage provider": without this its type cannot be serialized and the caller gets a
+        // CodecNotFoundException instead, which the API cannot tell from a bug (500 rather than 503).
+        silo.Services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Npgsql"));
         return settings.ConnectionString is { } connectionString
             ? silo.UsePostgres(connectionString)
             : silo.UseInMemory(settings);
