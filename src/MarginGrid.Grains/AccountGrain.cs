@@ -208,6 +208,7 @@ public sealed class AccountGrain(
             await FetchMarkAsync(market);
         }
 
+        await RefreshIfGatedAsync();
         var result = AccountRules.PreTrade(_portfolio, market, size, price, _marks, Config);
         return new PreTradeView(result.Allowed, result.Reason, result.HealthAfter?.Equity, result.HealthAfter?.InitialMargin);
     }
@@ -241,13 +242,14 @@ public sealed class AccountGrain(
         return events;
     }
 
-    public Task<AccountView?> GetViewAsync()
+    public async Task<AccountView?> GetViewAsync()
     {
         if (!state.State.Opened)
         {
-            return Task.FromResult<AccountView?>(null);
+            return null;
         }
 
+        await RefreshIfGatedAsync();
         var health = MarginCalculator.Evaluate(_portfolio, _marks, Config);
         var positions = _portfolio.Positions
             .Select(p =>
@@ -262,7 +264,7 @@ public sealed class AccountGrain(
                     hasMark ? MarginCalculator.PositionMaintenance(Config.Market(p.Key), p.Value, mark) : null);
             })
             .ToImmutableArray();
-        return Task.FromResult<AccountView?>(new AccountView(
+        return new AccountView(
             Id,
             _portfolio.Balances.ToImmutableSortedDictionary(StringComparer.Ordinal),
             positions,
@@ -276,7 +278,7 @@ public sealed class AccountGrain(
             RealizedPnl = _portfolio.RealizedPnl,
             CollateralSoldValue = _portfolio.CollateralSoldValue,
             NetUsdTransfers = _portfolio.NetUsdTransfers,
-        });
+        };
     }
 
     public Task<ImmutableArray<GridEvent>> GetRecentEventsAsync() => Task.FromResult(state.State.Recent.ToImmutableArray());
@@ -311,6 +313,7 @@ public sealed class AccountGrain(
         }
 
         await SettleStalePendingAsync(force: true);
+        await RefreshIfGatedAsync(); // decide commands at current marks, not at the last crossed band's
         var reason = await apply();
         var events = new List<GridEvent>();
         EvaluationReport? report = null;
@@ -542,6 +545,9 @@ public sealed class AccountGrain(
     }
 
     private bool Gated => _options.FanOut == FanOutMode.Gated;
+
+    /// <summary>With gating, ticks inside the bands never reach the account: fetch the current marks before deciding anything.</summary>
+    private Task RefreshIfGatedAsync() => Gated ? RefreshMarksAsync() : Task.CompletedTask;
 
     /// <summary>Evaluates as a step; with gating, a Healthy account then hands its shards new safe bands.</summary>
     private async Task<EvaluationReport?> EvaluateAndRebandAsync(string step)

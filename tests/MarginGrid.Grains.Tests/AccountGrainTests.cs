@@ -179,6 +179,27 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_tick_inside_the_safe_band_is_decided_without_delivery_yet_views_and_commands_use_the_current_mark()
+    {
+        var market = await NewMarketAsync("GT", 50_000m);
+        var account = await OpenAsync(market); // long 2 @ 50,000 with 10,000 USD: band low ≈ 45,570
+
+        var inside = await PriceAsync(market, 48_000m);
+        var view = await account.GetViewAsync();
+        var withdrawal = await account.WithdrawAsync(new TransferCommand("gt-w", "USD", 5_000m));
+
+        Assert.Equal((1, 0), (inside.Evaluated, inside.Delivered));
+        Assert.Equal(48_000m, Assert.Single(view!.Positions).Mark);
+        Assert.Equal(6_000m, view.Equity);
+        // At the stale mark (50,000) this would pass (E 5,000 ≥ IM 2,000); at 48,000 it leaves E 1,000 < IM 1,920.
+        Assert.Equal((false, "initial margin"), (withdrawal.Accepted, withdrawal.Reason));
+
+        var crossed = await PriceAsync(market, 45_480m);
+        Assert.Equal((1, 1), (crossed.Evaluated, crossed.Delivered));
+        Assert.Equal(GridEventType.MarginCall, Assert.Single(crossed.Events).Type);
+    }
+
+    [Fact]
     public async Task Events_go_to_the_event_stream()
     {
         var market = await NewMarketAsync("SS", 50_000m);
