@@ -24,6 +24,9 @@ public sealed class AccountGrain(
     private readonly MarkBook _marks = new();
     private readonly Dictionary<string, long> _sequences = new(StringComparer.Ordinal);
     private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
+
+    /// <summary>Gated fan-out: whether each market's shard holds a band for this account, as far as it has told them.</summary>
+    private readonly Dictionary<string, bool> _bandsHeld = new(StringComparer.Ordinal);
     private Portfolio _portfolio = new();
     private RiskConfiguration? _config;
     private long _configVersion;
@@ -131,7 +134,11 @@ public sealed class AccountGrain(
 
         if (Gated)
         {
-            await RefreshMarksAsync(except: tick.Market); // gated ticks of other markets did not come here
+            _bandsHeld[tick.Market] = false; // the shard dropped our band to deliver this tick
+            if (!Ungated)
+            {
+                await RefreshMarksAsync(except: tick.Market); // gated ticks of other markets did not come here
+            }
         }
 
         return await EvaluateAndRebandAsync(tick.StepId);
@@ -546,6 +553,12 @@ public sealed class AccountGrain(
 
     private bool Gated => _options.FanOut == FanOutMode.Gated;
 
+    /// <summary>
+    /// True when no shard holds a band for this account (it is not Healthy): every tick of its markets reaches it, so
+    /// its marks are current without asking the markets.
+    /// </summary>
+    private bool Ungated => _portfolio.PricedBy(Config).All(m => _bandsHeld.TryGetValue(m, out var held) && !held);
+
     /// <summary>With gating, ticks inside the bands never reach the account: fetch the current marks before deciding anything.</summary>
     private Task RefreshIfGatedAsync() => Gated ? RefreshMarksAsync() : Task.CompletedTask;
 
@@ -615,6 +628,12 @@ public sealed class AccountGrain(
             var replies = await Task.WhenAll(markets.Select(m =>
             {
                 var band = bands is not null && bands.TryGetValue(m, out var b) ? b : (SafeBand?)null;
+                if (band is null && _bandsHeld.TryGetValue(m, out var held) && !held)
+                {
+                    return Task.FromResult<MarketTick?>(null); // no band there already: every tick reaches us
+                }
+
+                _bandsHeld[m] = band is not null;
                 return Shard(m).SetBandAsync(Id, band?.Low, band?.High, _sequences.GetValueOrDefault(m));
             }));
 

@@ -6,7 +6,7 @@ namespace MarginGrid.Simulation;
 public static class PortfolioGenerator
 {
     /// <summary>Share of accounts generated close to a margin call, so that even a calm market produces some.</summary>
-    public const double HotShare = 0.03;
+    public const double HotShare = 0.01;
 
     public static AccountSeed Generate(Random rng, RiskConfigSnapshot config, IReadOnlyDictionary<string, decimal> prices)
     {
@@ -42,8 +42,8 @@ public static class PortfolioGenerator
 
         if (positions.Count > 0 && rng.NextDouble() < HotShare)
         {
-            // A trader running hot: health 1.27 … 1.45 at the start, just above the margin-call ratio.
-            var health = 1.27m + ((decimal)rng.NextDouble() * 0.18m);
+            // A trader running hot: health 1.3 … 1.6 at the start, above the margin-call ratio of 1.25.
+            var health = 1.3m + ((decimal)rng.NextDouble() * 0.3m);
             var mm = positions.Sum(p =>
             {
                 var spec = config.Markets.First(m => m.Symbol == p.Market);
