@@ -7,12 +7,16 @@ using MarginGrid.Host.Silo.Metrics;
 using MarginGrid.Host.Silo.Security;
 using MarginGrid.Storage;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Orleans.Dashboard;
 
 namespace MarginGrid.Host.Silo;
 
 /// <summary><c>margingrid silo</c>: one cluster node, an Orleans silo and the HTTP API in one process.</summary>
 public static class SiloApp
 {
+    /// <summary>Where the Orleans Dashboard is served (admin role).</summary>
+    public const string DashboardPath = "/dashboard";
+
     public static WebApplication Build(IReadOnlyDictionary<string, string?> overrides)
     {
         MetricsEndpoint.ConfigureDefaultRegistry();
@@ -69,6 +73,9 @@ public static class SiloApp
         app.MapMarginGridMetrics();
         app.MapOpenApi();
         app.MapMarginGridApi();
+        // The Orleans Dashboard (page, assets and its JSON API) for admins only, checked like every other admin route;
+        // a browser presents the key as Authorization: Bearer (e.g. through a proxy that adds it). Not in the OpenAPI document.
+        app.MapOrleansDashboard(routePrefix: DashboardPath).RequireApiRole(ApiRole.Admin).ExcludeFromDescription();
         return app;
     }
 

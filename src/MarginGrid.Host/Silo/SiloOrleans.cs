@@ -1,6 +1,7 @@
 using MarginGrid.Grains;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using Orleans.Serialization;
 using Orleans.Storage;
 
@@ -20,6 +21,13 @@ public static class SiloOrleans
     /// </summary>
     public const string MembershipSection = "Orleans:Membership";
 
+    /// <summary>
+    /// Configuration section bound to the Orleans Dashboard's <see cref="DashboardOptions"/>, e.g.
+    /// <c>Orleans:Dashboard:HideTrace</c> (the live log stream), <c>:CounterUpdateIntervalMs</c>, <c>:HistoryLength</c>.
+    /// The dashboard itself is served by <see cref="SiloApp"/> under <c>/dashboard</c>, to the admin role only.
+    /// </summary>
+    public const string DashboardSection = "Orleans:Dashboard";
+
     public static ISiloBuilder ConfigureGrid(this ISiloBuilder silo, SiloSettings settings)
     {
         silo.Configure<ClusterOptions>(o =>
@@ -30,6 +38,8 @@ public static class SiloOrleans
         silo.Services.AddOptions<ClusterMembershipOptions>().Bind(silo.Configuration.GetSection(MembershipSection));
         silo.ConfigureEndpoints(settings.AdvertisedIP, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: false);
         silo.AddMemoryStreams(GridStreams.Provider);
+        silo.AddDashboard();
+        silo.Services.AddOptions<DashboardOptions>().Bind(silo.Configuration.GetSection(DashboardSection));
         // A storage failure on one silo reaches the silo that called the grain with Npgsql's exception inside Orleans'
         // "Error from storage provider": without this its type cannot be serialized and the caller gets a
         // CodecNotFoundException instead, which the API cannot tell from a bug (500 rather than 503).
