@@ -391,14 +391,8 @@ public sealed class AccountGrain(
     /// <summary>Evaluates at the current marks, emits a margin call on a move away from Healthy, and reports what the step must act on.</summary>
     private EvaluationReport? Evaluate(string step)
     {
-        AccountHealth health;
-        try
+        if (TryEvaluate(step) is not { } health)
         {
-            health = MarginCalculator.Evaluate(_portfolio, _marks, Config);
-        }
-        catch (MissingMarkException e)
-        {
-            logger.LogWarning("Account {Account} cannot be evaluated at step {Step}: {Reason}", Id, step, e.Message);
             return null;
         }
 
@@ -415,6 +409,20 @@ public sealed class AccountGrain(
             : null;
     }
 
+    /// <summary>The account's health at its marks; null (logged) when a mark it needs is not known yet.</summary>
+    private AccountHealth? TryEvaluate(string step)
+    {
+        try
+        {
+            return MarginCalculator.Evaluate(_portfolio, _marks, Config);
+        }
+        catch (MissingMarkException e)
+        {
+            logger.LogWarning("Account {Account} cannot be evaluated at step {Step}: {Reason}", Id, step, e.Message);
+            return null;
+        }
+    }
+
     /// <summary>Liquidates on this account's own step (a command): close out, then settle with the fund directly.</summary>
     private async Task<ImmutableArray<GridEvent>> LiquidateCoreAsync(string liquidationId) =>
         await BeginCoreAsync(liquidationId) ? await SettlePendingAsync() : [];
@@ -427,18 +435,7 @@ public sealed class AccountGrain(
             return false;
         }
 
-        AccountHealth health;
-        try
-        {
-            health = MarginCalculator.Evaluate(_portfolio, _marks, Config);
-        }
-        catch (MissingMarkException e)
-        {
-            logger.LogError("Account {Account} cannot be liquidated ({Id}): {Reason}", Id, liquidationId, e.Message);
-            return false;
-        }
-
-        if (!health.NeedsLiquidation)
+        if (TryEvaluate(liquidationId) is not { } health || !health.NeedsLiquidation)
         {
             return false; // a later price, deposit or fill has made it safe since the step reported it
         }
