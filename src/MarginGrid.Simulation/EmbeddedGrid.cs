@@ -62,8 +62,8 @@ public static class SiloBuilderExtensions
     public static ISiloBuilder ConfigureEmbedded(this ISiloBuilder silo, bool tickStreams = false)
     {
         silo.UseLocalhostClustering(siloPort: FreePort(), gatewayPort: FreePort())
-            .AddMemoryGrainStorage(GridProviders.Storage)
-            .AddMemoryGrainStorage(GridProviders.PubSubStore)
+            .AddGridMemoryStorage(GridProviders.Storage)
+            .AddGridMemoryStorage(GridProviders.PubSubStore)
             .AddMemoryStreams(GridStreams.Provider);
         if (tickStreams)
         {
@@ -77,6 +77,14 @@ public static class SiloBuilderExtensions
 
         return silo;
     }
+
+    /// <summary>
+    /// In-memory grain storage that copies state with Orleans' own serializer. The default is Newtonsoft JSON with CLR
+    /// type names, which showed up in the load profile and is not what the durable (ADO.NET) storage uses either.
+    /// </summary>
+    public static ISiloBuilder AddGridMemoryStorage(this ISiloBuilder silo, string name) =>
+        silo.AddMemoryGrainStorage(name, options => options.Configure<Orleans.Serialization.Serializer>(
+            (o, serializer) => o.GrainStorageSerializer = new Orleans.Storage.OrleansGrainStorageSerializer(serializer)));
 
     /// <summary>A loopback port free right now, so that several embedded grids can run side by side.</summary>
     public static int FreePort()

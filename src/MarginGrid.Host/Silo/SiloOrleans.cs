@@ -1,4 +1,5 @@
 using MarginGrid.Grains;
+using MarginGrid.Simulation;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Dashboard;
@@ -78,7 +79,7 @@ public static class SiloOrleans
     /// <summary>One silo on its own: development clustering with itself as the primary, nothing durable.</summary>
     private static ISiloBuilder UseInMemory(this ISiloBuilder silo, SiloSettings settings) =>
         silo.UseDevelopmentClustering(new System.Net.IPEndPoint(settings.AdvertisedIP, settings.SiloPort))
-            .AddMemoryGrainStorage(GridProviders.Storage)
-            .AddMemoryGrainStorage(GridProviders.PubSubStore)
+            .AddGridMemoryStorage(GridProviders.Storage)
+            .AddGridMemoryStorage(GridProviders.PubSubStore)
             .UseInMemoryReminderService();
 }
