@@ -118,18 +118,7 @@ public static class LoadRun
             cpu = process.TotalProcessorTime - cpuStart;
         });
 
-        var views = new List<AccountView>(ids.Length);
-        foreach (var batch in ids.Chunk(4_000))
-        {
-            views.AddRange((await Task.WhenAll(batch.Select(id => grains.GetGrain<IAccountGrain>(id).GetViewAsync()))).OfType<AccountView>());
-        }
-
-        var fund = await grains.GetGrain<IInsuranceFundGrain>(0).GetAsync();
-        var conservation = Conservation.Check(
-            views.Select(v => new ConservationEntry(v.Collateral.GetValueOrDefault(Assets.Usd), v.NetUsdTransfers, v.RealizedPnl, v.CollateralSoldValue)),
-            InitialFund,
-            fund.InsuranceFund,
-            fund.SocializedLoss);
+        var (_, fund, conservation) = await GridAudit.ReadAsync(grains, ids, InitialFund);
 
         BaselineResult? baseline = null;
         if (options.Baseline)

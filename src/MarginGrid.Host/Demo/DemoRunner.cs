@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
-using MarginGrid.Domain;
 using MarginGrid.Simulation;
 using Spectre.Console;
 using Spectre.Console.Rendering;
@@ -154,19 +153,7 @@ public static class DemoRunner
     private static async Task<int> SummarizeAsync(
         IAnsiConsole console, IGrainFactory grains, ImmutableArray<string> ids, CountingObserver o, DemoOptions options, TimeSpan trade)
     {
-        var views = new List<AccountView>(ids.Length);
-        foreach (var batch in ids.Chunk(2_000))
-        {
-            views.AddRange((await Task.WhenAll(batch.Select(id => grains.GetGrain<IAccountGrain>(id).GetViewAsync()))).OfType<AccountView>());
-        }
-
-        var fund = await grains.GetGrain<IInsuranceFundGrain>(0).GetAsync();
-        var conservation = Conservation.Check(
-            views.Select(v => new ConservationEntry(v.Collateral.GetValueOrDefault(Assets.Usd), v.NetUsdTransfers, v.RealizedPnl, v.CollateralSoldValue)),
-            InitialFund,
-            fund.InsuranceFund,
-            fund.SocializedLoss);
-
+        var (views, fund, conservation) = await GridAudit.ReadAsync(grains, ids, InitialFund);
         var byStatus = views.GroupBy(v => v.Status).ToDictionary(g => g.Key, g => g.Count());
         var summary = new Table().Border(TableBorder.Rounded).Title("[bold]summary[/]").AddColumn("").AddColumn(new TableColumn("").RightAligned());
         summary.AddRow("accounts / markets", $"{options.Accounts:N0} / {options.Markets}");
