@@ -33,8 +33,6 @@ public sealed class ReferenceEngine
 
     public long Evaluations { get; private set; }
 
-    public IReadOnlyList<Portfolio> Portfolios => _portfolios;
-
     /// <summary>Sets a mark without a step (the first half of the initial step).</summary>
     public void SetInitial(string market, string source, decimal price, DateTimeOffset timestamp)
     {
@@ -62,19 +60,6 @@ public sealed class ReferenceEngine
 
         _marks.Set(market, mark);
         return Settle();
-    }
-
-    public AccountHealth Health(int i) => MarginCalculator.Evaluate(_portfolios[i], _marks, _config);
-
-    public int[] StatusCounts()
-    {
-        var counts = new int[4];
-        foreach (var s in _last)
-        {
-            counts[(int)s]++;
-        }
-
-        return counts;
     }
 
     private PriceBoard Board(string market)

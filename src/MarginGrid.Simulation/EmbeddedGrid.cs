@@ -20,8 +20,6 @@ public sealed class EmbeddedGrid : IAsyncDisposable
 
     public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
 
-    public IServiceProvider Services => _host.Services;
-
     public static async Task<EmbeddedGrid> StartAsync(
         IGridObserver? observer = null,
         LogLevel logLevel = LogLevel.Warning,

@@ -85,8 +85,6 @@ public sealed class PricePath
         }
     }
 
-    public int Points => _prices.Length - 1;
-
     public decimal At(int index) => _prices[Math.Clamp(index, 0, _prices.Length - 1)];
 
     private static int Scale(decimal price) => price >= 100m ? 2 : price >= 1m ? 4 : 6;

@@ -1,12 +1,10 @@
 using System.Collections.Immutable;
-using MarginGrid.Domain;
 
 namespace MarginGrid.Host.Scenarios;
 
 /// <summary>A scenario file, read and validated (MARGIN-MODEL.md, "Scenario files").</summary>
 public sealed record Scenario(
     RiskConfigSnapshot Config,
-    RiskConfiguration Domain,
     decimal InsuranceFund,
     ImmutableArray<ScenarioAccount> Accounts,
     ImmutableArray<KeyValuePair<string, decimal>> InitialPrices,

@@ -60,7 +60,7 @@ public static class ScenarioReader
         var accounts = ReadAccounts(root, domain);
         var prices = ReadInitialPrices(root, domain);
         var steps = OptionalArray(root, "steps").Select((s, i) => ReadStep(s, $"steps[{i}]", domain)).ToImmutableArray();
-        return new Scenario(config, domain, fund, accounts, prices, steps);
+        return new Scenario(config, fund, accounts, prices, steps);
     }
 
     private static MarketConfig ReadMarket(JsonElement m, string path)
