@@ -62,6 +62,19 @@ public static class AccountRules
         return config.IsPricedAsset(asset) ? CommandCheck.Ok : CommandCheck.Reject(RejectReasons.AssetNotPriced);
     }
 
+    /// <summary>An opening balance (seeding an account): a configured, priced asset; only USD may be negative.</summary>
+    public static string? CheckOpeningBalance(string asset, decimal quantity, RiskConfiguration config) =>
+        !config.TryGetCollateral(asset, out _) ? $"unknown asset '{asset}'"
+        : !config.IsPricedAsset(asset) ? $"asset '{asset}' is priced by a market that is not configured"
+        : quantity < 0m && asset != Assets.Usd ? "only USD may be negative"
+        : null;
+
+    /// <summary>An opening position: a configured market and a positive entry price; returns the offending field and why.</summary>
+    public static (string Field, string Reason)? CheckOpeningPosition(string market, decimal entryPrice, RiskConfiguration config) =>
+        !config.TryGetMarket(market, out _) ? ("market", $"unknown market '{market}'")
+        : entryPrice <= 0m ? ("entryPrice", $"must be positive, got {entryPrice}")
+        : null;
+
     /// <summary>A withdrawal is refused if it exceeds the balance or leaves <c>E &lt; IM</c>.</summary>
     public static CommandCheck CheckWithdrawal(
         Portfolio portfolio, string asset, decimal quantity, IMarks marks, RiskConfiguration config)

@@ -70,27 +70,17 @@ public sealed class AccountGrain(
 
         foreach (var (asset, quantity) in seed.Collateral)
         {
-            if (!Config.IsPricedAsset(asset))
+            if (AccountRules.CheckOpeningBalance(asset, quantity, Config) is { } problem)
             {
-                throw new ArgumentException($"asset '{asset}' is not a priced collateral asset", nameof(seed));
-            }
-
-            if (asset != Assets.Usd && quantity < 0m)
-            {
-                throw new ArgumentException($"only USD may be negative, got {asset} {quantity}", nameof(seed));
+                throw new ArgumentException($"collateral {asset}: {problem}", nameof(seed));
             }
         }
 
         foreach (var position in seed.Positions)
         {
-            if (!Config.TryGetMarket(position.Market, out _))
+            if (AccountRules.CheckOpeningPosition(position.Market, position.EntryPrice, Config) is { } problem)
             {
-                throw new ArgumentException($"unknown market '{position.Market}'", nameof(seed));
-            }
-
-            if (position.EntryPrice <= 0m)
-            {
-                throw new ArgumentException($"entry price of {position.Market} must be positive", nameof(seed));
+                throw new ArgumentException($"position {position.Market} {problem.Field}: {problem.Reason}", nameof(seed));
             }
         }
 

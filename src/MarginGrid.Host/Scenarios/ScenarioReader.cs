@@ -112,19 +112,9 @@ public static class ScenarioReader
                 {
                     var at = $"{path}.collateral.{entry.Name}";
                     var q = ParseDecimal(entry.Value, at);
-                    if (!config.TryGetCollateral(entry.Name, out _))
+                    if (AccountRules.CheckOpeningBalance(entry.Name, q, config) is { } problem)
                     {
-                        throw new ScenarioException(at, $"unknown asset '{entry.Name}'");
-                    }
-
-                    if (!config.IsPricedAsset(entry.Name))
-                    {
-                        throw new ScenarioException(at, $"asset '{entry.Name}' is priced by a market that is not configured");
-                    }
-
-                    if (q < 0m && entry.Name != Assets.Usd)
-                    {
-                        throw new ScenarioException(at, "only USD may be negative");
+                        throw new ScenarioException(at, problem);
                     }
 
                     balances[entry.Name] = q;
@@ -139,21 +129,16 @@ public static class ScenarioReader
                 var at = $"{path}.positions[{k++}]";
                 Expect(p, JsonValueKind.Object, at);
                 var market = String(p, "market", $"{at}.market");
-                if (!config.TryGetMarket(market, out _))
+                var size = Decimal(p, "size", $"{at}.size");
+                var entry = Decimal(p, "entryPrice", $"{at}.entryPrice");
+                if (AccountRules.CheckOpeningPosition(market, entry, config) is { } problem)
                 {
-                    throw new ScenarioException($"{at}.market", $"unknown market '{market}'");
+                    throw new ScenarioException($"{at}.{problem.Field}", problem.Reason);
                 }
 
                 if (!markets.Add(market))
                 {
                     throw new ScenarioException($"{at}.market", $"a second position in '{market}'");
-                }
-
-                var size = Decimal(p, "size", $"{at}.size");
-                var entry = Decimal(p, "entryPrice", $"{at}.entryPrice");
-                if (entry <= 0m)
-                {
-                    throw new ScenarioException($"{at}.entryPrice", $"must be positive, got {entry}");
                 }
 
                 if (size != 0m)
