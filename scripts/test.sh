@@ -105,5 +105,26 @@ if [[ $rc -eq 0 && $total -eq 0 ]]; then
     log "error: dotnet test succeeded but no test result was found in $results_dir"
     rc=1
 fi
+# CI shows only the tail of the output: repeat each failure (name and first lines of its
+# message) here, after the noise of the test hosts' logs.
+if [[ $failed -gt 0 ]]; then
+    echo "Failed tests:"
+    for trx in "$results_dir"/**/*.trx; do
+        awk '
+            /<UnitTestResult / && /outcome="(Failed|Error|Timeout|Aborted)"/ {
+                match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11)
+                gsub(/&quot;/, "\"", name); gsub(/&lt;/, "<", name); gsub(/&gt;/, ">", name); gsub(/&amp;/, "\\&", name)
+                printf "  FAILED %s\n", name; inresult = 1; lines = 0; next
+            }
+            inresult && /<\/UnitTestResult>/ { inresult = 0; inmsg = 0; next }
+            inresult && /<Message>/ { inmsg = 1; sub(/.*<Message>/, "") }
+            inresult && inmsg {
+                done = sub(/<\/Message>.*/, "")
+                if (lines < 15) { gsub(/&lt;/, "<"); gsub(/&gt;/, ">"); gsub(/&quot;/, "\""); gsub(/&amp;/, "\\&"); print "    " $0 }
+                lines++
+                if (done) inmsg = 0
+            }' "$trx"
+    done
+fi
 echo "Tests: $passed passed, $failed failed, $skipped skipped"
 exit "$rc"
