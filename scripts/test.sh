@@ -7,7 +7,7 @@
 # 1. ensures the prerequisites: PostgreSQL server binaries (via scripts/pg.sh) and
 #    promtool (Debian's prometheus package, installed without leaving a service running);
 # 2. starts a throwaway PostgreSQL cluster and exports MARGINGRID_TEST_PG;
-# 3. runs `dotnet test MarginGrid.sln -c Release`;
+# 3. builds the solution, then runs `dotnet test MarginGrid.sln -c Release --no-build -m:1` (one project at a time);
 # 4. always stops PostgreSQL again;
 # 5. prints "Tests: N passed, N failed, N skipped" (from the TRX files) and exits with
 #    dotnet test's exit code.
@@ -79,8 +79,13 @@ results_dir="$repo_root/artifacts/test-results"
 rm -rf -- "$results_dir"
 mkdir -p "$results_dir"
 
+target=${MARGINGRID_TEST_TARGET:-MarginGrid.sln}
 rc=0
-dotnet test "${MARGINGRID_TEST_TARGET:-MarginGrid.sln}" -c Release \
+# Build once with every core, then run the test projects one after another (-m:1): the cluster and fault tests start
+# three or four silo processes and judge failure detection by the clock, and the deploy tests run a full publish;
+# side by side on two cores they starve each other into false "silo dead" verdicts.
+dotnet build "$target" -c Release || rc=$?
+[[ $rc -ne 0 ]] || dotnet test "$target" -c Release --no-build -m:1 \
     --logger "console;verbosity=normal" \
     --logger "trx" \
     --results-directory "$results_dir" \
