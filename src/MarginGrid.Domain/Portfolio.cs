@@ -11,8 +11,8 @@ public readonly record struct Position(decimal Size, decimal Entry);
 /// </summary>
 public sealed class Portfolio
 {
-    private readonly SortedDictionary<string, decimal> _balances = new(StringComparer.Ordinal);
-    private readonly SortedDictionary<string, Position> _positions = new(StringComparer.Ordinal);
+    private readonly SymbolMap<decimal> _balances = new();
+    private readonly SymbolMap<Position> _positions = new();
 
     public IReadOnlyDictionary<string, decimal> Balances => _balances;
 
@@ -188,7 +188,7 @@ public sealed class Portfolio
         }
         else
         {
-            _balances[asset] = quantity;
+            _balances.Set(Symbol(asset), quantity);
         }
     }
 
@@ -200,7 +200,14 @@ public sealed class Portfolio
         }
         else
         {
-            _positions[market] = position;
+            _positions.Set(Symbol(market), position);
         }
     }
+
+    /// <summary>
+    /// One shared instance of an asset or market name (every deserialized message and stored state brings its own copy,
+    /// and 100k portfolios would keep 100k copies of "BTC-PERP"). The names are the configuration's — unknown ones are
+    /// rejected before they reach a portfolio — so the intern pool stays as small as the configuration.
+    /// </summary>
+    private static string Symbol(string name) => string.Intern(name);
 }

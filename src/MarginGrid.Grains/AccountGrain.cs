@@ -21,18 +21,16 @@ public sealed class AccountGrain(
     : Grain, IAccountGrain
 {
     private readonly GridOptions _options = options.Value;
-    private readonly MarkBook _marks = new();
-    private readonly Dictionary<string, long> _sequences = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
-
-    /// <summary>Gated fan-out: whether each market's shard holds a band for this account, as far as it has told them.</summary>
-    private readonly Dictionary<string, bool> _bandsHeld = new(StringComparer.Ordinal);
-    private Portfolio _portfolio = new();
+    /// <summary>Marks, tick sequences, shard registrations and (gated fan-out) whether each shard holds a band for us.</summary>
+    private readonly MarketLinks _marks = new();
     private RiskConfiguration? _config;
     private long _configVersion;
     private IAsyncStream<GridEvent>? _stream;
 
     private string Id => this.GetPrimaryKeyString();
+
+    /// <summary>The holdings: persisted state and the domain object the model works on, one and the same.</summary>
+    private Portfolio Holdings => state.State.Holdings;
 
     private RiskConfiguration Config => _config ?? throw new InvalidOperationException("configuration not loaded");
 
@@ -43,7 +41,6 @@ public sealed class AccountGrain(
             return;
         }
 
-        _portfolio = LoadPortfolio(state.State);
         await LoadConfigAsync(1);
         await SyncMarketsAsync();
         if (state.State.Pending is not null)
@@ -84,7 +81,7 @@ public sealed class AccountGrain(
             }
         }
 
-        _portfolio = seed.ToPortfolio();
+        state.State.Holdings = seed.ToPortfolio();
         state.State.Opened = true;
         state.State.LastStatus = RiskStatus.Healthy;
         await PersistAsync();
@@ -101,7 +98,7 @@ public sealed class AccountGrain(
             return null;
         }
 
-        if (!ApplyMark(tick.Market, tick.Sequence, tick.Price))
+        if (!_marks.ApplyMark(tick.Market, tick.Sequence, tick.Price))
         {
             return null; // stale: a newer tick of this market has already been applied
         }
@@ -124,7 +121,7 @@ public sealed class AccountGrain(
 
         if (Gated)
         {
-            _bandsHeld[tick.Market] = false; // the shard dropped our band to deliver this tick
+            _marks.SetBandHeld(tick.Market, false); // the shard dropped our band to deliver this tick
             if (!Ungated)
             {
                 await RefreshMarksAsync(except: tick.Market); // gated ticks of other markets did not come here
@@ -153,7 +150,7 @@ public sealed class AccountGrain(
             var check = AccountRules.CheckFill(command.Market, command.Size, command.Price, _marks, Config);
             if (check.Accepted)
             {
-                _portfolio.ApplyFill(command.Market, command.Size, command.Price);
+                Holdings.ApplyFill(command.Market, command.Size, command.Price);
             }
 
             return check.RejectReason;
@@ -175,7 +172,7 @@ public sealed class AccountGrain(
                     await EnsureMarketAsync(market);
                 }
 
-                _portfolio.Deposit(command.Asset, command.Quantity);
+                Holdings.Deposit(command.Asset, command.Quantity);
             }
 
             return check.RejectReason;
@@ -184,10 +181,10 @@ public sealed class AccountGrain(
     public Task<CommandResult> WithdrawAsync(TransferCommand command) =>
         ExecuteAsync("withdrawal", command.CommandId, Fingerprint("withdraw", command.Asset, command.Quantity), () =>
         {
-            var check = AccountRules.CheckWithdrawal(_portfolio, command.Asset, command.Quantity, _marks, Config);
+            var check = AccountRules.CheckWithdrawal(Holdings, command.Asset, command.Quantity, _marks, Config);
             if (check.Accepted)
             {
-                _portfolio.Withdraw(command.Asset, command.Quantity);
+                Holdings.Withdraw(command.Asset, command.Quantity);
             }
 
             return ValueTask.FromResult(check.RejectReason);
@@ -206,7 +203,7 @@ public sealed class AccountGrain(
         }
 
         await RefreshIfGatedAsync();
-        var result = AccountRules.PreTrade(_portfolio, market, size, price, _marks, Config);
+        var result = AccountRules.PreTrade(Holdings, market, size, price, _marks, Config);
         return new PreTradeView(result.Allowed, result.Reason, result.HealthAfter?.Equity, result.HealthAfter?.InitialMargin);
     }
 
@@ -247,8 +244,8 @@ public sealed class AccountGrain(
         }
 
         await RefreshIfGatedAsync();
-        var health = MarginCalculator.Evaluate(_portfolio, _marks, Config);
-        var positions = _portfolio.Positions
+        var health = MarginCalculator.Evaluate(Holdings, _marks, Config);
+        var positions = Holdings.Positions
             .Select(p =>
             {
                 var hasMark = _marks.TryGetMark(p.Key, out var mark);
@@ -257,13 +254,13 @@ public sealed class AccountGrain(
                     p.Value.Size,
                     p.Value.Entry,
                     hasMark ? mark : null,
-                    hasMark ? LiquidationPrice.For(_portfolio, p.Key, _marks, Config) : null,
+                    hasMark ? LiquidationPrice.For(Holdings, p.Key, _marks, Config) : null,
                     hasMark ? MarginCalculator.PositionMaintenance(Config.Market(p.Key), p.Value, mark) : null);
             })
             .ToImmutableArray();
         return new AccountView(
             Id,
-            _portfolio.Balances.ToImmutableSortedDictionary(StringComparer.Ordinal),
+            Holdings.Balances.ToImmutableSortedDictionary(StringComparer.Ordinal),
             positions,
             health.Equity,
             health.MaintenanceMargin,
@@ -272,9 +269,9 @@ public sealed class AccountGrain(
             health.Status.ToWire(),
             state.State.Version)
         {
-            RealizedPnl = _portfolio.RealizedPnl,
-            CollateralSoldValue = _portfolio.CollateralSoldValue,
-            NetUsdTransfers = _portfolio.NetUsdTransfers,
+            RealizedPnl = Holdings.RealizedPnl,
+            CollateralSoldValue = Holdings.CollateralSoldValue,
+            NetUsdTransfers = Holdings.NetUsdTransfers,
         };
     }
 
@@ -404,7 +401,7 @@ public sealed class AccountGrain(
     {
         try
         {
-            return MarginCalculator.Evaluate(_portfolio, _marks, Config);
+            return MarginCalculator.Evaluate(Holdings, _marks, Config);
         }
         catch (MissingMarkException e)
         {
@@ -430,7 +427,7 @@ public sealed class AccountGrain(
             return false; // a later price, deposit or fill has made it safe since the step reported it
         }
 
-        var result = Liquidator.Liquidate(_portfolio, _marks, Config);
+        var result = Liquidator.Liquidate(Holdings, _marks, Config);
         var events = new List<GridEvent>(result.Closes.Count + result.Sales.Count + 1);
         foreach (var close in result.Closes)
         {
@@ -508,7 +505,7 @@ public sealed class AccountGrain(
 
         try
         {
-            SetStatus(MarginCalculator.Evaluate(_portfolio, _marks, Config).Status.ToWire());
+            SetStatus(MarginCalculator.Evaluate(Holdings, _marks, Config).Status.ToWire());
         }
         catch (MissingMarkException)
         {
@@ -522,12 +519,12 @@ public sealed class AccountGrain(
 
     private bool IsPricedBy(string market)
     {
-        if (_portfolio.PositionIn(market) is not null)
+        if (Holdings.PositionIn(market) is not null)
         {
             return true;
         }
 
-        foreach (var (asset, q) in _portfolio.Balances)
+        foreach (var (asset, q) in Holdings.Balances)
         {
             if (q > 0m && Config.TryGetCollateral(asset, out var spec) && spec.PriceMarket == market)
             {
@@ -544,7 +541,7 @@ public sealed class AccountGrain(
     /// True when no shard holds a band for this account (it is not Healthy): every tick of its markets reaches it, so
     /// its marks are current without asking the markets.
     /// </summary>
-    private bool Ungated => _portfolio.PricedBy(Config).All(m => _bandsHeld.TryGetValue(m, out var held) && !held);
+    private bool Ungated => Holdings.PricedBy(Config).All(m => _marks.BandHeld(m) == false);
 
     /// <summary>With gating, ticks inside the bands never reach the account: fetch the current marks before deciding anything.</summary>
     private Task RefreshIfGatedAsync() => Gated ? RefreshMarksAsync() : Task.CompletedTask;
@@ -564,27 +561,15 @@ public sealed class AccountGrain(
     /// <summary>Fetches the current mark of every market that prices this account (except one), from the market grains.</summary>
     private async Task RefreshMarksAsync(string? except = null)
     {
-        var markets = _portfolio.PricedBy(Config).Where(m => m != except).ToList();
+        var markets = Holdings.PricedBy(Config).Where(m => m != except).ToList();
         var marks = await Task.WhenAll(markets.Select(m => GrainFactory.GetGrain<IMarketGrain>(m).GetMarkAsync()));
         foreach (var mark in marks)
         {
             if (mark is not null)
             {
-                ApplyMark(mark.Market, mark.Sequence, mark.Price);
+                _marks.ApplyMark(mark.Market, mark.Sequence, mark.Price);
             }
         }
-    }
-
-    private bool ApplyMark(string market, long sequence, decimal price)
-    {
-        if (_sequences.TryGetValue(market, out var seen) && sequence <= seen)
-        {
-            return false;
-        }
-
-        _sequences[market] = sequence;
-        _marks.Set(market, price);
-        return true;
     }
 
     /// <summary>
@@ -604,27 +589,27 @@ public sealed class AccountGrain(
             IReadOnlyDictionary<string, SafeBand>? bands;
             try
             {
-                bands = SafeBands.For(_portfolio, _marks, Config);
+                bands = SafeBands.For(Holdings, _marks, Config);
             }
             catch (MissingMarkException)
             {
                 bands = null;
             }
 
-            var markets = _portfolio.PricedBy(Config);
+            var markets = Holdings.PricedBy(Config);
             var replies = await Task.WhenAll(markets.Select(m =>
             {
                 var band = bands is not null && bands.TryGetValue(m, out var b) ? b : (SafeBand?)null;
-                if (band is null && _bandsHeld.TryGetValue(m, out var held) && !held)
+                if (band is null && _marks.BandHeld(m) == false)
                 {
                     return Task.FromResult<MarketTick?>(null); // no band there already: every tick reaches us
                 }
 
-                _bandsHeld[m] = band is not null;
-                return Shard(m).SetBandAsync(Id, band?.Low, band?.High, _sequences.GetValueOrDefault(m));
+                _marks.SetBandHeld(m, band is not null);
+                return Shard(m).SetBandAsync(Id, band?.Low, band?.High, _marks.Sequence(m));
             }));
 
-            var newer = replies.OfType<MarketTick>().Where(t => ApplyMark(t.Market, t.Sequence, t.Price)).ToList();
+            var newer = replies.OfType<MarketTick>().Where(t => _marks.ApplyMark(t.Market, t.Sequence, t.Price)).ToList();
             if (newer.Count == 0)
             {
                 return;
@@ -692,13 +677,7 @@ public sealed class AccountGrain(
     /// <summary>Persists the holdings; a failed write deactivates the grain so that the next call reloads what is stored.</summary>
     private async Task PersistAsync()
     {
-        var s = state.State;
-        s.Balances = new Dictionary<string, decimal>(_portfolio.Balances, StringComparer.Ordinal);
-        s.Positions = [.. _portfolio.Positions.Select(p => new PositionSnapshot(p.Key, p.Value.Size, p.Value.Entry))];
-        s.RealizedPnl = _portfolio.RealizedPnl;
-        s.CollateralSoldValue = _portfolio.CollateralSoldValue;
-        s.NetUsdTransfers = _portfolio.NetUsdTransfers;
-        s.Version++;
+        state.State.Version++;
         try
         {
             await state.WriteStateAsync();
@@ -710,14 +689,6 @@ public sealed class AccountGrain(
         }
     }
 
-    private static Portfolio LoadPortfolio(AccountState s) =>
-        Portfolio.Restore(
-            s.Balances,
-            s.Positions.Select(p => KeyValuePair.Create(p.Market, new Position(p.Size, p.EntryPrice))),
-            s.RealizedPnl,
-            s.CollateralSoldValue,
-            s.NetUsdTransfers);
-
     private async Task LoadConfigAsync(long minVersion)
     {
         (_config, _configVersion) = await configs.GetAsync(Math.Max(1, minVersion));
@@ -726,7 +697,7 @@ public sealed class AccountGrain(
     /// <summary>Registers with the holder shard of every market that prices this account and fetches missing marks.</summary>
     private async Task SyncMarketsAsync()
     {
-        foreach (var market in _portfolio.PricedBy(Config))
+        foreach (var market in Holdings.PricedBy(Config))
         {
             await EnsureMarketAsync(market);
         }
@@ -734,7 +705,7 @@ public sealed class AccountGrain(
 
     private async Task EnsureMarketAsync(string market)
     {
-        if (_registered.Add(market))
+        if (_marks.Register(market))
         {
             await Shard(market).RegisterAsync(Id);
             if (_options.FanOut == FanOutMode.Streams)
@@ -755,13 +726,13 @@ public sealed class AccountGrain(
 
         if (await GrainFactory.GetGrain<IMarketGrain>(market).GetMarkAsync() is { } mark)
         {
-            ApplyMark(market, mark.Sequence, mark.Price);
+            _marks.ApplyMark(market, mark.Sequence, mark.Price);
         }
     }
 
     private async Task UnregisterAsync(string market)
     {
-        _registered.Remove(market);
+        _marks.Unregister(market);
         await Shard(market).UnregisterAsync(Id);
         if (_options.FanOut == FanOutMode.Streams)
         {

@@ -1,3 +1,5 @@
+using MarginGrid.Domain;
+
 namespace MarginGrid.Grains;
 
 /// <summary>The persisted state of an account. Field ids are part of the storage format: never reuse or reorder them.</summary>
@@ -5,11 +7,12 @@ namespace MarginGrid.Grains;
 public sealed class AccountState
 {
     [Id(0)] public bool Opened { get; set; }
-    [Id(1)] public Dictionary<string, decimal> Balances { get; set; } = [];
-    [Id(2)] public List<PositionSnapshot> Positions { get; set; } = [];
-    [Id(3)] public decimal RealizedPnl { get; set; }
-    [Id(4)] public decimal CollateralSoldValue { get; set; }
-    [Id(5)] public decimal NetUsdTransfers { get; set; }
+
+    /// <summary>
+    /// The holdings: the grain's live domain object, stored through <see cref="HoldingsSurrogate"/> (ids 1–5 held the
+    /// same figures as separate fields in an earlier format and are not reused).
+    /// </summary>
+    [Id(12)] public Portfolio Holdings { get; set; } = new();
 
     /// <summary>Status after the last step; a margin call is emitted only on a move away from Healthy.</summary>
     [Id(6)] public RiskStatus LastStatus { get; set; }
@@ -41,4 +44,36 @@ public sealed record PendingLiquidation(
     [property: Id(4)] DateTimeOffset StartedAt)
 {
     public LiquidationCharge Charge(string account) => new(LiquidationId, account, FundIncome, Deficit);
+}
+
+/// <summary>How a <see cref="Portfolio"/> is stored: the domain type stays free of Orleans.</summary>
+[GenerateSerializer, Alias("mg.Holdings")]
+public struct HoldingsSurrogate
+{
+    [Id(0)] public Dictionary<string, decimal> Balances;
+    [Id(1)] public PositionSnapshot[] Positions;
+    [Id(2)] public decimal RealizedPnl;
+    [Id(3)] public decimal CollateralSoldValue;
+    [Id(4)] public decimal NetUsdTransfers;
+}
+
+[RegisterConverter]
+public sealed class HoldingsSurrogateConverter : IConverter<Portfolio, HoldingsSurrogate>
+{
+    public Portfolio ConvertFromSurrogate(in HoldingsSurrogate surrogate) =>
+        Portfolio.Restore(
+            surrogate.Balances ?? [],
+            (surrogate.Positions ?? []).Select(p => KeyValuePair.Create(p.Market, new Position(p.Size, p.EntryPrice))),
+            surrogate.RealizedPnl,
+            surrogate.CollateralSoldValue,
+            surrogate.NetUsdTransfers);
+
+    public HoldingsSurrogate ConvertToSurrogate(in Portfolio value) => new()
+    {
+        Balances = new Dictionary<string, decimal>(value.Balances, StringComparer.Ordinal),
+        Positions = [.. value.Positions.Select(p => new PositionSnapshot(p.Key, p.Value.Size, p.Value.Entry))],
+        RealizedPnl = value.RealizedPnl,
+        CollateralSoldValue = value.CollateralSoldValue,
+        NetUsdTransfers = value.NetUsdTransfers,
+    };
 }
