@@ -227,7 +227,7 @@ public sealed class AccountGrain(
     {
         if (state.State.Pending?.LiquidationId != liquidationId)
         {
-            return [.. state.State.Recent.Where(e => e.Step == liquidationId)]; // already completed
+            return [.. (state.State.Recent ?? []).Where(e => e.Step == liquidationId)]; // already completed
         }
 
         var events = await FinishPendingAsync(cover);
@@ -275,7 +275,7 @@ public sealed class AccountGrain(
         };
     }
 
-    public Task<ImmutableArray<GridEvent>> GetRecentEventsAsync() => Task.FromResult(state.State.Recent.ToImmutableArray());
+    public Task<ImmutableArray<GridEvent>> GetRecentEventsAsync() => Task.FromResult(state.State.Recent?.ToImmutableArray() ?? []);
 
     private async Task<CommandResult> ExecuteAsync(
         string type, string commandId, string fingerprint, Func<ValueTask<string?>> apply)
@@ -294,7 +294,7 @@ public sealed class AccountGrain(
             return new CommandResult(commandId, false, RejectReasons.UnknownAccount, [unknown], 0);
         }
 
-        var stored = state.State.Commands.Find(c => c.CommandId == commandId);
+        var stored = state.State.Commands?.Find(c => c.CommandId == commandId);
         if (stored is not null)
         {
             if (stored.Fingerprint != fingerprint)
@@ -338,13 +338,13 @@ public sealed class AccountGrain(
         observer.Command(type, reason is null ? "accepted" : "rejected");
         await PublishAsync(events);
         await RebandAsync();
-        return state.State.Commands[^1].Result;
+        return state.State.Commands![^1].Result;
     }
 
     private void Remember(string commandId, string fingerprint, string? reason, List<GridEvent> events)
     {
         var result = new CommandResult(commandId, reason is null, reason, [.. events], state.State.Version + 1);
-        var commands = state.State.Commands;
+        var commands = state.State.Commands ??= [];
         if (commands.Count > 0 && commands[^1].CommandId == commandId)
         {
             commands[^1] = new StoredCommand(commandId, fingerprint, result);
@@ -417,7 +417,7 @@ public sealed class AccountGrain(
     /// <summary>Runs the domain liquidation if still needed and persists it with the fund settlement outstanding.</summary>
     private async Task<bool> BeginCoreAsync(string liquidationId)
     {
-        if (state.State.Liquidations.Contains(liquidationId))
+        if (state.State.Liquidations?.Contains(liquidationId) == true)
         {
             return false;
         }
@@ -452,10 +452,11 @@ public sealed class AccountGrain(
         }
 
         state.State.Pending = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events, clock.UtcNow);
-        state.State.Liquidations.Add(liquidationId);
-        if (state.State.Liquidations.Count > _options.RememberedCommands)
+        var liquidations = state.State.Liquidations ??= [];
+        liquidations.Add(liquidationId);
+        if (liquidations.Count > _options.RememberedCommands)
         {
-            state.State.Liquidations.RemoveAt(0);
+            liquidations.RemoveAt(0);
         }
 
         await PersistAsync();
@@ -640,7 +641,7 @@ public sealed class AccountGrain(
 
     private GridEvent Record(GridEvent e)
     {
-        var recent = state.State.Recent;
+        var recent = state.State.Recent ??= [];
         recent.Add(e);
         if (recent.Count > _options.RecentEvents)
         {

@@ -17,13 +17,14 @@ public sealed class AccountState
     /// <summary>Status after the last step; a margin call is emitted only on a move away from Healthy.</summary>
     [Id(6)] public RiskStatus LastStatus { get; set; }
 
-    [Id(7)] public List<GridEvent> Recent { get; set; } = [];
-    [Id(8)] public List<StoredCommand> Commands { get; set; } = [];
+    // The lists below stay null until their first entry: most accounts are idle, and an empty list is still an object.
+    [Id(7)] public List<GridEvent>? Recent { get; set; }
+    [Id(8)] public List<StoredCommand>? Commands { get; set; }
 
     /// <summary>A liquidation applied to the holdings whose fund settlement is not yet confirmed (the outbox).</summary>
     [Id(9)] public PendingLiquidation? Pending { get; set; }
 
-    [Id(10)] public List<string> Liquidations { get; set; } = [];
+    [Id(10)] public List<string>? Liquidations { get; set; }
 
     /// <summary>Incremented on every persisted change; shown in views and results.</summary>
     [Id(11)] public long Version { get; set; }

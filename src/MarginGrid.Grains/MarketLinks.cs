@@ -5,18 +5,19 @@ namespace MarginGrid.Grains;
 /// <summary>
 /// What one account knows of each market that prices it: the mark and the tick sequence it came with, whether the
 /// account is registered with the market's holder shard, and whether that shard holds a safe band for it. One small
-/// dictionary per account instead of one per concern: at 100k accounts every collection an activation keeps costs
-/// tens of megabytes.
+/// array searched linearly (an account depends on a handful of markets) instead of one dictionary per concern: at
+/// 100k accounts every collection an activation keeps costs tens of megabytes.
 /// </summary>
 public sealed class MarketLinks : IMarks
 {
-    private readonly Dictionary<string, Link> _links = new(StringComparer.Ordinal);
+    private Link[] _links = [];
 
     public bool TryGetMark(string market, out decimal mark)
     {
-        if (_links.TryGetValue(market, out var link) && link.HasMark)
+        var i = IndexOf(market);
+        if (i >= 0 && _links[i].HasMark)
         {
-            mark = link.Mark;
+            mark = _links[i].Mark;
             return true;
         }
 
@@ -45,7 +46,11 @@ public sealed class MarketLinks : IMarks
     }
 
     /// <summary>The sequence of the market's newest mark taken here; 0 before any.</summary>
-    public long Sequence(string market) => _links.TryGetValue(market, out var link) && link.HasMark ? link.Sequence : 0;
+    public long Sequence(string market)
+    {
+        var i = IndexOf(market);
+        return i >= 0 && _links[i].HasMark ? _links[i].Sequence : 0;
+    }
 
     /// <summary>Marks the account registered with the market's shard; true when it was not registered before.</summary>
     public bool Register(string market)
@@ -62,20 +67,47 @@ public sealed class MarketLinks : IMarks
 
     public void Unregister(string market)
     {
-        if (_links.ContainsKey(market))
+        var i = IndexOf(market);
+        if (i >= 0)
         {
-            Entry(market).Registered = false;
+            _links[i].Registered = false;
         }
     }
 
     /// <summary>Whether the market's shard holds a safe band for the account; null when the account has not told it yet.</summary>
-    public bool? BandHeld(string market) =>
-        _links.TryGetValue(market, out var link) && link.Band != BandState.Unknown ? link.Band == BandState.Held : null;
+    public bool? BandHeld(string market)
+    {
+        var i = IndexOf(market);
+        return i >= 0 && _links[i].Band != BandState.Unknown ? _links[i].Band == BandState.Held : null;
+    }
 
     public void SetBandHeld(string market, bool held) => Entry(market).Band = held ? BandState.Held : BandState.None;
 
-    private ref Link Entry(string market) =>
-        ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_links, market, out _);
+    private int IndexOf(string market)
+    {
+        for (var i = 0; i < _links.Length; i++)
+        {
+            if (string.Equals(_links[i].Market, market, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private ref Link Entry(string market)
+    {
+        var i = IndexOf(market);
+        if (i < 0)
+        {
+            i = _links.Length;
+            Array.Resize(ref _links, i + 1);
+            _links[i].Market = string.Intern(market); // a configured market's name (unknown ones never get here)
+        }
+
+        return ref _links[i];
+    }
 
     private enum BandState : byte
     {
@@ -86,6 +118,7 @@ public sealed class MarketLinks : IMarks
 
     private struct Link
     {
+        public string Market;
         public decimal Mark;
         public long Sequence;
         public bool HasMark;

