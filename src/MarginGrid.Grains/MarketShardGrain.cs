@@ -14,6 +14,10 @@ public sealed class ShardState
 /// to holders without a safe band or whose band the price has left (bands live in memory only: after a reactivation
 /// every holder is delivered the next tick and bands itself again). The shard awaits every delivery.
 /// </summary>
+/// <remarks>
+/// Every holder is either banded (a key of <c>_bands</c>) or unbanded (in <c>_unbanded</c>), never both. A gated tick
+/// scans the bands' entries — no hashing per holder — and delivers to the unbanded holders, the crossed ones included.
+/// </remarks>
 public sealed class MarketShardGrain(
     [PersistentState("shard", GridProviders.Storage)] IPersistentState<ShardState> state,
     IOptions<GridOptions> options,
@@ -22,20 +26,38 @@ public sealed class MarketShardGrain(
 {
     private readonly FanOutMode _fanOut = options.Value.FanOut;
     private readonly Dictionary<string, SafeBand> _bands = new(StringComparer.Ordinal);
+    private readonly List<string> _crossed = [];
+    private HashSet<string> _unbanded = new(StringComparer.Ordinal);
+    private int _unbandedPeak;
     private MarketTick? _latest;
-    private string[]? _snapshot;
     private long _changes;
     private long _persisted;
     private Task? _write;
 
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _unbanded = new HashSet<string>(state.State.Holders, StringComparer.Ordinal);
+        _unbandedPeak = _unbanded.Count;
+        return Task.CompletedTask;
+    }
+
     public Task<int> CountAsync() => Task.FromResult(state.State.Holders.Count);
 
-    public Task RegisterAsync(string account) =>
-        state.State.Holders.Add(account) ? PersistAsync() : Task.CompletedTask;
+    public Task RegisterAsync(string account)
+    {
+        if (!state.State.Holders.Add(account))
+        {
+            return Task.CompletedTask;
+        }
+
+        AddUnbanded(account);
+        return PersistAsync();
+    }
 
     public Task UnregisterAsync(string account)
     {
         _bands.Remove(account);
+        _unbanded.Remove(account);
         return state.State.Holders.Remove(account) ? PersistAsync() : Task.CompletedTask;
     }
 
@@ -46,59 +68,91 @@ public sealed class MarketShardGrain(
             _latest = tick;
         }
 
-        var holders = _snapshot ??= [.. state.State.Holders];
-        if (holders.Length == 0)
+        var holders = state.State.Holders;
+        if (holders.Count == 0)
         {
             return new TickDelivery(0, []);
         }
 
         var gated = _fanOut == FanOutMode.Gated && tick.Evaluate;
-        var calls = new List<Task<EvaluationReport?>>(gated ? Math.Min(holders.Length, 64) : holders.Length);
-        foreach (var holder in holders)
+        if (gated)
         {
-            if (gated && _bands.TryGetValue(holder, out var band))
+            foreach (var (holder, band) in _bands)
             {
-                if (band.Contains(tick.Price))
+                if (!band.Contains(tick.Price))
                 {
-                    continue; // provably still Healthy: decided without a message
+                    _crossed.Add(holder); // the account sets a new band once it has evaluated
                 }
-
-                _bands.Remove(holder); // crossed: the account sets a new band once it has evaluated
             }
 
-            calls.Add(GrainFactory.GetGrain<IAccountGrain>(holder).OnTickAsync(tick));
+            foreach (var holder in _crossed)
+            {
+                _bands.Remove(holder);
+                AddUnbanded(holder);
+            }
+
+            _crossed.Clear();
+        }
+
+        // Built without awaiting, so that registrations and bands (which interleave) cannot change the sets meanwhile.
+        var targets = gated ? _unbanded : holders;
+        var calls = new Task<EvaluationReport?>[targets.Count];
+        var i = 0;
+        foreach (var holder in targets)
+        {
+            calls[i++] = GrainFactory.GetGrain<IAccountGrain>(holder).OnTickAsync(tick);
         }
 
         var reports = await Task.WhenAll(calls);
         if (tick.Evaluate)
         {
-            observer.Evaluated(calls.Count);
+            observer.Evaluated(calls.Length);
         }
 
-        return new TickDelivery(tick.Evaluate ? holders.Length : 0, [.. reports.OfType<EvaluationReport>()])
+        if (_unbanded.Count * 4 < _unbandedPeak)
         {
-            Delivered = tick.Evaluate ? calls.Count : 0,
+            _unbanded.TrimExcess(); // after a reactivation every holder was unbanded: give that memory back
+            _unbandedPeak = _unbanded.Count;
+        }
+
+        return new TickDelivery(tick.Evaluate ? holders.Count : 0, [.. reports.OfType<EvaluationReport>()])
+        {
+            Delivered = tick.Evaluate ? calls.Length : 0,
         };
     }
 
     public Task<MarketTick?> SetBandAsync(string account, decimal? low, decimal? high, long baseSequence)
     {
         var latest = _latest is { } t && t.Sequence > baseSequence ? t : null;
+        if (!state.State.Holders.Contains(account))
+        {
+            return Task.FromResult(latest); // not (or no longer) a holder here: no band to keep
+        }
+
         if (low is { } lo && high is { } hi && (latest is null || new SafeBand(lo, hi).Contains(latest.Price)))
         {
             _bands[account] = new SafeBand(lo, hi);
+            _unbanded.Remove(account);
         }
         else
         {
             _bands.Remove(account);
+            AddUnbanded(account);
         }
 
         return Task.FromResult(latest);
     }
 
+    private void AddUnbanded(string account)
+    {
+        if (_unbanded.Add(account) && _unbanded.Count > _unbandedPeak)
+        {
+            _unbandedPeak = _unbanded.Count;
+        }
+    }
+
     private async Task PersistAsync()
     {
-        _snapshot = null;
         var mine = ++_changes;
         while (_persisted < mine)
         {
