@@ -109,12 +109,6 @@ public sealed class MarketShardGrain(
             observer.Evaluated(calls.Length);
         }
 
-        if (_unbanded.Count * 4 < _unbandedPeak)
-        {
-            _unbanded.TrimExcess(); // after a reactivation every holder was unbanded: give that memory back
-            _unbandedPeak = _unbanded.Count;
-        }
-
         return new TickDelivery(tick.Evaluate ? holders.Count : 0, [.. reports.OfType<EvaluationReport>()])
         {
             Delivered = tick.Evaluate ? calls.Length : 0,
@@ -132,7 +126,12 @@ public sealed class MarketShardGrain(
         if (low is { } lo && high is { } hi && (latest is null || new SafeBand(lo, hi).Contains(latest.Price)))
         {
             _bands[account] = new SafeBand(lo, hi);
-            _unbanded.Remove(account);
+            if (_unbanded.Remove(account) && _unbanded.Count * 4 < _unbandedPeak && _unbandedPeak > 64)
+            {
+                // Every holder starts unbanded (registration, reactivation): give that capacity back once most have bands.
+                _unbanded.TrimExcess();
+                _unbandedPeak = _unbanded.Count;
+            }
         }
         else
         {
