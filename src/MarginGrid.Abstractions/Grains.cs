@@ -118,6 +118,12 @@ public interface IInsuranceFundGrain : IGrainWithIntegerKey
     /// <summary>Applies liquidations in the given order (the coordinator's order) with one durable write.</summary>
     Task<ImmutableArray<BankruptcyCoverView?>> ApplyLiquidationsAsync(ImmutableArray<LiquidationCharge> charges);
 
+    /// <summary>
+    /// The accounts have durably recorded these liquidations' outcomes, so no retry of them can come any more: the fund
+    /// stops remembering their ids. Until then it remembers every applied id, however many liquidations follow.
+    /// </summary>
+    Task ForgetSettledAsync(ImmutableArray<string> liquidationIds);
+
     [AlwaysInterleave]
     Task<FundView> GetAsync();
 }

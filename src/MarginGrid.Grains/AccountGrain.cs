@@ -467,8 +467,18 @@ public sealed class AccountGrain(
     private async Task<ImmutableArray<GridEvent>> SettlePendingAsync()
     {
         var pending = state.State.Pending!;
-        var cover = await GrainFactory.GetGrain<IInsuranceFundGrain>(0).ApplyLiquidationAsync(pending.Charge(Id));
+        var fund = GrainFactory.GetGrain<IInsuranceFundGrain>(0);
+        var cover = await fund.ApplyLiquidationAsync(pending.Charge(Id));
         var events = await FinishPendingAsync(cover);
+        try
+        {
+            await fund.ForgetSettledAsync([pending.LiquidationId]); // recorded here: no retry of it can come any more
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "Account {Account}: the insurance fund could not forget liquidation {Liquidation}; it expires instead", Id, pending.LiquidationId);
+        }
+
         await PublishAsync(events);
         return events;
     }

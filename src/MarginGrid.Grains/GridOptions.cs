@@ -24,11 +24,12 @@ public sealed class GridOptions
     public TimeSpan PendingLiquidationTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Liquidation ids remembered by the insurance fund for idempotent retries. An account retries its outstanding
-    /// settlement when it is next activated or ticked (within <see cref="PendingLiquidationTimeout"/>), so the window must
-    /// cover the liquidations of the whole cluster in that time; the fund's state (one write per step) grows with it.
+    /// How long the insurance fund remembers a liquidation it applied whose account has not confirmed the outcome (the
+    /// coordinator or the account confirms right after recording it, and the fund then forgets the id). An account
+    /// settles an unconfirmed liquidation on its next activation, tick or command, so this only bounds what a lost
+    /// confirmation leaves behind; it must exceed the longest time an account with a pending liquidation can stay idle.
     /// </summary>
-    public int RememberedLiquidations { get; set; } = 20_000;
+    public TimeSpan UnconfirmedLiquidationRetention { get; set; } = TimeSpan.FromDays(7);
 }
 
 /// <summary>How ticks reach the holders of a market.</summary>

@@ -12,20 +12,22 @@ public sealed class FundState
     [Id(2)] public decimal Peak { get; set; }
     [Id(3)] public bool Active { get; set; }
 
-    /// <summary>Answers to recent liquidation ids, oldest first, for idempotent retries.</summary>
+    /// <summary>Answers to applied liquidations not yet confirmed settled by their accounts, oldest first, for idempotent retries.</summary>
     [Id(4)] public List<AppliedLiquidation> Applied { get; set; } = [];
 }
 
 [GenerateSerializer, Immutable, Alias("mg.AppliedLiquidation")]
 public sealed record AppliedLiquidation(
     [property: Id(0)] string LiquidationId,
-    [property: Id(1)] BankruptcyCoverView? Cover);
+    [property: Id(1)] BankruptcyCoverView? Cover,
+    [property: Id(2)] DateTimeOffset AppliedAt);
 
 /// <summary>The insurance fund: takes penalties and discounts, covers bankruptcies, books socialized loss.</summary>
 public sealed class InsuranceFundGrain(
     [PersistentState("fund", GridProviders.Storage)] IPersistentState<FundState> state,
     IOptions<GridOptions> options,
-    IGridObserver observer)
+    IGridObserver observer,
+    GridClock clock)
     : Grain, IInsuranceFundGrain
 {
     private readonly Dictionary<string, AppliedLiquidation> _index = new(StringComparer.Ordinal);
@@ -80,7 +82,7 @@ public sealed class InsuranceFundGrain(
             state.State.Peak = Math.Max(state.State.Peak, ledger.Fund);
             var cover = charge.Deficit > 0m ? ledger.Cover(charge.Deficit) : null;
             var view = cover is null ? null : new BankruptcyCoverView(cover.Deficit, cover.InsuranceCovered, cover.Socialized);
-            var applied = new AppliedLiquidation(charge.LiquidationId, view);
+            var applied = new AppliedLiquidation(charge.LiquidationId, view, clock.UtcNow);
             state.State.Applied.Add(applied);
             _index[charge.LiquidationId] = applied;
             covers.Add(view);
@@ -95,15 +97,17 @@ public sealed class InsuranceFundGrain(
         state.State.Fund = ledger.Fund;
         state.State.Socialized = ledger.SocializedLoss;
         state.State.Active = true;
-        var excess = state.State.Applied.Count - options.Value.RememberedLiquidations;
-        if (excess > 0)
+        var cutoff = clock.UtcNow - options.Value.UnconfirmedLiquidationRetention;
+        var firstKept = state.State.Applied.FindIndex(a => a.AppliedAt >= cutoff);
+        var expired = firstKept < 0 ? state.State.Applied.Count : firstKept;
+        if (expired > 0)
         {
-            foreach (var old in state.State.Applied.Take(excess))
+            foreach (var old in state.State.Applied.Take(expired))
             {
                 _index.Remove(old.LiquidationId);
             }
 
-            state.State.Applied.RemoveRange(0, excess);
+            state.State.Applied.RemoveRange(0, expired);
         }
 
         try
@@ -118,6 +122,21 @@ public sealed class InsuranceFundGrain(
 
         observer.FundChanged(View());
         return covers.MoveToImmutable();
+    }
+
+    /// <summary>
+    /// Forgets in memory only: the next write persists it. Should the fund reactivate before that, the ids come back
+    /// and are kept until <see cref="GridOptions.UnconfirmedLiquidationRetention"/> — harmless, as nobody retries them.
+    /// </summary>
+    public Task ForgetSettledAsync(ImmutableArray<string> liquidationIds)
+    {
+        var forget = liquidationIds.Where(_index.Remove).ToHashSet(StringComparer.Ordinal);
+        if (forget.Count > 0)
+        {
+            state.State.Applied.RemoveAll(a => forget.Contains(a.LiquidationId));
+        }
+
+        return Task.CompletedTask;
     }
 
     public Task<FundView> GetAsync() => Task.FromResult(View());

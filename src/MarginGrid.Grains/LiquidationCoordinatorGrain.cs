@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using MarginGrid.Domain;
+using Microsoft.Extensions.Logging;
 
 namespace MarginGrid.Grains;
 
@@ -8,7 +9,8 @@ namespace MarginGrid.Grains;
 /// endangered first (no positions first, then health ascending, then id), each executed by the account itself.
 /// Non-reentrant, so steps are settled one after another and the insurance fund sees close-outs in that order.
 /// </summary>
-public sealed class LiquidationCoordinatorGrain(IGridObserver observer) : Grain, ILiquidationCoordinatorGrain
+public sealed class LiquidationCoordinatorGrain(IGridObserver observer, ILogger<LiquidationCoordinatorGrain> logger)
+    : Grain, ILiquidationCoordinatorGrain
 {
     private const int EvaluationBatch = 2048;
     private ImmutableArray<string> _pending = [];
@@ -36,13 +38,16 @@ public sealed class LiquidationCoordinatorGrain(IGridObserver observer) : Grain,
             var charges = begun.OfType<LiquidationCharge>().ToImmutableArray();
             if (!charges.IsEmpty)
             {
-                var covers = await GrainFactory.GetGrain<IInsuranceFundGrain>(0).ApplyLiquidationsAsync(charges);
+                var fund = GrainFactory.GetGrain<IInsuranceFundGrain>(0);
+                var covers = await fund.ApplyLiquidationsAsync(charges);
                 var completed = await Task.WhenAll(charges.Select((c, i) =>
                     GrainFactory.GetGrain<IAccountGrain>(c.Account).CompleteLiquidationAsync(c.LiquidationId, covers[i])));
                 foreach (var closed in completed)
                 {
                     events.AddRange(closed);
                 }
+
+                await ForgetSettledAsync(fund, [.. charges.Select(c => c.LiquidationId)]);
 
                 _liquidated += charges.Length;
             }
@@ -55,6 +60,19 @@ public sealed class LiquidationCoordinatorGrain(IGridObserver observer) : Grain,
 
         _settled++;
         return events.ToImmutable();
+    }
+
+    /// <summary>Every account has recorded its outcome: the fund may forget these ids (if this fails, they expire).</summary>
+    private async Task ForgetSettledAsync(IInsuranceFundGrain fund, ImmutableArray<string> liquidationIds)
+    {
+        try
+        {
+            await fund.ForgetSettledAsync(liquidationIds);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "The insurance fund could not forget {Count} settled liquidations; they expire instead", liquidationIds.Length);
+        }
     }
 
     public async Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts)

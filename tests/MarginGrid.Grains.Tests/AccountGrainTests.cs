@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Orleans.Streams;
 using Xunit;
 
@@ -156,6 +157,36 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         Assert.Equal((GridEventType.Liquidation, 0.293m, 45_440m, 26.62784m), (close.Type, close.Quantity!.Value, close.Price!.Value, close.Penalty!.Value));
         Assert.Equal(before.InsuranceFund + 26.62784m, after.InsuranceFund);
         Assert.Null(await account.BeginLiquidationAsync("step-x:a")); // done: nothing to do again
+    }
+
+    [Fact]
+    public async Task The_fund_remembers_an_unconfirmed_liquidation_however_many_confirmed_ones_follow()
+    {
+        var fund = _grains.GetGrain<IInsuranceFundGrain>(0);
+        var unconfirmed = new LiquidationCharge("window:unconfirmed", "window-account", 5m, 0m);
+        var first = await fund.ApplyLiquidationsAsync([unconfirmed]);
+        var afterFirst = await fund.GetAsync();
+
+        // More liquidations than any count-based window would hold, each confirmed settled by its account.
+        for (var batch = 0; batch < 30; batch++)
+        {
+            var charges = Enumerable.Range(0, 1_000)
+                .Select(i => new LiquidationCharge($"window:{batch}:{i}", $"window-{i}", 0m, 0m))
+                .ToImmutableArray();
+            await fund.ApplyLiquidationsAsync(charges);
+            await fund.ForgetSettledAsync([.. charges.Select(c => c.LiquidationId)]);
+        }
+
+        // The coordinator died before the account recorded the outcome: the account's retry must not charge twice.
+        var retry = await fund.ApplyLiquidationsAsync([unconfirmed]);
+        Assert.Equal(first.ToArray(), retry.ToArray());
+        Assert.Equal(afterFirst.InsuranceFund, (await fund.GetAsync()).InsuranceFund);
+
+        // Once confirmed, the id is forgotten: the same id would now be a new liquidation (none is ever sent again).
+        await fund.ForgetSettledAsync([unconfirmed.LiquidationId]);
+        await fund.ApplyLiquidationsAsync([unconfirmed]);
+        Assert.Equal(afterFirst.InsuranceFund + 5m, (await fund.GetAsync()).InsuranceFund);
+        await fund.ForgetSettledAsync([unconfirmed.LiquidationId]);
     }
 
     [Fact]
