@@ -21,7 +21,7 @@ public sealed record LoadOptions
 
     public int Shards { get; init; } = 8;
 
-    /// <summary>Updates before this are left out of the steady-state tick→decision figure (JIT, first GCs, first bands).</summary>
+    /// <summary>Updates before this are left out of the steady-state tick→decision and tick→margin-call figures (JIT, first GCs, first bands).</summary>
     public TimeSpan? Warmup { get; init; }
 
     public TimeSpan EffectiveWarmup => Warmup ?? TimeSpan.FromSeconds(Math.Min(5, Duration.TotalSeconds * 0.25));

@@ -46,6 +46,7 @@ public static class LoadRun
         var steady = new LongHistogram(TimeStamp.Seconds(60), 3);
         var warmup = options.EffectiveWarmup;
         var marginCall = new LongHistogram(TimeStamp.Seconds(60), 3);
+        var marginCallSteady = new LongHistogram(TimeStamp.Seconds(60), 3);
         var liquidation = new LongHistogram(TimeStamp.Seconds(60), 3);
         var series = new List<SeriesPoint>(plan.Length);
         TimeSpan gridTime = default;
@@ -96,6 +97,10 @@ public static class LoadRun
                 if (outcome.Events.Any(e => e.Type == GridEventType.MarginCall))
                 {
                     marginCall.RecordValue(micros);
+                    if (tick.At >= warmup)
+                    {
+                        marginCallSteady.RecordValue(micros);
+                    }
                 }
 
                 if (outcome.Events.Any(e => e.Type is GridEventType.Liquidation or GridEventType.CollateralLiquidation or GridEventType.Bankruptcy))
@@ -151,6 +156,7 @@ public static class LoadRun
             WarmupSeconds = warmup.TotalSeconds,
             TickDecisionSteady = Latency.Of(steady),
             TickMarginCall = Latency.Of(marginCall),
+            TickMarginCallSteady = Latency.Of(marginCallSteady),
             TickLiquidation = Latency.Of(liquidation),
             MarginCalls = observer.MarginCalls,
             Liquidations = observer.Liquidations,
