@@ -220,7 +220,7 @@ public sealed class AccountGrain(
         }
 
         await SettleStalePendingAsync(force: true);
-        return await BeginCoreAsync(liquidationId) ? state.State.Pending!.Charge(Id) : null;
+        return await BeginCoreAsync(liquidationId, coordinated: true) ? state.State.Pending!.Charge(Id) : null;
     }
 
     public async Task<ImmutableArray<GridEvent>> CompleteLiquidationAsync(string liquidationId, BankruptcyCoverView? cover)
@@ -412,10 +412,10 @@ public sealed class AccountGrain(
 
     /// <summary>Liquidates on this account's own step (a command): close out, then settle with the fund directly.</summary>
     private async Task<ImmutableArray<GridEvent>> LiquidateCoreAsync(string liquidationId) =>
-        await BeginCoreAsync(liquidationId) ? await SettlePendingAsync() : [];
+        await BeginCoreAsync(liquidationId, coordinated: false) ? await SettlePendingAsync() : [];
 
     /// <summary>Runs the domain liquidation if still needed and persists it with the fund settlement outstanding.</summary>
-    private async Task<bool> BeginCoreAsync(string liquidationId)
+    private async Task<bool> BeginCoreAsync(string liquidationId, bool coordinated)
     {
         if (state.State.Liquidations?.Contains(liquidationId) == true)
         {
@@ -451,7 +451,10 @@ public sealed class AccountGrain(
             });
         }
 
-        state.State.Pending = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events, clock.UtcNow);
+        state.State.Pending = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events, clock.UtcNow)
+        {
+            Coordinated = coordinated,
+        };
         var liquidations = state.State.Liquidations ??= [];
         liquidations.Add(liquidationId);
         if (liquidations.Count > _options.RememberedCommands)
@@ -470,13 +473,18 @@ public sealed class AccountGrain(
         var fund = GrainFactory.GetGrain<IInsuranceFundGrain>(0);
         var cover = await fund.ApplyLiquidationAsync(pending.Charge(Id));
         var events = await FinishPendingAsync(cover);
-        try
+        if (!pending.Coordinated)
         {
-            await fund.ForgetSettledAsync([pending.LiquidationId]); // recorded here: no retry of it can come any more
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogWarning(e, "Account {Account}: the insurance fund could not forget liquidation {Liquidation}; it expires instead", Id, pending.LiquidationId);
+            // Begun here, so only this account ever held the charge and it is recorded now: nobody can send it again.
+            // A coordinated one is the coordinator's to confirm — its batch for this id may still be on its way.
+            try
+            {
+                await fund.ForgetSettledAsync([pending.LiquidationId]);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning(e, "Account {Account}: the insurance fund could not forget liquidation {Liquidation}; it expires instead", Id, pending.LiquidationId);
+            }
         }
 
         await PublishAsync(events);

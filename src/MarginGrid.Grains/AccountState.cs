@@ -44,6 +44,12 @@ public sealed record PendingLiquidation(
     [property: Id(3)] List<GridEvent> Events,
     [property: Id(4)] DateTimeOffset StartedAt)
 {
+    /// <summary>
+    /// Begun for the coordinator, which holds the charge too and may still send it to the fund after this account has
+    /// settled it itself; only the coordinator then tells the fund to forget the id.
+    /// </summary>
+    [Id(5)] public bool Coordinated { get; init; }
+
     public LiquidationCharge Charge(string account) => new(LiquidationId, account, FundIncome, Deficit);
 }
 

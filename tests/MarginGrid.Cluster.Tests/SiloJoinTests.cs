@@ -36,15 +36,29 @@ public sealed class SiloJoinTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine($"{fourth.Name} started at {joinFrom.TotalSeconds:F1} s of load, ready {(joined - joinFrom).TotalSeconds:F1} s later; membership: "
             + string.Join(", ", members.Select(m => $"{m.Port} status {m.Status}")));
 
-        // Accounts opened through the new silo are activated there, under load.
-        var fresh = Enumerable.Range(0, 12).Select(i => $"late-{i:D2}").ToList();
+        // The new silo takes activations under load. Orleans places a new activation by the silos' load statistics, not
+        // always on the silo that called it, and a silo that has just joined may not have published its own yet: open
+        // accounts through it, a dozen at a time, until one is activated there.
+        var fresh = new List<string>();
         using (var trader = _cluster.Client(fourth, "trader"))
         {
-            foreach (var account in fresh)
-            {
-                await GridCluster.EnsureOkAsync(await trader.PostAsync($"v1/accounts/{account}", GridCluster.Json("""{ "collateral": { "USD": "1000" } }""")));
-            }
+            await Poll.UntilAsync(
+                async () =>
+                {
+                    foreach (var account in Enumerable.Range(fresh.Count, 12).Select(i => $"late-{i:D3}"))
+                    {
+                        await GridCluster.EnsureOkAsync(await trader.PostAsync($"v1/accounts/{account}", GridCluster.Json("""{ "collateral": { "USD": "1000" } }""")));
+                        fresh.Add(account);
+                    }
+
+                    return await _cluster.AccountActivationsAsync(fourth) > 0;
+                },
+                $"an account activated on {fourth.Name}",
+                TimeSpan.FromSeconds(90),
+                () => $"{fresh.Count} accounts opened through it");
         }
+
+        output.WriteLine($"{fresh.Count} accounts opened through {fourth.Name} until one was activated there");
 
         await Poll.UntilAsync(() => Acked(c => c.Node == fourth.Name) >= 50, $"50 commands acknowledged through {fourth.Name}", TimeSpan.FromSeconds(60));
         await stop.CancelAsync();
@@ -57,7 +71,6 @@ public sealed class SiloJoinTests(ITestOutputHelper output) : IAsyncLifetime
 
         output.WriteLine($"account activations per silo after the join: {string.Join(", ", activations)}; "
             + $"{Acked(c => c.Node == fourth.Name)} commands acknowledged through {fourth.Name}; prices: {workload.PricesAcked} acknowledged, {workload.PricesFailed} failed");
-        // Orleans places a new activation by load, not always on the silo that called it: some, not all, land there.
         Assert.True(activations[3] > 0, $"{fourth.Name} hosts no account");
 
         var all = accounts.Concat(fresh).ToList();

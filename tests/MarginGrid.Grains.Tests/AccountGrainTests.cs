@@ -190,6 +190,30 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_coordinated_liquidation_the_account_settled_itself_is_not_charged_again_by_the_coordinators_late_batch()
+    {
+        var market = await NewMarketAsync("LB", 50_000m);
+        var account = await OpenAsync(market);
+        var fund = _grains.GetGrain<IInsuranceFundGrain>(0);
+        await _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(
+            new PriceUpdate(45_440m, "test", ClusterFixture.Time.GetUtcNow()) { Evaluate = false });
+        var before = await fund.GetAsync();
+
+        // The coordinator begins; before its fund batch, a command makes the account settle the liquidation itself.
+        var charge = await account.BeginLiquidationAsync("late-batch:a");
+        Assert.NotNull(charge);
+        var deposit = await account.DepositAsync(new TransferCommand("late-batch-deposit", "USD", 1m));
+        Assert.True(deposit.Accepted);
+        Assert.Equal(before.InsuranceFund + charge.Income, (await fund.GetAsync()).InsuranceFund);
+
+        // The coordinator's batch arrives late: the fund must recognise the id and charge nothing more.
+        await fund.ApplyLiquidationsAsync([charge]);
+        await account.CompleteLiquidationAsync(charge.LiquidationId, null);
+        await fund.ForgetSettledAsync([charge.LiquidationId]);
+        Assert.Equal(before.InsuranceFund + charge.Income, (await fund.GetAsync()).InsuranceFund);
+    }
+
+    [Fact]
     public async Task A_liquidation_the_coordinator_never_completed_is_settled_by_the_account_after_the_timeout()
     {
         var market = await NewMarketAsync("PD", 50_000m);
