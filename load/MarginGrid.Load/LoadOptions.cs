@@ -28,6 +28,9 @@ public sealed record LoadOptions
 
     public bool Baseline { get; init; } = true;
 
+    /// <summary>How prices reach the grid: one after another (each settled before the next), or per market on schedule.</summary>
+    public FeedMode Feed { get; init; } = FeedMode.Sequential;
+
     public string Output { get; init; } = "load-report";
 
     public bool Plain { get; init; }
@@ -61,9 +64,26 @@ public sealed record LoadOptions
             return $"--shards must be between 1 and 256, got {Shards}";
         }
 
+        if (Feed == FeedMode.PerMarket && Baseline)
+        {
+            return "--feed per-market lets the grid conflate prices, so its decisions cannot be compared tick by tick with the exhaustive baseline: add --no-baseline";
+        }
+
         var unknown = FailOn.Keys.Except(Thresholds.Known).ToList();
         return unknown.Count > 0 ? $"--fail-on: unknown threshold(s) {string.Join(", ", unknown)}; known: {string.Join(", ", Thresholds.Known)}" : null;
     }
+}
+
+public enum FeedMode
+{
+    /// <summary>One update at a time, each settled before the next: every update is a step, in the plan's order.</summary>
+    Sequential,
+
+    /// <summary>
+    /// One feeder per market publishes each update at its planned time without waiting for the previous one; a market
+    /// that is still settling conflates what arrives meanwhile into its next step. How an exchange's feed behaves.
+    /// </summary>
+    PerMarket,
 }
 
 /// <summary>The thresholds `--fail-on name=value` can set; each says whether the figure must stay below or above it.</summary>

@@ -77,46 +77,78 @@ public static class LoadRun
             var process = Process.GetCurrentProcess();
             var cpuStart = process.TotalProcessorTime;
             var clock = Stopwatch.StartNew();
-            foreach (var tick in plan)
+            var gate = new Lock();
+            void Record(PlannedTick tick, StepOutcome outcome)
             {
-                var wait = tick.At - clock.Elapsed;
+                lock (gate)
+                {
+                    var latency = clock.Elapsed - tick.At;
+                    var micros = Math.Max(1, (long)latency.TotalMicroseconds);
+                    decision.RecordValue(micros);
+                    if (tick.At >= warmup)
+                    {
+                        steady.RecordValue(micros);
+                    }
+
+                    if (outcome.Events.Any(e => e.Type == GridEventType.MarginCall))
+                    {
+                        marginCall.RecordValue(micros);
+                        if (tick.At >= warmup)
+                        {
+                            marginCallSteady.RecordValue(micros);
+                        }
+                    }
+
+                    if (outcome.Events.Any(e => e.Type is GridEventType.Liquidation or GridEventType.CollateralLiquidation or GridEventType.Bankruptcy))
+                    {
+                        liquidation.RecordValue(micros);
+                    }
+
+                    decided += outcome.Evaluated;
+                    gridEvents[tick.Index] = [.. outcome.Events.Select(EventKeys.Of)];
+                    series.Add(new SeriesPoint(
+                        clock.Elapsed.TotalSeconds,
+                        latency.TotalMilliseconds,
+                        [.. Enum.GetValues<RiskStatus>().Select(observer.Accounts)],
+                        observer.Fund.InsuranceFund,
+                        observer.Fund.SocializedLoss));
+                    ticking(1);
+                }
+            }
+
+            async Task WaitUntilAsync(TimeSpan at)
+            {
+                var wait = at - clock.Elapsed;
                 if (wait > TimeSpan.Zero)
                 {
                     await Task.Delay(wait, cancellationToken);
                 }
+            }
 
-                var outcome = await grains.GetGrain<IMarketGrain>(tick.Market)
-                    .PublishPriceAsync(new PriceUpdate(tick.Price, tick.Source, tick.Timestamp));
-                var latency = clock.Elapsed - tick.At;
-                var micros = Math.Max(1, (long)latency.TotalMicroseconds);
-                decision.RecordValue(micros);
-                if (tick.At >= warmup)
+            async Task PublishAsync(PlannedTick tick) =>
+                Record(tick, await grains.GetGrain<IMarketGrain>(tick.Market).PublishPriceAsync(new PriceUpdate(tick.Price, tick.Source, tick.Timestamp)));
+
+            if (options.Feed == FeedMode.Sequential)
+            {
+                foreach (var tick in plan)
                 {
-                    steady.RecordValue(micros);
+                    await WaitUntilAsync(tick.At);
+                    await PublishAsync(tick);
                 }
-                if (outcome.Events.Any(e => e.Type == GridEventType.MarginCall))
+            }
+            else
+            {
+                await Task.WhenAll(plan.GroupBy(t => t.Market).Select(async market =>
                 {
-                    marginCall.RecordValue(micros);
-                    if (tick.At >= warmup)
+                    var published = new List<Task>();
+                    foreach (var tick in market)
                     {
-                        marginCallSteady.RecordValue(micros);
+                        await WaitUntilAsync(tick.At);
+                        published.Add(PublishAsync(tick)); // not awaited: the next price goes out on time, the grid conflates
                     }
-                }
 
-                if (outcome.Events.Any(e => e.Type is GridEventType.Liquidation or GridEventType.CollateralLiquidation or GridEventType.Bankruptcy))
-                {
-                    liquidation.RecordValue(micros);
-                }
-
-                decided += outcome.Evaluated;
-                gridEvents[tick.Index] = [.. outcome.Events.Select(EventKeys.Of)];
-                series.Add(new SeriesPoint(
-                    clock.Elapsed.TotalSeconds,
-                    latency.TotalMilliseconds,
-                    [.. Enum.GetValues<RiskStatus>().Select(observer.Accounts)],
-                    observer.Fund.InsuranceFund,
-                    observer.Fund.SocializedLoss));
-                ticking(1);
+                    await Task.WhenAll(published);
+                }));
             }
 
             gridTime = clock.Elapsed;

@@ -21,13 +21,14 @@ public static class Program
         var fanOut = new Option<string>("--fanout") { Description = "gated | naive | streams", DefaultValueFactory = _ => d.FanOut.ToString().ToLowerInvariant() };
         var shards = new Option<int>("--shards") { Description = "Holder shards per market.", DefaultValueFactory = _ => d.Shards };
         var warmup = new Option<double?>("--warmup") { Description = "Seconds left out of the steady-state tick→decision and tick→margin-call figures (default: min(5, 25 % of --duration))." };
+        var feed = new Option<string>("--feed") { Description = "sequential (each update settled before the next; needed for the zero-miss check) | per-market (every market on its own schedule; the grid conflates)", DefaultValueFactory = _ => "sequential" };
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the exhaustive baseline and the zero-miss check." };
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md and the plots.", DefaultValueFactory = _ => d.Output };
         var plain = new Option<bool>("--plain") { Description = "No progress bars." };
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
         {
-            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, noBaseline, output, plain, failOn,
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, noBaseline, output, plain, failOn,
         };
         root.SetAction(async (parse, ct) =>
         {
@@ -52,6 +53,12 @@ public static class Program
                     Shards = parse.GetValue(shards),
                     Warmup = parse.GetValue(warmup) is { } w ? TimeSpan.FromSeconds(w) : null,
                     Baseline = !parse.GetValue(noBaseline),
+                    Feed = parse.GetValue(feed) switch
+                    {
+                        "sequential" => FeedMode.Sequential,
+                        "per-market" => FeedMode.PerMarket,
+                        var other => throw new ArgumentException($"--feed must be sequential or per-market, got '{other}'"),
+                    },
                     Output = parse.GetValue(output)!,
                     Plain = parse.GetValue(plain),
                     FailOn = ParseThresholds(parse.GetValue(failOn) ?? []),

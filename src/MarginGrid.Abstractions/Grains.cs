@@ -16,7 +16,12 @@ public interface IRiskConfigGrain : IGrainWithIntegerKey
 /// <summary>One market (key: symbol): its mark, tick sequence numbers, and the fan-out of each tick.</summary>
 public interface IMarketGrain : IGrainWithStringKey
 {
-    /// <summary>Applies a price as one step: holders evaluate, the step's liquidations run; returns its events.</summary>
+    /// <summary>
+    /// Applies a price: holders evaluate, the step's liquidations run; returns the step's events. Interleaves so that
+    /// prices arriving while a step runs are conflated into the next step (decided at the newest mark); each call
+    /// returns the outcome of the step that included its price.
+    /// </summary>
+    [AlwaysInterleave]
     Task<StepOutcome> PublishPriceAsync(PriceUpdate update);
 
     [AlwaysInterleave]

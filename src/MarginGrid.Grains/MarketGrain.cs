@@ -22,8 +22,9 @@ public sealed class MarketState
 public sealed record SourceQuote([property: Id(0)] decimal Price, [property: Id(1)] DateTimeOffset Timestamp);
 
 /// <summary>
-/// One market: guards and sequences its prices, fans each tick out to the holder shards, and hands the
-/// step's reports to the coordinator. Non-reentrant, so ticks of one market are settled one at a time, in order.
+/// One market: guards and sequences its prices, fans each tick out to the holder shards, and hands the step's reports
+/// to the coordinator. Steps of one market run one at a time, in order; prices that arrive while a step runs are
+/// conflated into the next one (published sequentially, every price is a step of its own).
 /// </summary>
 public sealed class MarketGrain(
     [PersistentState("market", GridProviders.Storage)] IPersistentState<MarketState> state,
@@ -37,6 +38,12 @@ public sealed class MarketGrain(
 
     private readonly FanOutMode _fanOut = options.Value.FanOut;
     private PendingAcks? _awaiting;
+
+    /// <summary>The latest price of every source (the state's copy is written with each step).</summary>
+    private PriceBoard? _board;
+
+    /// <summary>Steps of this market, one at a time; prices arriving meanwhile wait together for the next.</summary>
+    private StepConflator<PriceUpdate, StepOutcome>? _steps;
 
     private string Symbol => this.GetPrimaryKeyString();
 
@@ -121,32 +128,43 @@ public sealed class MarketGrain(
 
     public async Task<StepOutcome> PublishPriceAsync(PriceUpdate update)
     {
-        var started = Stopwatch.GetTimestamp();
         if (update.Price <= 0m)
         {
             throw new ArgumentOutOfRangeException(nameof(update), $"price of {Symbol} must be positive, got {update.Price}");
         }
 
-        var (config, version) = await configs.GetAsync();
+        var (config, _) = await configs.GetAsync();
         if (!config.TryGetMarket(Symbol, out _))
         {
-            (config, version) = await configs.RefreshAsync();
+            (config, _) = await configs.RefreshAsync();
             if (!config.TryGetMarket(Symbol, out _))
             {
                 throw new ArgumentException($"unknown market '{Symbol}'", nameof(update));
             }
         }
 
-        var board = new PriceBoard(_freshness);
-        board.Restore(state.State.Sources.Select(q => KeyValuePair.Create(q.Key, new SourcePrice(q.Value.Price, q.Value.Timestamp))));
-        if (!board.Update(update.Source, update.Price, update.Timestamp))
+        _board ??= RestoreBoard();
+        if (!_board.Update(update.Source, update.Price, update.Timestamp))
         {
             return StepOutcome.Empty($"{Symbol}#stale"); // older than this source's last price: superseded
         }
 
+        // Conflation: the update joins the next step. While a step runs, every update that arrives is folded into the
+        // one after it, which decides at the newest mark; each caller gets the outcome of the step that included it.
+        _steps ??= new StepConflator<PriceUpdate, StepOutcome>(StepAsync);
+        return await _steps.SubmitAsync(update);
+    }
+
+    private async Task<StepOutcome> StepAsync(IReadOnlyList<PriceUpdate> updates)
+    {
+        var evaluate = updates.Any(u => u.Evaluate); // only seeding prices do not ask for evaluation
+        var newest = updates.MaxBy(u => u.Timestamp)!; // its timestamp and source are the tick's
+        var started = Stopwatch.GetTimestamp();
+        var (_, version) = await configs.GetAsync();
+        var board = _board!;
         var mark = board.Mark()!.Value;
         state.State.Sources = board.Latest.ToDictionary(q => q.Key, q => new SourceQuote(q.Value.Price, q.Value.Timestamp), StringComparer.Ordinal);
-        if (state.State.Sequence > 0 && mark == state.State.Price && update.Evaluate)
+        if (state.State.Sequence > 0 && mark == state.State.Price && evaluate)
         {
             await state.WriteStateAsync(); // e.g. one source out of line with the others: the median did not move
             return StepOutcome.Empty($"{Symbol}#{state.State.Sequence}");
@@ -154,13 +172,13 @@ public sealed class MarketGrain(
 
         state.State.Sequence++;
         state.State.Price = mark;
-        state.State.Timestamp = update.Timestamp;
-        state.State.Source = update.Source;
+        state.State.Timestamp = newest.Timestamp;
+        state.State.Source = newest.Source;
         await state.WriteStateAsync();
 
-        var tick = new MarketTick(Symbol, state.State.Sequence, mark, update.Timestamp, update.Evaluate, version);
+        var tick = new MarketTick(Symbol, state.State.Sequence, mark, newest.Timestamp, evaluate, version);
         var reports = _fanOut == FanOutMode.Streams ? [await StreamAsync(tick)] : await DeliverToShardsAsync(tick);
-        if (!update.Evaluate)
+        if (!evaluate)
         {
             return StepOutcome.Empty(tick.StepId);
         }
@@ -172,5 +190,12 @@ public sealed class MarketGrain(
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);
         return new StepOutcome(tick.StepId, events, evaluated) { Delivered = reports.Sum(r => r.Delivered) };
+    }
+
+    private PriceBoard RestoreBoard()
+    {
+        var board = new PriceBoard(_freshness);
+        board.Restore(state.State.Sources.Select(q => KeyValuePair.Create(q.Key, new SourcePrice(q.Value.Price, q.Value.Timestamp))));
+        return board;
     }
 }

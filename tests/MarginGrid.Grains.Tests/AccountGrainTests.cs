@@ -214,6 +214,30 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Prices_sent_at_once_are_all_answered_by_the_steps_that_included_them()
+    {
+        var market = await NewMarketAsync("CF", 50_000m);
+        var account = await OpenAsync(market);
+        var grain = _grains.GetGrain<IMarketGrain>(market);
+        var before = await grain.GetMarkAsync();
+
+        // Fifty prices of one source with one timestamp, sent at once: none is superseded on arrival (none is older);
+        // those that arrive while a step runs are conflated into the next (how many do depends on timing; the
+        // conflation itself is driven deterministically in StepConflatorTests).
+        var at = ClusterFixture.Time.GetUtcNow();
+        var prices = Enumerable.Range(1, 50).Select(i => 49_000m - (10m * i)).ToList();
+        var outcomes = await Task.WhenAll(prices.Select(p => grain.PublishPriceAsync(new PriceUpdate(p, "test", at))));
+
+        var after = await grain.GetMarkAsync();
+        var steps = after!.Sequence - before!.Sequence;
+        Assert.DoesNotContain(outcomes, o => o.Step.EndsWith("#stale", StringComparison.Ordinal));
+        Assert.InRange(steps, 1, prices.Count);
+        Assert.Equal(steps, outcomes.Select(o => o.Step).Distinct().Count()); // every caller got the step that included it
+        Assert.Contains(after.Price, prices);
+        Assert.Equal(RiskStatus.Healthy, (await account.GetViewAsync())!.Status);
+    }
+
+    [Fact]
     public async Task A_liquidation_the_coordinator_never_completed_is_settled_by_the_account_after_the_timeout()
     {
         var market = await NewMarketAsync("PD", 50_000m);
