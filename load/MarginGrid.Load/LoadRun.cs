@@ -53,6 +53,7 @@ public static class LoadRun
         TimeSpan cpu = default;
         long memoryAfterOpen = 0;
         long decided = 0;
+        long stepEvents = 0;
 
         await Progress(console, options.Plain, async progress =>
         {
@@ -78,6 +79,7 @@ public static class LoadRun
             var cpuStart = process.TotalProcessorTime;
             var clock = Stopwatch.StartNew();
             var gate = new Lock();
+            var steps = new HashSet<string>(StringComparer.Ordinal);
             void Record(PlannedTick tick, StepOutcome outcome)
             {
                 lock (gate)
@@ -104,8 +106,12 @@ public static class LoadRun
                         liquidation.RecordValue(micros);
                     }
 
-                    decided += outcome.Evaluated;
                     gridEvents[tick.Index] = [.. outcome.Events.Select(EventKeys.Of)];
+                    if (steps.Add(outcome.Step))
+                    {
+                        decided += outcome.Evaluated; // conflated updates share their step's outcome: count it once
+                        stepEvents += outcome.Events.Length;
+                    }
                     series.Add(new SeriesPoint(
                         clock.Elapsed.TotalSeconds,
                         latency.TotalMilliseconds,
@@ -164,7 +170,7 @@ public static class LoadRun
                 Task.FromResult(RunBaseline(domainConfig, ids, seeds, startPrices, plan, freshness, initialGridEvents, gridEvents, progress)));
         }
 
-        var gridEventCount = initialGridEvents.Count + gridEvents.Sum(e => e.Count);
+        var gridEventCount = initialGridEvents.Count + stepEvents;
         return new LoadReport
         {
             Scenario = TickPlan.Name(options.Scenario),
