@@ -189,17 +189,22 @@ public sealed class GridAudit
         }
 
         LiquidationIds = ids.Count;
-        // The fund moves only by the liquidations the accounts recorded: each charge applied exactly once.
-        if (GridCluster.InitialFund + income - covered != fund)
+        // The fund moves only by the liquidations the accounts recorded: each charge applied exactly once. Compared to
+        // 1e-15: decimal keeps 28–29 significant digits, and bankruptcy cover shares with 25 decimals summed in another
+        // order than the fund's own ledger round differently in the last digit (seen: a difference of 1e-27); a charge
+        // applied twice or missed is many orders of magnitude larger.
+        if (Math.Abs(GridCluster.InitialFund + income - covered - fund) > MoneyTolerance)
         {
             _violations.Add($"insurance fund {fund}, but initial {GridCluster.InitialFund} + penalties and discounts {income} − bankruptcy cover {covered} = {GridCluster.InitialFund + income - covered}");
         }
 
-        if (socializedEvents != socialized)
+        if (Math.Abs(socializedEvents - socialized) > MoneyTolerance)
         {
             _violations.Add($"socialized loss {socialized}, but the accounts' bankruptcies socialized {socializedEvents}");
         }
     }
+
+    private const decimal MoneyTolerance = 0.000000000000001m;
 
     public string Describe()
     {
