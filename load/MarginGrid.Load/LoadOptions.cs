@@ -28,6 +28,15 @@ public sealed record LoadOptions
 
     public bool Baseline { get; init; } = true;
 
+    /// <summary>A running cluster's HTTP API base addresses; empty: an embedded grid in this process.</summary>
+    public IReadOnlyList<Uri> Targets { get; init; } = [];
+
+    /// <summary>API keys for a running cluster (from MarginGrid__Load__AdminKey, …FeedKey, …TraderKey, …ReaderKey).</summary>
+    public LoadKeys Keys { get; init; } = LoadKeys.FromEnvironment();
+
+    /// <summary>Prefix of the simulated account ids on a running cluster, so that runs do not collide.</summary>
+    public string RunId { get; init; } = $"load-{DateTimeOffset.UtcNow:yyyyMMddHHmmss}";
+
     /// <summary>How prices reach the grid: one after another (each settled before the next), or per market on schedule.</summary>
     public FeedMode Feed { get; init; } = FeedMode.Sequential;
 
@@ -64,6 +73,11 @@ public sealed record LoadOptions
             return $"--shards must be between 1 and 256, got {Shards}";
         }
 
+        if (Targets.Count > 0 && Baseline)
+        {
+            return "--target drives a running cluster that other clients may change too, so there is no exhaustive baseline: add --no-baseline";
+        }
+
         if (Feed == FeedMode.PerMarket && Baseline)
         {
             return "--feed per-market lets the grid conflate prices, so its decisions cannot be compared tick by tick with the exhaustive baseline: add --no-baseline";
@@ -72,6 +86,16 @@ public sealed record LoadOptions
         var unknown = FailOn.Keys.Except(Thresholds.Known).ToList();
         return unknown.Count > 0 ? $"--fail-on: unknown threshold(s) {string.Join(", ", unknown)}; known: {string.Join(", ", Thresholds.Known)}" : null;
     }
+}
+
+/// <summary>API keys by role for a running cluster; null where the cluster runs without keys.</summary>
+public sealed record LoadKeys(string? Admin, string? Feed, string? Trader, string? Reader)
+{
+    public static LoadKeys FromEnvironment() => new(
+        Environment.GetEnvironmentVariable("MarginGrid__Load__AdminKey"),
+        Environment.GetEnvironmentVariable("MarginGrid__Load__FeedKey"),
+        Environment.GetEnvironmentVariable("MarginGrid__Load__TraderKey"),
+        Environment.GetEnvironmentVariable("MarginGrid__Load__ReaderKey"));
 }
 
 public enum FeedMode

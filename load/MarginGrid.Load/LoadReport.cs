@@ -37,6 +37,9 @@ public sealed record LoadReport
 {
     public required string Scenario { get; init; }
     public required string FanOut { get; init; }
+
+    /// <summary>The running cluster's HTTP API addresses; null for the embedded grid.</summary>
+    public string? Target { get; init; }
     public int Accounts { get; init; }
     public int Markets { get; init; }
     public int Shards { get; init; }
@@ -151,8 +154,15 @@ public sealed record LoadReport
         md.AppendLine(inv, $"| margin calls / liquidations / collateral sales / bankruptcies | {MarginCalls:N0} / {Liquidations:N0} / {CollateralSales:N0} / {Bankruptcies:N0} |");
         md.AppendLine(inv, $"| insurance fund | {InsuranceFundStart:N2} → {InsuranceFund:N2} |");
         md.AppendLine(inv, $"| bad debt (socialized) | {BadDebt:N2} |");
-        md.AppendLine(inv, $"| memory per account (heap, after opening) | {MemoryPerAccountBytes:N0} B |");
-        md.AppendLine(inv, $"| CPU cores used while ticking | {CpuCoresUsed:N2} |");
+        if (Target is null)
+        {
+            md.AppendLine(inv, $"| memory per account (heap, after opening) | {MemoryPerAccountBytes:N0} B |");
+            md.AppendLine(inv, $"| CPU cores used while ticking | {CpuCoresUsed:N2} |");
+        }
+        else
+        {
+            md.AppendLine(inv, $"| cluster | {Target} (memory and CPU: see its /metrics) |");
+        }
         md.AppendLine(inv, $"| money conservation | {(ConservationHolds ? "holds" : $"FAILS by {ConservationDifference}")} |");
         md.AppendLine();
         md.AppendLine(Failures.Count == 0 ? "All checks passed." : "Failed checks:\n\n" + string.Join("\n", Failures.Select(f => $"- {f}")));

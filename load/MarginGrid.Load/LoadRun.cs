@@ -122,41 +122,10 @@ public static class LoadRun
                 }
             }
 
-            async Task WaitUntilAsync(TimeSpan at)
-            {
-                var wait = at - clock.Elapsed;
-                if (wait > TimeSpan.Zero)
-                {
-                    await Task.Delay(wait, cancellationToken);
-                }
-            }
-
             async Task PublishAsync(PlannedTick tick) =>
                 Record(tick, await grains.GetGrain<IMarketGrain>(tick.Market).PublishPriceAsync(new PriceUpdate(tick.Price, tick.Source, tick.Timestamp)));
 
-            if (options.Feed == FeedMode.Sequential)
-            {
-                foreach (var tick in plan)
-                {
-                    await WaitUntilAsync(tick.At);
-                    await PublishAsync(tick);
-                }
-            }
-            else
-            {
-                await Task.WhenAll(plan.GroupBy(t => t.Market).Select(async market =>
-                {
-                    var published = new List<Task>();
-                    foreach (var tick in market)
-                    {
-                        await WaitUntilAsync(tick.At);
-                        published.Add(PublishAsync(tick)); // not awaited: the next price goes out on time, the grid conflates
-                    }
-
-                    await Task.WhenAll(published);
-                }));
-            }
-
+            await FeedAsync(plan, options.Feed, clock, PublishAsync, cancellationToken);
             gridTime = clock.Elapsed;
             cpu = process.TotalProcessorTime - cpuStart;
         });
@@ -283,7 +252,47 @@ public static class LoadRun
         }
     }
 
-    private static async Task<T> Progress<T>(IAnsiConsole console, bool plain, Func<Func<string, int, Action<int>>, Task<T>> body)
+    /// <summary>
+    /// Publishes the plan on schedule: one update at a time, each settled before the next (<see cref="FeedMode.Sequential"/>),
+    /// or per market without waiting for the previous update (<see cref="FeedMode.PerMarket"/>: the grid conflates).
+    /// </summary>
+    internal static async Task FeedAsync(
+        ImmutableArray<PlannedTick> plan, FeedMode feed, Stopwatch clock, Func<PlannedTick, Task> publish, CancellationToken cancellationToken)
+    {
+        async Task WaitUntilAsync(TimeSpan at)
+        {
+            var wait = at - clock.Elapsed;
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, cancellationToken);
+            }
+        }
+
+        if (feed == FeedMode.Sequential)
+        {
+            foreach (var tick in plan)
+            {
+                await WaitUntilAsync(tick.At);
+                await publish(tick);
+            }
+
+            return;
+        }
+
+        await Task.WhenAll(plan.GroupBy(t => t.Market).Select(async market =>
+        {
+            var published = new List<Task>();
+            foreach (var tick in market)
+            {
+                await WaitUntilAsync(tick.At);
+                published.Add(publish(tick)); // not awaited: the next price goes out on time, the grid conflates
+            }
+
+            await Task.WhenAll(published);
+        }));
+    }
+
+    internal static async Task<T> Progress<T>(IAnsiConsole console, bool plain, Func<Func<string, int, Action<int>>, Task<T>> body)
     {
         if (plain || !console.Profile.Capabilities.Interactive)
         {
@@ -303,7 +312,7 @@ public static class LoadRun
             }));
     }
 
-    private static Task Progress(IAnsiConsole console, bool plain, Func<Func<string, int, Action<int>>, Task> body) =>
+    internal static Task Progress(IAnsiConsole console, bool plain, Func<Func<string, int, Action<int>>, Task> body) =>
         Progress<bool>(console, plain, async p =>
         {
             await body(p);

@@ -22,13 +22,15 @@ public static class Program
         var shards = new Option<int>("--shards") { Description = "Holder shards per market.", DefaultValueFactory = _ => d.Shards };
         var warmup = new Option<double?>("--warmup") { Description = "Seconds left out of the steady-state tick→decision and tick→margin-call figures (default: min(5, 25 % of --duration))." };
         var feed = new Option<string>("--feed") { Description = "sequential (each update settled before the next; needed for the zero-miss check) | per-market (every market on its own schedule; the grid conflates)", DefaultValueFactory = _ => "sequential" };
+        var target = new Option<string?>("--target") { Description = "Comma-separated HTTP API base addresses of a running cluster (keys from MarginGrid__Load__{Admin,Feed,Trader,Reader}Key); default: an embedded grid in this process." };
+        var runId = new Option<string?>("--run-id") { Description = "Prefix of the account ids on a running cluster (default: load-<UTC time>)." };
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the exhaustive baseline and the zero-miss check." };
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md and the plots.", DefaultValueFactory = _ => d.Output };
         var plain = new Option<bool>("--plain") { Description = "No progress bars." };
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
         {
-            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, noBaseline, output, plain, failOn,
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, failOn,
         };
         root.SetAction(async (parse, ct) =>
         {
@@ -53,6 +55,7 @@ public static class Program
                     Shards = parse.GetValue(shards),
                     Warmup = parse.GetValue(warmup) is { } w ? TimeSpan.FromSeconds(w) : null,
                     Baseline = !parse.GetValue(noBaseline),
+                    Targets = ParseTargets(parse.GetValue(target)),
                     Feed = parse.GetValue(feed) switch
                     {
                         "sequential" => FeedMode.Sequential,
@@ -77,7 +80,13 @@ public static class Program
             }
 
             var console = AnsiConsole.Console;
-            var report = (await LoadRun.RunAsync(options, console, ct)).Checked(options.FailOn);
+            if (parse.GetValue(runId) is { Length: > 0 } id)
+            {
+                options = options with { RunId = id };
+            }
+
+            var run = options.Targets.Count > 0 ? RemoteRun.RunAsync(options, console, ct) : LoadRun.RunAsync(options, console, ct);
+            var report = (await run).Checked(options.FailOn);
             Directory.CreateDirectory(options.Output);
             await File.WriteAllTextAsync(Path.Combine(options.Output, "report.json"), report.ToJson(), ct);
             var markdown = report.ToMarkdown();
@@ -89,6 +98,12 @@ public static class Program
         });
         return root;
     }
+
+    private static Uri[] ParseTargets(string? text) =>
+        [.. (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t =>
+            Uri.TryCreate(t.EndsWith('/') ? t : t + "/", UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+                ? uri
+                : throw new ArgumentException($"--target expects http(s) base addresses, got '{t}'"))];
 
     private static Dictionary<string, double> ParseThresholds(string[] items)
     {

@@ -92,7 +92,7 @@ public sealed partial class DockerfileTests
 
         var entrypoint = ExecForm(runtime.Single(i => i.Keyword == "ENTRYPOINT").Arguments);
         var cmd = ExecForm(runtime.Single(i => i.Keyword == "CMD").Arguments);
-        // `margingrid silo` by default; other subcommands (db init, load) replace CMD only.
+        // `margingrid silo` by default; other subcommands (db init) replace CMD only.
         Assert.Equal(["dotnet", "/app/margingrid.dll", "silo"], entrypoint.Concat(cmd));
         Assert.Contains(runtime, i => i.Keyword == "EXPOSE" && i.Arguments.Split(' ').Contains("8080"));
     }
@@ -146,6 +146,7 @@ public sealed partial class DockerfileTests
             }, timeout: TimeSpan.FromMinutes(8));
             Assert.True(File.Exists(Path.Combine(output, "margingrid.dll")), "margingrid.dll missing from the publish output");
             Assert.True(File.Exists(Path.Combine(output, "margingrid.runtimeconfig.json")), "margingrid.runtimeconfig.json missing");
+            Assert.True(File.Exists(Path.Combine(output, "load", "MarginGrid.Load.dll")), "the load generator (compose's load profile) is missing from load/");
         }
         finally
         {
