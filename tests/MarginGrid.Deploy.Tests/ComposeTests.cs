@@ -25,7 +25,15 @@ public sealed class ComposeTests
         var load = Assert.Single(profiled);
         Assert.Equal("load", load.Key);
         Assert.Equal(["load"], load.Value!["profiles"]!.AsArray().Select(p => p!.GetValue<string>()));
-        Assert.Equal("load", load.Value["command"]![0]!.GetValue<string>());
+        // The load generator that deploy/publish.sh puts in the image (its test checks /app/load/MarginGrid.Load.dll),
+        // driving the three silos through their HTTP API.
+        Assert.Equal(["dotnet", "/app/load/MarginGrid.Load.dll"], load.Value["entrypoint"]!.AsArray().Select(p => p!.GetValue<string>()));
+        var command = load.Value["command"]!.AsArray().Select(p => p!.GetValue<string>()).ToList();
+        Assert.Equal("--target", command[0]);
+        Assert.Equal(["http://silo1:8080", "http://silo2:8080", "http://silo3:8080"], command[1].Split(','));
+        Assert.Contains("--no-baseline", command);
+        var environment = load.Value["environment"]!.AsObject().Select(e => e.Key).ToList();
+        Assert.All(new[] { "Admin", "Feed", "Trader", "Reader" }, role => Assert.Contains($"MarginGrid__Load__{role}Key", environment));
     }
 
     [Fact]
