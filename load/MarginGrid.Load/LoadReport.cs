@@ -9,6 +9,8 @@ namespace MarginGrid.Load;
 /// <summary>Latency quantiles in milliseconds (HdrHistogram, microsecond resolution).</summary>
 public sealed record Latency(long Count, double P50, double P99, double P999, double Max)
 {
+    public static Latency None { get; } = new(0, 0, 0, 0, 0);
+
     public static Latency Of(HistogramBase h) => h.TotalCount == 0
         ? new Latency(0, 0, 0, 0, 0)
         : new Latency(
@@ -55,12 +57,12 @@ public sealed record LoadReport
     public double CoveragePerSecond { get; init; }
     public double CpuCoresUsed { get; init; }
     public double MemoryPerAccountBytes { get; init; }
-    public required Latency TickDecision { get; init; }
+    public Latency TickDecision { get; init; } = Latency.None;
     public double WarmupSeconds { get; init; }
-    public required Latency TickDecisionSteady { get; init; }
-    public required Latency TickMarginCall { get; init; }
-    public required Latency TickMarginCallSteady { get; init; }
-    public required Latency TickLiquidation { get; init; }
+    public Latency TickDecisionSteady { get; init; } = Latency.None;
+    public Latency TickMarginCall { get; init; } = Latency.None;
+    public Latency TickMarginCallSteady { get; init; } = Latency.None;
+    public Latency TickLiquidation { get; init; } = Latency.None;
     public long MarginCalls { get; init; }
     public long Liquidations { get; init; }
     public long CollateralSales { get; init; }

@@ -19,14 +19,8 @@ public static class LoadRun
 
     public static async Task<LoadReport> RunAsync(LoadOptions options, IAnsiConsole console, CancellationToken cancellationToken)
     {
-        var markets = SimulatedMarkets.Take(options.Markets);
-        var config = SimulatedMarkets.Config(options.Markets);
+        var (config, startPrices, ids, seeds, plan) = LoadSetup.Build(options, "acct");
         var domainConfig = config.ToDomain();
-        var startPrices = markets.ToDictionary(m => m.Symbol, m => m.Price, StringComparer.Ordinal);
-        var rng = new Random(options.Seed);
-        var ids = Enumerable.Range(0, options.Accounts).Select(i => $"acct-{i:D7}").ToImmutableArray();
-        var seeds = ids.Select(_ => PortfolioGenerator.Generate(rng, config, startPrices)).ToArray();
-        var plan = TickPlan.Build(options.Scenario, [.. markets.Select(m => (m.Symbol, m.Price))], options.Rate, options.Duration, options.Seed);
         var freshness = new GridOptions().PriceSourceFreshness;
 
         var observer = new CountingObserver();
@@ -42,12 +36,7 @@ public static class LoadRun
 
         var gridEvents = new List<string>[plan.Length];
         var initialGridEvents = new List<string>();
-        var decision = new LongHistogram(TimeStamp.Seconds(60), 3);
-        var steady = new LongHistogram(TimeStamp.Seconds(60), 3);
-        var warmup = options.EffectiveWarmup;
-        var marginCall = new LongHistogram(TimeStamp.Seconds(60), 3);
-        var marginCallSteady = new LongHistogram(TimeStamp.Seconds(60), 3);
-        var liquidation = new LongHistogram(TimeStamp.Seconds(60), 3);
+        var latencies = new LatencyRecorder(options.EffectiveWarmup);
         var series = new List<SeriesPoint>(plan.Length);
         TimeSpan gridTime = default;
         TimeSpan cpu = default;
@@ -85,26 +74,11 @@ public static class LoadRun
                 lock (gate)
                 {
                     var latency = clock.Elapsed - tick.At;
-                    var micros = Math.Max(1, (long)latency.TotalMicroseconds);
-                    decision.RecordValue(micros);
-                    if (tick.At >= warmup)
-                    {
-                        steady.RecordValue(micros);
-                    }
-
-                    if (outcome.Events.Any(e => e.Type == GridEventType.MarginCall))
-                    {
-                        marginCall.RecordValue(micros);
-                        if (tick.At >= warmup)
-                        {
-                            marginCallSteady.RecordValue(micros);
-                        }
-                    }
-
-                    if (outcome.Events.Any(e => e.Type is GridEventType.Liquidation or GridEventType.CollateralLiquidation or GridEventType.Bankruptcy))
-                    {
-                        liquidation.RecordValue(micros);
-                    }
+                    latencies.Record(
+                        tick.At,
+                        latency,
+                        outcome.Events.Any(e => e.Type == GridEventType.MarginCall),
+                        outcome.Events.Any(e => e.Type is GridEventType.Liquidation or GridEventType.CollateralLiquidation or GridEventType.Bankruptcy));
 
                     gridEvents[tick.Index] = [.. outcome.Events.Select(EventKeys.Of)];
                     if (steps.Add(outcome.Step))
@@ -140,7 +114,7 @@ public static class LoadRun
         }
 
         var gridEventCount = initialGridEvents.Count + stepEvents;
-        return new LoadReport
+        return latencies.Into(new LoadReport
         {
             Scenario = TickPlan.Name(options.Scenario),
             FanOut = options.FanOut.ToString().ToLowerInvariant(),
@@ -159,12 +133,6 @@ public static class LoadRun
             CoveragePerSecond = (double)options.Accounts * plan.Length / gridTime.TotalSeconds,
             CpuCoresUsed = cpu.TotalSeconds / gridTime.TotalSeconds,
             MemoryPerAccountBytes = (memoryAfterOpen - memoryBefore) / (double)options.Accounts,
-            TickDecision = Latency.Of(decision),
-            WarmupSeconds = warmup.TotalSeconds,
-            TickDecisionSteady = Latency.Of(steady),
-            TickMarginCall = Latency.Of(marginCall),
-            TickMarginCallSteady = Latency.Of(marginCallSteady),
-            TickLiquidation = Latency.Of(liquidation),
             MarginCalls = observer.MarginCalls,
             Liquidations = observer.Liquidations,
             CollateralSales = observer.CollateralSales,
@@ -177,14 +145,14 @@ public static class LoadRun
             GridEvents = gridEventCount,
             Baseline = baseline,
             Series = series,
-        };
+        });
     }
 
     private static BaselineResult RunBaseline(
         RiskConfiguration config,
         ImmutableArray<string> ids,
         AccountSeed[] seeds,
-        Dictionary<string, decimal> startPrices,
+        IReadOnlyDictionary<string, decimal> startPrices,
         ImmutableArray<PlannedTick> plan,
         TimeSpan freshness,
         List<string> initialGridEvents,

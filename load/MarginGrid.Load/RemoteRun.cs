@@ -25,22 +25,11 @@ public static class RemoteRun
 
     public static async Task<LoadReport> RunAsync(LoadOptions options, IAnsiConsole console, CancellationToken cancellationToken)
     {
-        var markets = SimulatedMarkets.Take(options.Markets);
-        var config = SimulatedMarkets.Config(options.Markets);
-        var startPrices = markets.ToDictionary(m => m.Symbol, m => m.Price, StringComparer.Ordinal);
-        var rng = new Random(options.Seed);
-        var ids = Enumerable.Range(0, options.Accounts).Select(i => $"{options.RunId}-{i:D7}").ToImmutableArray();
-        var seeds = ids.Select(_ => PortfolioGenerator.Generate(rng, config, startPrices)).ToArray();
-        var plan = TickPlan.Build(options.Scenario, [.. markets.Select(m => (m.Symbol, m.Price))], options.Rate, options.Duration, options.Seed);
+        var (config, startPrices, ids, seeds, plan) = LoadSetup.Build(options, options.RunId);
         using var api = new RemoteGrid(options.Targets, options.Keys);
 
         var fundStart = await api.ConfigureAsync(config, InitialFund, cancellationToken);
-        var decision = new LongHistogram(TimeStamp.Seconds(60), 3);
-        var steady = new LongHistogram(TimeStamp.Seconds(60), 3);
-        var marginCall = new LongHistogram(TimeStamp.Seconds(60), 3);
-        var marginCallSteady = new LongHistogram(TimeStamp.Seconds(60), 3);
-        var liquidation = new LongHistogram(TimeStamp.Seconds(60), 3);
-        var warmup = options.EffectiveWarmup;
+        var latencies = new LatencyRecorder(options.EffectiveWarmup);
         var series = new List<SeriesPoint>(plan.Length);
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         var steps = new HashSet<string>(StringComparer.Ordinal);
@@ -70,26 +59,11 @@ public static class RemoteRun
                 lock (gate)
                 {
                     var latency = clock.Elapsed - tick.At;
-                    var micros = Math.Max(1, (long)latency.TotalMicroseconds);
-                    decision.RecordValue(micros);
-                    if (tick.At >= warmup)
-                    {
-                        steady.RecordValue(micros);
-                    }
-
-                    if (step.EventTypes.Contains("margin_call"))
-                    {
-                        marginCall.RecordValue(micros);
-                        if (tick.At >= warmup)
-                        {
-                            marginCallSteady.RecordValue(micros);
-                        }
-                    }
-
-                    if (step.EventTypes.Any(t => t is "liquidation" or "collateral_liquidation" or "bankruptcy"))
-                    {
-                        liquidation.RecordValue(micros);
-                    }
+                    latencies.Record(
+                        tick.At,
+                        latency,
+                        step.EventTypes.Contains("margin_call"),
+                        step.EventTypes.Any(t => t is "liquidation" or "collateral_liquidation" or "bankruptcy"));
 
                     if (steps.Add(step.Step))
                     {
@@ -115,7 +89,7 @@ public static class RemoteRun
             fundStart.InsuranceFund,
             fund.InsuranceFund,
             fund.SocializedLoss - fundStart.SocializedLoss);
-        return new LoadReport
+        return latencies.Into(new LoadReport
         {
             Scenario = TickPlan.Name(options.Scenario),
             FanOut = "cluster",
@@ -132,12 +106,6 @@ public static class RemoteRun
             AccountEvaluations = evaluated,
             EvaluationsPerSecond = evaluated / gridTime.TotalSeconds,
             CoveragePerSecond = (double)options.Accounts * plan.Length / gridTime.TotalSeconds,
-            TickDecision = Latency.Of(decision),
-            WarmupSeconds = warmup.TotalSeconds,
-            TickDecisionSteady = Latency.Of(steady),
-            TickMarginCall = Latency.Of(marginCall),
-            TickMarginCallSteady = Latency.Of(marginCallSteady),
-            TickLiquidation = Latency.Of(liquidation),
             MarginCalls = counts.GetValueOrDefault("margin_call"),
             Liquidations = counts.GetValueOrDefault("liquidation"),
             CollateralSales = counts.GetValueOrDefault("collateral_liquidation"),
@@ -149,7 +117,7 @@ public static class RemoteRun
             ConservationDifference = conservation.Difference,
             GridEvents = counts.Values.Sum(),
             Series = series,
-        };
+        });
     }
 }
 
