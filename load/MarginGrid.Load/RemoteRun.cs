@@ -38,7 +38,7 @@ public static class RemoteRun
 
         await LoadRun.Progress(console, options.Plain, async progress =>
         {
-            // Markets are priced before accounts open in them (the API answers an opening with the account's view).
+            // Markets are priced before accounts open in them: the API refuses an account that depends on an unpriced market.
             var origin = DateTimeOffset.UtcNow - TimeSpan.FromSeconds(1);
             DateTimeOffset Stamp(DateTimeOffset planned) => origin + (planned - TickPlan.Epoch);
             await api.PublishAsync(0, [.. startPrices.Select(p => (p.Key, "feed-a", p.Value, Stamp(TickPlan.Epoch - TimeSpan.FromMilliseconds(1))))], cancellationToken);

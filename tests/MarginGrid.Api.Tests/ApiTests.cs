@@ -208,6 +208,21 @@ public sealed class ApiTests(SiloFixture fixture) : IClassFixture<SiloFixture>
             view.GetProperty("status").GetRawText(),
             fund.GetRawText());
     }
+
+    [Fact]
+    public async Task Opening_an_account_in_a_market_without_a_price_is_a_409_and_opens_nothing()
+    {
+        // SOL-USD is configured but never priced in this class's silo.
+        using var admin = fixture.Client("admin");
+        var response = await admin.PostAsync("v1/accounts/unpriced-1", Json(
+            """{ "collateral": { "USD": "1000" }, "positions": [ { "market": "SOL-USD", "size": "1", "entryPrice": "100" } ] }"""));
+        Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("SOL-USD", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var reader = fixture.Client("reader");
+        Assert.Equal(HttpStatusCode.NotFound, (await reader.GetAsync("v1/accounts/unpriced-1")).StatusCode);
+    }
 }
 
 public sealed class DatabaseInitTests

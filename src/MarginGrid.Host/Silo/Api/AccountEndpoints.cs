@@ -93,6 +93,27 @@ public static class AccountEndpoints
             }
         }
 
+        // An account is evaluated at marks from the start: every market that its positions or its collateral depend on
+        // must have a price before it can open there (otherwise it would open, but its view could not be answered).
+        var dependsOn = positions.Select(p => p.Market)
+            .Concat(collateral.Where(c => c.Value > 0m).Select(c => config.TryGetCollateral(c.Key, out var spec) ? spec.PriceMarket : null).OfType<string>())
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        var unpriced = new List<string>();
+        foreach (var market in dependsOn)
+        {
+            if (await grains.GetGrain<IMarketGrain>(market).GetMarkAsync() is null)
+            {
+                unpriced.Add(market);
+            }
+        }
+
+        if (unpriced.Count > 0)
+        {
+            return Problems.Conflict($"no price yet for {string.Join(", ", unpriced)}: publish one before opening accounts that depend on it");
+        }
+
         var account = grains.GetGrain<IAccountGrain>(id);
         if (await account.ExistsAsync())
         {
