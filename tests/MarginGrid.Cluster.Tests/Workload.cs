@@ -111,6 +111,27 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
     /// (2xx or 4xx): an acknowledged one must come back as a duplicate of itself; one that failed comes back as a
     /// duplicate if it had been applied after all, or is applied now.
     /// </summary>
+    /// <summary>
+    /// The end of every fault test: one more deposit per account through <paramref name="node"/> (it settles any
+    /// liquidation a failed node left half-done), every command resent with its id until it gets a definitive answer,
+    /// then the whole audit; fails on any violation and returns the audit for further checks.
+    /// </summary>
+    public async Task<GridAudit> SettleAndAuditAsync(
+        IReadOnlyList<string> all, SiloNode node, HttpClient reader, decimal openingUsd, ITestOutputHelper output)
+    {
+        foreach (var account in all)
+        {
+            var probe = await DepositAsync(account, 1m, node);
+            Assert.True(probe.First == Outcome.Acked, $"final deposit to {account}: {probe.Status} {probe.Failure}");
+        }
+
+        await ResendAllAsync(TimeSpan.FromSeconds(90));
+        var audit = new GridAudit();
+        await audit.CheckAsync(reader, all, Commands, openingUsd, output);
+        Assert.True(audit.Violations.Count == 0, "violations:" + audit.Describe());
+        return audit;
+    }
+
     public async Task ResendAllAsync(TimeSpan deadline)
     {
         var clock = Stopwatch.StartNew();
