@@ -18,7 +18,7 @@ public static class Program
         var duration = new Option<double>("--duration") { Description = "Seconds of price updates.", DefaultValueFactory = _ => d.Duration.TotalSeconds };
         var rate = new Option<double>("--rate") { Description = "Price updates per second, all markets together.", DefaultValueFactory = _ => d.Rate };
         var seed = new Option<int>("--seed") { Description = "Seed of portfolios and prices.", DefaultValueFactory = _ => d.Seed };
-        var fanOut = new Option<string>("--fanout") { Description = "gated | naive | streams", DefaultValueFactory = _ => d.FanOut.ToString().ToLowerInvariant() };
+        var fanOut = new Option<string>("--fanout") { Description = "gated | naive", DefaultValueFactory = _ => d.FanOut.ToString().ToLowerInvariant() };
         var shards = new Option<int>("--shards") { Description = "Holder shards per market.", DefaultValueFactory = _ => d.Shards };
         var warmup = new Option<double?>("--warmup") { Description = "Seconds left out of the steady-state tick→decision and tick→margin-call figures (default: min(5, 25 % of --duration))." };
         var feed = new Option<string>("--feed") { Description = "sequential (each update settled before the next; needed for the zero-miss check) | per-market (every market on its own schedule; the grid conflates)", DefaultValueFactory = _ => "sequential" };
@@ -49,8 +49,7 @@ public static class Program
                     {
                         "gated" => FanOutMode.Gated,
                         "naive" => FanOutMode.Naive,
-                        "streams" => FanOutMode.Streams,
-                        var other => throw new ArgumentException($"--fanout must be gated, naive or streams, got '{other}'"),
+                        var other => throw new ArgumentException($"--fanout must be gated or naive, got '{other}'"),
                     },
                     Shards = parse.GetValue(shards),
                     Warmup = parse.GetValue(warmup) is { } w ? TimeSpan.FromSeconds(w) : null,

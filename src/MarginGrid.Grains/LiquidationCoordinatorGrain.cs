@@ -34,14 +34,14 @@ public sealed class LiquidationCoordinatorGrain(IGridObserver observer, ILogger<
             // Accounts close out in parallel (each only touches its own holdings); the fund then applies their charges
             // in the step's order, so who is covered first is exactly the model's order.
             var begun = await Task.WhenAll(queue.Select(r =>
-                GrainFactory.GetGrain<IAccountGrain>(r.Account).BeginLiquidationAsync($"{step}:{r.Account}")));
+                GrainFactory.GetGrain<IAccountRiskGrain>(r.Account).BeginLiquidationAsync($"{step}:{r.Account}")));
             var charges = begun.OfType<LiquidationCharge>().ToImmutableArray();
             if (!charges.IsEmpty)
             {
-                var fund = GrainFactory.GetGrain<IInsuranceFundGrain>(0);
+                var fund = GrainFactory.GetGrain<IFundLedgerGrain>(0);
                 var covers = await fund.ApplyLiquidationsAsync(charges);
                 var completed = await Task.WhenAll(charges.Select((c, i) =>
-                    GrainFactory.GetGrain<IAccountGrain>(c.Account).CompleteLiquidationAsync(c.LiquidationId, covers[i])));
+                    GrainFactory.GetGrain<IAccountRiskGrain>(c.Account).CompleteLiquidationAsync(c.LiquidationId, covers[i])));
                 foreach (var closed in completed)
                 {
                     events.AddRange(closed);
@@ -63,7 +63,7 @@ public sealed class LiquidationCoordinatorGrain(IGridObserver observer, ILogger<
     }
 
     /// <summary>Every account has recorded its outcome: the fund may forget these ids (if this fails, they expire).</summary>
-    private async Task ForgetSettledAsync(IInsuranceFundGrain fund, ImmutableArray<string> liquidationIds)
+    private async Task ForgetSettledAsync(IFundLedgerGrain fund, ImmutableArray<string> liquidationIds)
     {
         try
         {
@@ -80,7 +80,7 @@ public sealed class LiquidationCoordinatorGrain(IGridObserver observer, ILogger<
         var reports = ImmutableArray.CreateBuilder<EvaluationReport>();
         foreach (var batch in accounts.Chunk(EvaluationBatch))
         {
-            var results = await Task.WhenAll(batch.Select(a => GrainFactory.GetGrain<IAccountGrain>(a).EvaluateAsync(step)));
+            var results = await Task.WhenAll(batch.Select(a => GrainFactory.GetGrain<IAccountRiskGrain>(a).EvaluateAsync(step)));
             reports.AddRange(results.OfType<EvaluationReport>());
         }
 

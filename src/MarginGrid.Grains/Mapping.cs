@@ -23,19 +23,70 @@ public static class Mapping
             seed.Positions.Select(p => KeyValuePair.Create(p.Market, new Position(p.Size, p.EntryPrice))),
             netUsdTransfers: seed.Collateral.GetValueOrDefault(Assets.Usd));
 
-    /// <summary>Markets whose price moves this portfolio: its positions and the price markets of its collateral.</summary>
-    public static ImmutableSortedSet<string> PricedBy(this Portfolio portfolio, RiskConfiguration config)
-    {
-        var markets = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
-        markets.UnionWith(portfolio.Positions.Keys);
-        foreach (var (asset, q) in portfolio.Balances)
-        {
-            if (q > 0m && config.TryGetCollateral(asset, out var spec) && spec.PriceMarket is { } m)
-            {
-                markets.Add(m);
-            }
-        }
+    public static LiquidationCharge ToCharge(this PendingLiquidation pending, string account) =>
+        new(pending.LiquidationId, account, pending.FundIncome, pending.Deficit);
 
-        return markets.ToImmutable();
+    public static BankruptcyCover ToDomain(this BankruptcyCoverView cover) => new(cover.Deficit, cover.InsuranceCovered, cover.Socialized);
+
+    public static BankruptcyCoverView ToView(this BankruptcyCover cover) => new(cover.Deficit, cover.InsuranceCovered, cover.Socialized);
+
+    /// <summary>A domain event as it is published: with the step that caused it and when.</summary>
+    public static GridEvent ToGrid(this ModelEvent e, string step, DateTimeOffset timestamp) =>
+        new(e.Type switch
+        {
+            ModelEventType.MarginCall => GridEventType.MarginCall,
+            ModelEventType.Liquidation => GridEventType.Liquidation,
+            ModelEventType.CollateralLiquidation => GridEventType.CollateralLiquidation,
+            ModelEventType.Bankruptcy => GridEventType.Bankruptcy,
+            ModelEventType.Rejected => GridEventType.Rejected,
+            _ => throw new NotSupportedException($"event {e.TypeName} has no wire form yet"),
+        }, e.Account ?? string.Empty, step, timestamp)
+        {
+            Status = e.Status?.ToWire(),
+            Market = e.Market,
+            Asset = e.Asset,
+            Quantity = e.Quantity,
+            Price = e.Price,
+            Penalty = e.Penalty,
+            Discount = e.Discount,
+            Deficit = e.Deficit,
+            InsuranceCovered = e.InsuranceCovered,
+            Socialized = e.Socialized,
+            Reason = e.Reason,
+        };
+
+    /// <summary>What a client sees of an account at the given marks.</summary>
+    public static AccountView ToView(this Account account, IMarks marks, RiskConfiguration config)
+    {
+        var holdings = account.Holdings;
+        var health = MarginCalculator.Evaluate(holdings, marks, config);
+        var positions = holdings.Positions
+            .Select(p =>
+            {
+                var hasMark = marks.TryGetMark(p.Key, out var mark);
+                return new PositionView(
+                    p.Key,
+                    p.Value.Size,
+                    p.Value.Entry,
+                    hasMark ? mark : null,
+                    hasMark ? LiquidationPrice.For(holdings, p.Key, marks, config) : null,
+                    hasMark ? MarginCalculator.PositionMaintenance(config.Market(p.Key), p.Value, mark) : null);
+            })
+            .ToImmutableArray();
+        return new AccountView(
+            account.Id,
+            holdings.Balances.ToImmutableSortedDictionary(StringComparer.Ordinal),
+            positions,
+            health.Equity,
+            health.MaintenanceMargin,
+            health.InitialMargin,
+            health.Health,
+            health.Status.ToWire(),
+            account.Version)
+        {
+            RealizedPnl = holdings.RealizedPnl,
+            CollateralSoldValue = holdings.CollateralSoldValue,
+            NetUsdTransfers = holdings.NetUsdTransfers,
+        };
     }
 }

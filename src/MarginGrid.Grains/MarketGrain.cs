@@ -2,7 +2,6 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using MarginGrid.Domain;
 using Microsoft.Extensions.Options;
-using Orleans.Streams;
 
 namespace MarginGrid.Grains;
 
@@ -36,8 +35,6 @@ public sealed class MarketGrain(
     private readonly int _shards = options.Value.ShardsPerMarket;
     private readonly TimeSpan _freshness = options.Value.PriceSourceFreshness;
 
-    private readonly FanOutMode _fanOut = options.Value.FanOut;
-    private PendingAcks? _awaiting;
 
     /// <summary>The latest price of every source (the state's copy is written with each step).</summary>
     private PriceBoard? _board;
@@ -58,73 +55,10 @@ public sealed class MarketGrain(
         return Task.WhenAll(deliveries);
     }
 
-    /// <summary>Streams fan-out: publish on the market's stream, then wait until every registered holder has acknowledged.</summary>
-    private async Task<TickDelivery> StreamAsync(MarketTick tick)
-    {
-        var counts = await Task.WhenAll(Enumerable.Range(0, _shards)
-            .Select(k => GrainFactory.GetGrain<IMarketShardGrain>(StableHash.ShardKey(Symbol, k)).CountAsync()));
-        var holders = counts.Sum();
-        var pending = new PendingAcks(tick.Sequence, holders);
-        _awaiting = pending;
-        try
-        {
-            await this.GetStreamProvider(GridProviders.TickStreams)
-                .GetStream<MarketTick>(StreamId.Create("ticks", Symbol))
-                .OnNextAsync(tick);
-            await pending.Done.WaitAsync(TimeSpan.FromSeconds(30));
-        }
-        finally
-        {
-            _awaiting = null;
-        }
-
-        if (tick.Evaluate)
-        {
-            observer.Evaluated(holders);
-        }
-
-        return new TickDelivery(tick.Evaluate ? holders : 0, [.. pending.Reports]) { Delivered = tick.Evaluate ? holders : 0 };
-    }
-
-    private sealed class PendingAcks(long sequence, int expected)
-    {
-        private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _acks;
-
-        public long Sequence { get; } = sequence;
-
-        public List<EvaluationReport> Reports { get; } = [];
-
-        public Task Done => expected == 0 ? Task.CompletedTask : _done.Task;
-
-        public void Ack(EvaluationReport? report)
-        {
-            if (report is not null)
-            {
-                Reports.Add(report);
-            }
-
-            if (++_acks >= expected)
-            {
-                _done.TrySetResult();
-            }
-        }
-    }
-
     public Task<MarkPrice?> GetMarkAsync() =>
         Task.FromResult(state.State.Sequence == 0
             ? null
             : new MarkPrice(Symbol, state.State.Sequence, state.State.Price, state.State.Timestamp));
-
-    public Task AckTickAsync(long sequence, EvaluationReport? report)
-    {
-        if (_awaiting is { } pending && pending.Sequence == sequence)
-        {
-            pending.Ack(report);
-        }
-
-        return Task.CompletedTask;
-    }
 
     public async Task<StepOutcome> PublishPriceAsync(PriceUpdate update)
     {
@@ -177,7 +111,7 @@ public sealed class MarketGrain(
         await state.WriteStateAsync();
 
         var tick = new MarketTick(Symbol, state.State.Sequence, mark, newest.Timestamp, evaluate, version);
-        var reports = _fanOut == FanOutMode.Streams ? [await StreamAsync(tick)] : await DeliverToShardsAsync(tick);
+        var reports = await DeliverToShardsAsync(tick);
         if (!evaluate)
         {
             return StepOutcome.Empty(tick.StepId);

@@ -100,7 +100,7 @@ public sealed class MarketShardGrain(
         var i = 0;
         foreach (var holder in targets)
         {
-            calls[i++] = GrainFactory.GetGrain<IAccountGrain>(holder).OnTickAsync(tick);
+            calls[i++] = GrainFactory.GetGrain<IAccountRiskGrain>(holder).OnTickAsync(tick);
         }
 
         var reports = await Task.WhenAll(calls);

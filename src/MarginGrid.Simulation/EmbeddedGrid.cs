@@ -36,9 +36,7 @@ public sealed class EmbeddedGrid : IAsyncDisposable
             builder.Services.AddSingleton(observer);
         }
 
-        var grid = new GridOptions();
-        configure?.Invoke(grid);
-        builder.UseOrleans(silo => silo.ConfigureEmbedded(tickStreams: grid.FanOut == FanOutMode.Streams));
+        builder.UseOrleans(silo => silo.ConfigureEmbedded());
         var host = builder.Build();
         await host.StartAsync(cancellationToken);
         return new EmbeddedGrid(host);
@@ -54,10 +52,9 @@ public sealed class EmbeddedGrid : IAsyncDisposable
 public static class SiloBuilderExtensions
 {
     /// <summary>
-    /// The in-memory providers the grains need: grain storage "grid", "PubSubStore", memory streams "grid-events", and
-    /// for the streams fan-out the tuned "grid-ticks" memory streams.
+    /// The in-memory providers the grains need: grain storage "grid", "PubSubStore" and memory streams "grid-events".
     /// </summary>
-    public static ISiloBuilder ConfigureEmbedded(this ISiloBuilder silo, bool tickStreams = false)
+    public static ISiloBuilder ConfigureEmbedded(this ISiloBuilder silo)
     {
         silo.UseLocalhostClustering(siloPort: FreePort(), gatewayPort: FreePort())
             .AddGridMemoryStorage(GridProviders.Storage)
@@ -67,16 +64,6 @@ public static class SiloBuilderExtensions
         // entry per activation (about 270 bytes each at 100k accounts, measured by the load generator).
         silo.Configure<Orleans.Configuration.GrainDirectoryOptions>(o =>
             o.CachingStrategy = Orleans.Configuration.GrainDirectoryOptions.CachingStrategyType.None);
-
-        if (tickStreams)
-        {
-            silo.AddMemoryStreams(GridProviders.TickStreams, streams => streams.ConfigurePullingAgent(agent => agent.Configure(o =>
-            {
-                // Tuned for the streams fan-out comparison: the default 100 ms poll would dominate every tick.
-                o.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(5);
-                o.BatchContainerBatchSize = 16;
-            })));
-        }
 
         return silo;
     }

@@ -1,3 +1,4 @@
+using MarginGrid.Grains;
 using System.Collections.Immutable;
 using MarginGrid.Simulation;
 
