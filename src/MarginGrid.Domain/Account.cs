@@ -317,6 +317,19 @@ public sealed class Account
         return new Evaluation(health, marginCall);
     }
 
+    /// <summary>This account's safe bands at <paramref name="marks"/> (none unless Healthy, or when it cannot be evaluated).</summary>
+    public IReadOnlyDictionary<string, SafeBand>? SafeBands(IMarks marks, RiskConfiguration config)
+    {
+        try
+        {
+            return Domain.SafeBands.For(Holdings, marks, config);
+        }
+        catch (Exception e) when (e is MissingMarkException or ArithmeticException)
+        {
+            return null; // no bands: every tick of its markets reaches the account
+        }
+    }
+
     /// <summary>The stored result of a command id, or null if it is new; throws <see cref="CommandConflictException"/> on a different body.</summary>
     public CommandRecord? FindCommand(AccountCommand command)
     {

@@ -2,7 +2,6 @@ using System.Collections.Immutable;
 using MarginGrid.Domain;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Streams;
 
 namespace MarginGrid.Grains;
 
@@ -21,16 +20,20 @@ public sealed class AccountGrain(
     : Grain, IAccountGrain, IAccountRiskGrain
 {
     private readonly GridOptions _options = options.Value;
-
-    /// <summary>Marks, tick sequences, shard registrations and whether each shard holds a band for us.</summary>
-    private readonly MarketLinks _marks = new();
+    private AccountMarkets? _markets;
+    private AccountEvents? _events;
     private RiskConfiguration? _config;
     private long _configVersion;
-    private IAsyncStream<GridEvent>? _stream;
 
     private string Id => this.GetPrimaryKeyString();
 
     private Account Account => state.State.Account ??= new Account(Id);
+
+    private AccountMarkets Markets => _markets ??= new AccountMarkets(GrainFactory, Id, _options);
+
+    private IMarks Marks => Markets.Marks;
+
+    private AccountEvents Events => _events ??= new AccountEvents(this, () => state.State.Recent ??= [], _options.RecentEvents, observer, clock, logger);
 
     private RiskConfiguration Config => _config ?? throw new InvalidOperationException("configuration not loaded");
 
@@ -39,7 +42,7 @@ public sealed class AccountGrain(
         if (Account.Opened)
         {
             await LoadConfigAsync(1);
-            await LinkAsync(Account.PricedBy(Config));
+            await Markets.LinkAsync(Account.PricedBy(Config), refresh: false);
             await SettlePendingAsync(force: true); // a liquidation applied here whose fund settlement was not confirmed
         }
     }
@@ -59,20 +62,21 @@ public sealed class AccountGrain(
         Account.Open(holdings, Config);
         await PersistAsync(undo);
         observer.StatusChanged(null, RiskStatus.Healthy);
-        await LinkAsync(Account.PricedBy(Config));
+        await Markets.LinkAsync(Account.PricedBy(Config), refresh: false);
         await RebandAsync();
     }
 
     public async Task<EvaluationReport?> OnTickAsync(MarketTick tick)
     {
-        if (!Account.Opened || !_marks.ApplyMark(tick.Market, tick.Sequence, tick.Price))
+        if (!Account.Opened)
         {
-            if (!Account.Opened)
-            {
-                await UnregisterAsync(tick.Market);
-            }
+            await Markets.UnlinkAsync(tick.Market);
+            return null;
+        }
 
-            return null; // not open, or stale: a newer tick of this market has already been applied
+        if (!Markets.TakeTick(tick))
+        {
+            return null; // stale: a newer tick of this market has already been applied
         }
 
         if (tick.ConfigVersion > _configVersion)
@@ -82,18 +86,12 @@ public sealed class AccountGrain(
 
         if (!Account.IsPricedBy(tick.Market, Config))
         {
-            await UnregisterAsync(tick.Market);
+            await Markets.UnlinkAsync(tick.Market);
             return null;
         }
 
         await SettlePendingAsync(force: false);
-        if (!tick.Evaluate)
-        {
-            return null;
-        }
-
-        _marks.SetBandHeld(tick.Market, false); // the shard dropped our band to deliver this tick
-        return await StepAsync(tick.StepId, except: tick.Market);
+        return tick.Evaluate ? await StepAsync(tick.StepId, except: tick.Market) : null;
     }
 
     public async Task<EvaluationReport?> EvaluateAsync(string step) => Account.Opened ? await StepAsync(step) : null;
@@ -111,8 +109,8 @@ public sealed class AccountGrain(
             return new PreTradeView(false, RejectReasons.UnknownAccount, null, null);
         }
 
-        await RefreshMarksAsync([.. Account.PricedBy(Config).Append(market).Where(m => Config.TryGetMarket(m, out _)).Distinct()]);
-        var result = AccountRules.PreTrade(Account.Holdings, market, size, price, _marks, Config);
+        await Markets.RefreshAsync([.. Account.PricedBy(Config).Append(market).Where(m => Config.TryGetMarket(m, out _)).Distinct()]);
+        var result = AccountRules.PreTrade(Account.Holdings, market, size, price, Marks, Config);
         return new PreTradeView(result.Allowed, result.Reason, result.HealthAfter?.Equity, result.HealthAfter?.InitialMargin);
     }
 
@@ -129,9 +127,9 @@ public sealed class AccountGrain(
             return null;
         }
 
-        await RefreshMarksIfGatedAsync();
+        await Markets.RefreshIfGatedAsync(Account.PricedBy(Config));
         var undo = Account.Save();
-        if (!Account.BeginLiquidation(liquidationId, _marks, Config, coordinated: true, clock.UtcNow))
+        if (!Account.BeginLiquidation(liquidationId, Marks, Config, coordinated: true, clock.UtcNow))
         {
             return null;
         }
@@ -159,8 +157,8 @@ public sealed class AccountGrain(
             return null;
         }
 
-        await RefreshMarksAsync(Account.PricedBy(Config));
-        return Account.ToView(_marks, Config);
+        await Markets.RefreshAsync(Account.PricedBy(Config));
+        return Account.ToView(Marks, Config);
     }
 
     public Task<ImmutableArray<GridEvent>> GetRecentEventsAsync() => Task.FromResult(state.State.Recent?.ToImmutableArray() ?? []);
@@ -175,10 +173,10 @@ public sealed class AccountGrain(
 
         if (!Account.Opened)
         {
-            var unknown = Publishable(new ModelEvent(ModelEventType.Rejected, Id) { Reason = RejectReasons.UnknownAccount }, command.CommandId);
+            var unknown = new ModelEvent(ModelEventType.Rejected, Id) { Reason = RejectReasons.UnknownAccount }.ToGrid(command.CommandId, clock.UtcNow);
             observer.EventEmitted(unknown);
             observer.Command(command.Kind, "rejected");
-            await PublishAsync([unknown]);
+            await Events.PublishAsync([unknown]);
             return new CommandResult(command.CommandId, false, RejectReasons.UnknownAccount, [unknown], 0);
         }
 
@@ -194,45 +192,37 @@ public sealed class AccountGrain(
             await LoadConfigAsync(_configVersion + 1); // an unknown market or asset may be newer than this silo's copy
         }
 
-        await LinkAsync(Account.MarketsNeeded(Config, command), refresh: true);
+        await Markets.LinkAsync(Account.MarketsNeeded(Config, command), refresh: true); // decide at current marks
         var now = clock.UtcNow;
         var undo = Account.Save();
-        var step = Account.Execute(command, _marks, Config, now, _options.CommandRetention);
+        var step = Account.Execute(command, Marks, Config, now, _options.CommandRetention);
         if (step.NeedsLiquidation)
         {
-            Account.BeginLiquidation($"{command.CommandId}/liquidation", _marks, Config, coordinated: false, now, command.CommandId);
+            Account.BeginLiquidation($"{command.CommandId}/liquidation", Marks, Config, coordinated: false, now, command.CommandId);
         }
 
-        await PersistAsync(undo);
-        Record(step.Record.Events, command.CommandId);
-        await PublishAsync([.. step.Record.Events.Select(e => Publishable(e, command.CommandId))]);
+        await PersistAsync(undo); // the command, its record and its liquidation's outbox: one write
+        await Events.EmitAsync(step.Record.Events, command.CommandId);
         await SettlePendingAsync(force: true);
         observer.Command(command.Kind, step.Record.Accepted ? "accepted" : "rejected");
         await RebandAsync();
         return ToResult(FindCommand(command)!);
     }
 
-    private CommandRecord? FindCommand(AccountCommand command)
-    {
-        try
-        {
-            return Account.FindCommand(command);
-        }
-        catch (CommandIdConflictException)
-        {
-            throw new CommandConflictException(command.CommandId);
-        }
-    }
+    private CommandRecord? FindCommand(AccountCommand command) =>
+        Account.Commands.Find(command.CommandId) is { } stored && stored.Fingerprint != command.Fingerprint
+            ? throw new CommandConflictException(command.CommandId)
+            : Account.FindCommand(command);
 
     /// <summary>Evaluates at current marks (fetching those whose ticks were gated), reports what the step must act on, re-bands.</summary>
     private async Task<EvaluationReport?> StepAsync(string step, string? except = null)
     {
-        await RefreshMarksIfGatedAsync(except);
+        await Markets.RefreshIfGatedAsync(Account.PricedBy(Config), except);
         Evaluation evaluation;
         var undo = Account.Save();
         try
         {
-            evaluation = Account.Evaluate(_marks, Config);
+            evaluation = Account.Evaluate(Marks, Config);
         }
         catch (Exception e) when (e is MissingMarkException or ArithmeticException)
         {
@@ -242,22 +232,12 @@ public sealed class AccountGrain(
             return null;
         }
 
-        if (undo.Status != Account.Status)
-        {
-            observer.StatusChanged(undo.Status.ToWire(), Account.Status.ToWire());
-        }
-
         if (undo.Status != Account.Status || undo.Armed != Account.MarginCallArmed)
         {
             await PersistAsync(undo);
         }
 
-        GridEvent? marginCall = null;
-        if (evaluation.MarginCall is { } call)
-        {
-            marginCall = Record([call], step)[0];
-            await PublishAsync([marginCall]);
-        }
+        var marginCall = evaluation.MarginCall is { } call ? (await Events.EmitAsync([call], step))[0] : null;
 
         if (!evaluation.NeedsLiquidation)
         {
@@ -300,47 +280,22 @@ public sealed class AccountGrain(
     {
         var pending = Account.Outbox!;
         var undo = Account.Save();
-        var before = Account.Status;
-        var events = Account.CompleteLiquidation(cover?.ToDomain(), _marks, Config);
+        var events = Account.CompleteLiquidation(cover?.ToDomain(), Marks, Config);
         await PersistAsync(undo);
-        if (before != Account.Status)
-        {
-            observer.StatusChanged(before.ToWire(), Account.Status.ToWire());
-        }
 
-        var published = Record(events, pending.LiquidationId);
-        await PublishAsync(published);
-        return published;
+        return await Events.EmitAsync(events, pending.LiquidationId);
     }
 
     /// <summary>
-    /// Gated fan-out: computes this account's safe bands (none unless Healthy) and hands each to its shard. A shard that
-    /// has seen a newer tick than the marks the band was computed at returns it; the account then takes it and settles
-    /// a step of its own (margin call, liquidation), since that tick's step did not include it, and bands again.
+    /// Gated fan-out: hands the shards this account's safe bands (none unless Healthy). A shard that has seen a newer tick
+    /// than the band's marks returns it; that tick's step did not include this account, so it settles a step of its own
+    /// (margin call, liquidation) and bands again.
     /// </summary>
     private async Task RebandAsync()
     {
-        if (_options.FanOut != FanOutMode.Gated || !Account.Opened)
+        for (var attempt = 0; Account.Opened && attempt < 4; attempt++)
         {
-            return;
-        }
-
-        for (var attempt = 0; attempt < 4; attempt++)
-        {
-            var bands = Bands();
-            var replies = await Task.WhenAll(Account.PricedBy(Config).Select(m =>
-            {
-                var band = bands is not null && bands.TryGetValue(m, out var b) ? b : (SafeBand?)null;
-                if (band is null && _marks.BandHeld(m) == false)
-                {
-                    return Task.FromResult<MarketTick?>(null); // no band there already: every tick reaches us
-                }
-
-                _marks.SetBandHeld(m, band is not null);
-                return Shard(m).SetBandAsync(Id, band?.Low, band?.High, _marks.Sequence(m));
-            }));
-
-            var newer = replies.OfType<MarketTick>().Where(t => _marks.ApplyMark(t.Market, t.Sequence, t.Price)).ToList();
+            var newer = await Markets.BandAsync(Account.PricedBy(Config), Account.SafeBands(Marks, Config));
             if (newer.Count == 0)
             {
                 return;
@@ -349,115 +304,26 @@ public sealed class AccountGrain(
             var step = newer[^1].StepId;
             if (await StepAsync(step) is { NeedsLiquidation: true })
             {
-                await RefreshMarksIfGatedAsync();
-                var undo = Account.Save();
-                if (Account.BeginLiquidation($"{step}:{Id}/self", _marks, Config, coordinated: false, clock.UtcNow))
-                {
-                    await PersistAsync(undo);
-                    await SettlePendingAsync(force: true);
-                }
+                await LiquidateSelfAsync($"{step}:{Id}/self");
             }
         }
 
         logger.LogWarning("Account {Account} could not settle its safe bands; its holders deliver every tick until it does", Id);
     }
 
-    private IReadOnlyDictionary<string, SafeBand>? Bands()
+    /// <summary>This account's own step found it liquidatable: liquidate it and settle with the fund directly.</summary>
+    private async Task LiquidateSelfAsync(string liquidationId)
     {
-        try
+        var undo = Account.Save();
+        if (Account.BeginLiquidation(liquidationId, Marks, Config, coordinated: false, clock.UtcNow))
         {
-            return SafeBands.For(Account.Holdings, _marks, Config);
+            await PersistAsync(undo);
+            await SettlePendingAsync(force: true);
         }
-        catch (Exception e) when (e is MissingMarkException or ArithmeticException)
-        {
-            return null; // no bands: every tick of its markets reaches the account
-        }
-    }
-
-    /// <summary>With gating, ticks inside the bands never reach the account: fetch the current marks unless no shard holds a band.</summary>
-    private Task RefreshMarksIfGatedAsync(string? except = null)
-    {
-        var markets = Account.PricedBy(Config);
-        return _options.FanOut == FanOutMode.Gated && markets.Any(m => _marks.BandHeld(m) != false)
-            ? RefreshMarksAsync([.. markets.Where(m => m != except)])
-            : Task.CompletedTask;
-    }
-
-    /// <summary>Fetches the current mark of each market from its market grain.</summary>
-    private async Task RefreshMarksAsync(IReadOnlyCollection<string> markets)
-    {
-        var marks = await Task.WhenAll(markets.Select(m => GrainFactory.GetGrain<IMarketGrain>(m).GetMarkAsync()));
-        foreach (var mark in marks.OfType<MarkPrice>())
-        {
-            _marks.ApplyMark(mark.Market, mark.Sequence, mark.Price);
-        }
-    }
-
-    /// <summary>Registers with the holder shard of each market (before fetching, so no tick falls between) and fetches its mark.</summary>
-    private async Task LinkAsync(IReadOnlyCollection<string> markets, bool refresh = false)
-    {
-        foreach (var market in markets)
-        {
-            if (_marks.Register(market))
-            {
-                await Shard(market).RegisterAsync(Id);
-            }
-        }
-
-        await RefreshMarksAsync(refresh ? markets : [.. markets.Where(m => !_marks.TryGetMark(m, out _))]);
-    }
-
-    private async Task UnregisterAsync(string market)
-    {
-        _marks.Unregister(market);
-        await Shard(market).UnregisterAsync(Id);
     }
 
     private CommandResult ToResult(CommandRecord record) =>
         new(record.CommandId, record.Accepted, record.Reason, [.. record.Events.Select(e => e.ToGrid(record.CommandId, record.At))], record.Version);
-
-    private GridEvent Publishable(ModelEvent e, string step) => e.ToGrid(step, clock.UtcNow);
-
-    /// <summary>Adds events to the account's recent history and reports them to the observer; returns them as published.</summary>
-    private ImmutableArray<GridEvent> Record(IReadOnlyList<ModelEvent> events, string step)
-    {
-        var published = events.Select(e => Publishable(e, step)).ToImmutableArray();
-        var recent = state.State.Recent ??= [];
-        foreach (var e in published)
-        {
-            recent.Add(e);
-            observer.EventEmitted(e);
-        }
-
-        if (recent.Count > _options.RecentEvents)
-        {
-            recent.RemoveRange(0, recent.Count - _options.RecentEvents);
-        }
-
-        return published;
-    }
-
-    private async Task PublishAsync(IReadOnlyCollection<GridEvent> events)
-    {
-        if (events.Count == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            _stream ??= this.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
-            foreach (var e in events)
-            {
-                await _stream.OnNextAsync(e);
-            }
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // The events are persisted in the account's history (and the audit trail); the stream is best effort.
-            logger.LogWarning(e, "Account {Account} could not publish {Count} events to the event stream", Id, events.Count);
-        }
-    }
 
     /// <summary>
     /// Persists the step; when the write fails, the step is undone in memory (so the answer "failed" means "not
@@ -475,10 +341,12 @@ public sealed class AccountGrain(
             DeactivateOnIdle();
             throw;
         }
+
+        if (undo.Status != Account.Status)
+        {
+            observer.StatusChanged(undo.Status.ToWire(), Account.Status.ToWire());
+        }
     }
 
     private async Task LoadConfigAsync(long minVersion) => (_config, _configVersion) = await configs.GetAsync(Math.Max(1, minVersion));
-
-    private IMarketShardGrain Shard(string market) =>
-        GrainFactory.GetGrain<IMarketShardGrain>(StableHash.ShardKey(market, StableHash.Shard(Id, _options.ShardsPerMarket)));
 }
