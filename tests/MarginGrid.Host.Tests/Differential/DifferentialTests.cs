@@ -55,25 +55,54 @@ public sealed class DifferentialTests(GridUnderTest grid, ITestOutputHelper outp
         output.WriteLine($"{cases} cases agreed in {watch.Elapsed.TotalSeconds:F1} s ({run} replays)");
     }
 
-    /// <summary>Runs every case without stopping or shrinking and reports how many disagree (MARGINGRID_DIFF_CENSUS=1).</summary>
+    /// <summary>
+    /// Runs every case without stopping or shrinking and reports how many disagree (MARGINGRID_DIFF_CENSUS=1); the
+    /// first few disagreements are then shrunk (greedily, by the generator's shrinker) into
+    /// differential-failures/census-N.json, to see the distinct ways in which they fail.
+    /// </summary>
     private void Census(int cases)
     {
         var watch = Stopwatch.StartNew();
-        var failed = new List<(int Index, string First)>();
+        var failed = new List<(int Index, Scenario Scenario, List<string> Differences)>();
         var samples = ScenarioGenerator.Cases.Sample(cases, new Rnd(42UL), cases);
         for (var i = 0; i < samples.Length; i++)
         {
             var (differences, _, _, _) = Replay(samples[i].Scenario);
             if (differences.Count > 0)
             {
-                failed.Add((i, differences[0]));
+                failed.Add((i, samples[i].Scenario, differences));
             }
         }
 
         output.WriteLine($"census: {failed.Count} of {cases} cases disagree ({watch.Elapsed.TotalSeconds:F1} s)");
-        foreach (var (index, first) in failed)
+        Directory.CreateDirectory(FailureFolder);
+        foreach (var (index, scenario, differences) in failed)
         {
-            output.WriteLine($"  case {index}: {first}");
+            output.WriteLine($"  case {index}: {string.Join(" / ", differences.Take(3)).ReplaceLineEndings(" ")}");
+        }
+
+        foreach (var (index, scenario, _) in failed.Take(int.TryParse(Environment.GetEnvironmentVariable("MARGINGRID_DIFF_CENSUS_SHRINK"), out var k) ? k : 0))
+        {
+            var smallest = scenario;
+            var shrunk = true;
+            while (shrunk)
+            {
+                shrunk = false;
+                foreach (var candidate in ScenarioGenerator.Shrink(smallest))
+                {
+                    if (Replay(candidate).Differences.Count > 0)
+                    {
+                        smallest = candidate;
+                        shrunk = true;
+                        break;
+                    }
+                }
+            }
+
+            var (differences, json, _, _) = Replay(smallest);
+            File.WriteAllText(Path.Combine(FailureFolder, $"census-{index}.json"), json);
+            output.WriteLine($"case {index} shrunk to: {new DiffCase(smallest)}");
+            output.WriteLine(string.Join(Environment.NewLine, differences));
         }
     }
 
@@ -174,6 +203,12 @@ public sealed class DifferentialToolTests(ITestOutputHelper output)
             """;
 
         Assert.Empty(ModelAgreement.Compare(close, expected));
+        Assert.Empty(ModelAgreement.Compare(
+            """{"accounts":{"a":{"collateral":{"USD":"0.0000000000000000000000000001","BTC":"1"}}},"insuranceFund":"0","socializedLoss":"0","events":[]}""",
+            """{"accounts":{"a":{"collateral":{"BTC":"1"}}},"insuranceFund":"0","socializedLoss":"0","events":[]}"""));
+        Assert.NotEmpty(ModelAgreement.Compare(
+            """{"accounts":{"a":{"collateral":{"USD":"0.01"}}},"insuranceFund":"0","socializedLoss":"0","events":[]}""",
+            """{"accounts":{"a":{"collateral":{}}},"insuranceFund":"0","socializedLoss":"0","events":[]}"""));
         var differences = ModelAgreement.Compare(wrong, expected);
         output.WriteLine(string.Join(Environment.NewLine, differences));
         Assert.Contains(differences, d => d.StartsWith("accounts.a.equity", StringComparison.Ordinal));

@@ -29,6 +29,8 @@ public sealed class GridUnderTest : IAsyncLifetime
 {
     public static FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 22, 0, 0, 0, TimeSpan.Zero));
 
+    private static readonly short Silos = short.TryParse(Environment.GetEnvironmentVariable("MARGINGRID_DIFF_SILOS"), out var n) && n > 0 ? n : (short)2;
+
     private int _case;
 
     public TestCluster Cluster { get; private set; } = null!;
@@ -37,7 +39,7 @@ public sealed class GridUnderTest : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = new TestClusterBuilder(2);
+        var builder = new TestClusterBuilder(Silos);
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
         Cluster = builder.Build();
