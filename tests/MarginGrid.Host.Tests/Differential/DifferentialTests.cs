@@ -5,7 +5,10 @@
 //   MARGINGRID_DIFF_CASES=5000 dotnet test tests/MarginGrid.Host.Tests --filter "FullyQualifiedName~Differential"
 //
 // Other knobs: MARGINGRID_DIFF_SEED="<seed>,<gamma>" replays one FsCheck run (FsCheck prints them on a failure);
-// MARGINGRID_DIFF_CENSUS=1 first runs the cases without stopping or shrinking and reports how many disagree.
+// MARGINGRID_DIFF_CENSUS=1 first runs the cases without stopping or shrinking and reports how many disagree
+// (MARGINGRID_DIFF_CENSUS_SHRINK=N also shrinks the first N of them into differential-failures/census-*.json);
+// MARGINGRID_DIFF_SILOS=1 runs the TestCluster with one silo instead of two.
+// Measured on the 2-core dev machine: 200 cases in 34–39 s (about 0.2 s a case, shrinking extra), so 5,000 take ~15 min.
 // A failure prints the differences, the events side by side, and the shrunk scenario as a scenario file, which is also
 // written to bin/.../differential-failures/shrunk.json: `margingrid replay that-file` reproduces it.
 using System.Diagnostics;
