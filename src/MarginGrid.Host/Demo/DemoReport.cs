@@ -14,7 +14,7 @@ namespace MarginGrid.Host.Demo;
 /// </summary>
 public static class DemoReport
 {
-    private const int Width = 48;
+    private const int Width = 22; // the table fits 80 columns (a redirected console)
     private static readonly string Blocks = "▁▂▃▄▅▆▇█";
 
     public static IRenderable Chart(IReadOnlyList<RunSample> series, decimal initialFund)

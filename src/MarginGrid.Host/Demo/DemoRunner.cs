@@ -53,8 +53,7 @@ public static class DemoRunner
         console.MarkupLine($"[grey]Opened and evaluated in {opening.Elapsed.TotalSeconds:F1} s. Trading for {options.Duration.TotalSeconds:F0} s; the crash starts at 35 %.[/]");
 
         var points = (int)(options.Duration.TotalSeconds * options.TicksPerSecondPerMarket);
-        // A stable hash of the symbol (string.GetHashCode changes per process): the same --seed, the same price path.
-        var paths = startPrices.ToDictionary(p => p.Key, p => new PricePath(p.Value, points, new Random(options.Seed ^ (int)MarginGrid.Grains.StableHash.Fnv1a(p.Key))), StringComparer.Ordinal);
+        var paths = PricePaths(startPrices, points, options.Seed);
         var marks = new System.Collections.Concurrent.ConcurrentDictionary<string, decimal>(startPrices, StringComparer.Ordinal);
         var clock = Stopwatch.StartNew();
         var drivers = paths.Select(p => DriveMarketAsync(grains, time, p.Key, p.Value, options, clock, marks, cancellationToken)).ToArray();
@@ -107,6 +106,16 @@ public static class DemoRunner
         [.. Enum.GetValues<RiskStatus>().Select(o.Accounts)],
         o.Fund.InsuranceFund,
         o.Fund.SocializedLoss);
+
+    /// <summary>
+    /// One seeded path per market, seeded by the run's seed and a stable hash of the symbol (string.GetHashCode changes
+    /// per process): the same --seed gives the same price path in every run.
+    /// </summary>
+    internal static Dictionary<string, PricePath> PricePaths(IReadOnlyDictionary<string, decimal> startPrices, int points, int seed) =>
+        startPrices.ToDictionary(
+            p => p.Key,
+            p => new PricePath(p.Value, points, new Random(seed ^ (int)MarginGrid.Grains.StableHash.Fnv1a(p.Key))),
+            StringComparer.Ordinal);
 
     private static async Task DriveMarketAsync(
         IGrainFactory grains,
