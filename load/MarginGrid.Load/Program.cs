@@ -27,10 +27,11 @@ public static class Program
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the exhaustive baseline and the zero-miss check." };
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md and the plots.", DefaultValueFactory = _ => d.Output };
         var plain = new Option<bool>("--plain") { Description = "No progress bars." };
+        var verbose = new Option<bool>("--verbose") { Description = "The embedded grid logs at information level too (default: warnings and errors only)." };
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
         {
-            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, failOn,
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, failOn,
         };
         root.SetAction(async (parse, ct) =>
         {
@@ -63,6 +64,7 @@ public static class Program
                     },
                     Output = parse.GetValue(output)!,
                     Plain = parse.GetValue(plain),
+                    Verbose = parse.GetValue(verbose),
                     FailOn = ParseThresholds(parse.GetValue(failOn) ?? []),
                 };
             }

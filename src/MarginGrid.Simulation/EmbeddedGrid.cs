@@ -1,4 +1,5 @@
 using MarginGrid.Grains;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -9,6 +10,12 @@ namespace MarginGrid.Simulation;
 /// A single-silo grid in this process: localhost clustering, in-memory grain storage and streams. Nothing is durable;
 /// it is what <c>replay</c>, <c>demo</c> and the load generator run on by default.
 /// </summary>
+/// <remarks>
+/// Logging: to stderr, at <c>logLevel</c> (warnings by default, information with the tools' <c>--verbose</c>), with
+/// Orleans' per-call Polly telemetry (two information lines per grain placement) held at warning; the usual
+/// <c>Logging__LogLevel__*</c> environment variables override both. No appsettings.json is read: the embedded grid
+/// must not pick up the silo's settings from whatever folder it is started in.
+/// </remarks>
 public sealed class EmbeddedGrid : IAsyncDisposable
 {
     private readonly IHost _host;
@@ -26,10 +33,12 @@ public sealed class EmbeddedGrid : IAsyncDisposable
         Action<GridOptions>? configure = null,
         CancellationToken cancellationToken = default)
     {
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddEnvironmentVariables();
         builder.Logging.SetMinimumLevel(logLevel);
+        builder.Logging.AddFilter(GridLogging.PollyCategory, LogLevel.Warning);
+        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging")); // after the filters above: it overrides them
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.AddMarginGridGrains(configure);
         if (observer is not null)
         {
@@ -47,6 +56,18 @@ public sealed class EmbeddedGrid : IAsyncDisposable
         await _host.StopAsync();
         _host.Dispose();
     }
+}
+
+public static class GridLogging
+{
+    /// <summary>
+    /// The category of Polly's telemetry: Orleans 10 runs every grain placement through a resilience pipeline, and Polly
+    /// logs each execution and attempt at information (about 4,000 lines a second in the demo).
+    /// </summary>
+    public const string PollyCategory = "Polly";
+
+    /// <summary>The level of the tools (demo, replay, load): warnings and errors, or everything down to information.</summary>
+    public static LogLevel ToolLevel(bool verbose) => verbose ? LogLevel.Information : LogLevel.Warning;
 }
 
 public static class SiloBuilderExtensions
