@@ -1,6 +1,6 @@
 namespace MarginGrid.Domain;
 
-/// <summary>One close of a position in a liquidation, at the step's mark.</summary>
+/// <summary>One close of a position in a liquidation, at its execution price (the step's mark unless netting moved it).</summary>
 public sealed record PositionClose(string Market, decimal Quantity, decimal Price, decimal Penalty, decimal RealizedPnl);
 
 /// <summary>One sale of collateral in a liquidation: the seller gets <c>P(1−δ)</c> per unit, the fund the discount.</summary>
@@ -20,53 +20,47 @@ public sealed record LiquidationResult(
     public decimal FundIncome => Penalties + Discounts;
 
     public bool IsEmpty => Closes.Count == 0 && Sales.Count == 0 && Deficit == 0m;
+
+    /// <summary>
+    /// Applies this outcome to the account's portfolio, which must hold what it held when the outcome was decided:
+    /// each close at its (execution) price with its penalty paid, each collateral sale, and the write-off of the
+    /// deficit. Deterministic: applied to an identical portfolio it gives an identical portfolio.
+    /// </summary>
+    public void ApplyTo(Portfolio portfolio)
+    {
+        foreach (var close in Closes)
+        {
+            portfolio.ClosePosition(close.Market, close.Quantity, close.Price);
+            portfolio.PayUsd(close.Penalty);
+        }
+
+        foreach (var sale in Sales)
+        {
+            portfolio.SellCollateral(sale.Asset, sale.Quantity, sale.Proceeds, sale.Quantity * sale.Price);
+        }
+
+        if (Deficit > 0m)
+        {
+            portfolio.ForgiveUsdDebt();
+        }
+    }
 }
 
 /// <summary>The liquidation of one account (MARGIN-MODEL.md, "Liquidation", steps 1–3 up to the fund).</summary>
 public static class Liquidator
 {
     /// <summary>
-    /// Liquidates <paramref name="portfolio"/> in place at <paramref name="marks"/>: closes the least lots needed to
-    /// reach <c>E ≥ γ·MM</c> (positions by MMᵢ descending), sells collateral if no position is left and USD is
-    /// negative, and writes off what is still owed (returned as <see cref="LiquidationResult.Deficit"/>).
+    /// Liquidates <paramref name="portfolio"/> in place at <paramref name="marks"/> by the v1 rule: closes the least lots
+    /// needed to reach <c>E ≥ γ·MM</c> (positions by MMᵢ descending), sells collateral if no position is left and USD is
+    /// negative, and writes off what is still owed (returned as <see cref="LiquidationResult.Deficit"/>). No cap and no
+    /// price impact apply (a batch of one with v2's knobs off); the rule itself lives in <see cref="StepLiquidation"/>.
     /// </summary>
     public static LiquidationResult Liquidate(Portfolio portfolio, IMarks marks, RiskConfiguration config)
     {
-        var gamma = config.Risk.LiquidationTargetRatio;
-        var closes = new List<PositionClose>();
-
-        var order = portfolio.Positions
-            .Select(p => (Market: config.Market(p.Key), Position: p.Value, Mark: MarginCalculator.Mark(marks, p.Key)))
-            .Select(x => (x.Market, x.Position, x.Mark, Mm: MarginCalculator.PositionMaintenance(x.Market, x.Position, x.Mark)))
-            .OrderByDescending(x => x.Mm)
-            .ThenBy(x => x.Market.Symbol, StringComparer.Ordinal)
-            .ToList();
-
-        foreach (var (market, position, mark, mmi) in order)
-        {
-            var health = MarginCalculator.Evaluate(portfolio, marks, config);
-            if (health.Equity >= gamma * health.MaintenanceMargin)
-            {
-                break;
-            }
-
-            var quantity = LeastQuantity(market, position, mark, health.Equity, health.MaintenanceMargin, mmi, gamma);
-            var penalty = Penalty(market, quantity, mark, health.Equity);
-            var realized = portfolio.ClosePosition(market.Symbol, quantity, mark);
-            portfolio.PayUsd(penalty);
-            closes.Add(new PositionClose(market.Symbol, quantity, mark, penalty, realized));
-        }
-
-        var sales = portfolio.HasPositions ? [] : SellCollateral(portfolio, marks, config);
-
-        var deficit = 0m;
-        if (!portfolio.HasPositions && portfolio.Usd < 0m)
-        {
-            deficit = -portfolio.Usd;
-            portfolio.ForgiveUsdDebt();
-        }
-
-        return new LiquidationResult(closes, sales, deficit);
+        var plan = StepLiquidation.PlanAccount("", portfolio.Clone(), marks, config, LiquidationBudget.Unlimited);
+        var result = StepLiquidation.SettleAccount(portfolio.Clone(), plan, StepLiquidation.NoBatches, marks, config);
+        result.ApplyTo(portfolio);
+        return result;
     }
 
     /// <summary>The penalty <c>min(φ·q·M, max(0, E))</c>: no account pays a penalty it cannot afford.</summary>
@@ -78,7 +72,16 @@ public static class Liquidator
     /// <c>E' − γ·MM'</c> increases strictly with the quantity because φ &lt; γ·mmr₁, so bisection finds it.
     /// </summary>
     public static decimal LeastQuantity(
-        MarketSpec market, Position position, decimal mark, decimal equity, decimal mm, decimal mmi, decimal gamma)
+        MarketSpec market, Position position, decimal mark, decimal equity, decimal mm, decimal mmi, decimal gamma) =>
+        LeastQuantity(market, position, mark, equity, mm, mmi, gamma, 1m);
+
+    /// <summary>
+    /// <see cref="LeastQuantity(MarketSpec, Position, decimal, decimal, decimal, decimal, decimal)"/> with the market's
+    /// volatility multiplier k: MMᵢ (given scaled in <paramref name="mmi"/>) and what remains of it scale by k (k ≥ 1
+    /// keeps <c>φ &lt; γ·k·mmr₁</c>, so the search stays monotone).
+    /// </summary>
+    public static decimal LeastQuantity(
+        MarketSpec market, Position position, decimal mark, decimal equity, decimal mm, decimal mmi, decimal gamma, decimal multiplier)
     {
         var size = Math.Abs(position.Size);
         var lots = decimal.Floor(size / market.LotSize);
@@ -107,12 +110,13 @@ public static class Liquidator
         {
             var q = n * market.LotSize;
             var equityAfter = equity - Penalty(market, q, mark, equity);
-            var mmAfter = mm - mmi + market.MaintenanceRequirement((size - q) * mark);
+            var mmAfter = mm - mmi + MarginCalculator.Scale(multiplier, market.MaintenanceRequirement((size - q) * mark));
             return equityAfter >= gamma * mmAfter;
         }
     }
 
-    private static List<CollateralSale> SellCollateral(Portfolio portfolio, IMarks marks, RiskConfiguration config)
+    /// <summary>Liquidation step 2: sells collateral (weight ascending, then asset) until USD ≥ 0, at <c>P(1−δ)</c>.</summary>
+    internal static List<CollateralSale> SellCollateral(Portfolio portfolio, IMarks marks, RiskConfiguration config)
     {
         var sales = new List<CollateralSale>();
         if (portfolio.Usd >= 0m)
