@@ -8,13 +8,24 @@ public sealed record Scenario(
     decimal InsuranceFund,
     ImmutableArray<ScenarioAccount> Accounts,
     ImmutableArray<KeyValuePair<string, decimal>> InitialPrices,
-    ImmutableArray<ScenarioStep> Steps);
+    ImmutableArray<ScenarioStep> Steps)
+{
+    /// <summary>The clock's start in seconds (v2, default 0).</summary>
+    public decimal StartTime { get; init; }
+}
 
 public sealed record ScenarioAccount(string Id, AccountSeed Seed);
 
 public abstract record ScenarioStep;
 
-public sealed record PriceStep(string Market, decimal Price) : ScenarioStep;
+public sealed record PriceStep(string Market, decimal Price) : ScenarioStep
+{
+    /// <summary>v2: the time (seconds) the clock moves to; null: the current time.</summary>
+    public decimal? Time { get; init; }
+
+    /// <summary>v2: the price source (default "default").</summary>
+    public string Source { get; init; } = "default";
+}
 
 public sealed record FillStep(string Account, string Market, decimal Size, decimal Price) : ScenarioStep;
 
