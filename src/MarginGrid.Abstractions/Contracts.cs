@@ -106,12 +106,29 @@ public sealed record CollateralConfig(
     [property: Id(0)] string Asset,
     [property: Id(1)] decimal Weight,
     [property: Id(2)] string? PriceMarket,
-    [property: Id(3)] decimal LiquidationDiscount);
+    [property: Id(3)] decimal LiquidationDiscount)
+{
+    /// <summary>v3 Dutch auction of the asset in liquidations; null: sold to the system (v1).</summary>
+    [Id(4)] public AuctionConfig? Auction { get; init; }
+}
+
+/// <summary>v3 Dutch auction: top = P × buf, price top × cut^⌊(t − t0) / step⌋, ends after tail seconds or below cusp.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AuctionConfig")]
+public sealed record AuctionConfig(
+    [property: Id(0)] decimal Buf,
+    [property: Id(1)] decimal Step,
+    [property: Id(2)] decimal Cut,
+    [property: Id(3)] decimal Tail,
+    [property: Id(4)] decimal Cusp);
 
 [GenerateSerializer, Immutable, Alias("mg.RiskRatios")]
 public sealed record RiskRatios(
     [property: Id(0)] decimal MarginCallRatio,
-    [property: Id(1)] decimal LiquidationTargetRatio);
+    [property: Id(1)] decimal LiquidationTargetRatio)
+{
+    /// <summary>v3: "socialize" (null, the default) or "adl".</summary>
+    [Id(2)] public string? BankruptcyResolution { get; init; }
+}
 
 /// <summary>The whole risk configuration at one version; every account and market caches it by version.</summary>
 [GenerateSerializer, Immutable, Alias("mg.RiskConfigSnapshot")]

@@ -6,6 +6,9 @@ public sealed record Bracket(decimal Floor, decimal Mmr, decimal Imr);
 /// <summary>A collateral asset and how it counts towards equity.</summary>
 public sealed record CollateralSpec(string Asset, decimal Weight, string? PriceMarket, decimal LiquidationDiscount)
 {
+    /// <summary>v3 Dutch auction of this asset in liquidations; null: sold to the system at the discount (v1).</summary>
+    public AuctionSpec? Auction { get; init; }
+
     public static CollateralSpec Usd { get; } = new(Assets.Usd, 1m, null, 0m);
 }
 
@@ -24,9 +27,29 @@ public sealed record OracleSpec(decimal? MaxAge = null, decimal? MaxDeviation = 
 /// </summary>
 public sealed record VolatilitySpec(decimal Window, decimal Reference, decimal MaxMultiplier);
 
+/// <summary>
+/// A Dutch auction of collateral (MARGIN-MODEL.md v3): starts at <c>top = P × Buf</c>, its price is
+/// <c>top × Cut^k</c> with <c>k = ⌊(t − t0) / Step⌋</c>, and it ends when <c>t − t0 &gt; Tail</c> or <c>Cut^k &lt; Cusp</c>.
+/// </summary>
+public sealed record AuctionSpec(decimal Buf, decimal Step, decimal Cut, decimal Tail, decimal Cusp);
+
+/// <summary>What happens to the part of a bankruptcy deficit that the insurance fund does not cover (v3).</summary>
+public static class BankruptcyResolutions
+{
+    public const string Socialize = "socialize";
+
+    /// <summary>Auto-deleveraging: the bankrupt account's counterparties close at the bankruptcy price.</summary>
+    public const string Adl = "adl";
+}
+
 /// <summary>Account-wide risk ratios: margin call at <c>E &lt; c·MM</c>, liquidation target <c>E ≥ γ·MM</c>.</summary>
 public sealed record RiskParameters(decimal MarginCallRatio = 1.25m, decimal LiquidationTargetRatio = 1.10m)
 {
+    /// <summary>v3: <see cref="BankruptcyResolutions.Socialize"/> (default) or <see cref="BankruptcyResolutions.Adl"/>.</summary>
+    public string BankruptcyResolution { get; init; } = BankruptcyResolutions.Socialize;
+
+    public bool AutoDeleveraging => BankruptcyResolution == BankruptcyResolutions.Adl;
+
     public static RiskParameters Default { get; } = new();
 }
 
@@ -130,6 +153,12 @@ public sealed class RiskConfiguration
         {
             throw new ConfigurationException(
                 "risk.liquidationTargetRatio", $"must be at least 1, got {risk.LiquidationTargetRatio}");
+        }
+
+        if (risk.BankruptcyResolution is not (BankruptcyResolutions.Socialize or BankruptcyResolutions.Adl))
+        {
+            throw new ConfigurationException(
+                "risk.bankruptcyResolution", $"must be \"socialize\" or \"adl\", got \"{risk.BankruptcyResolution}\"");
         }
     }
 
@@ -298,6 +327,40 @@ public sealed class RiskConfiguration
         else if (string.IsNullOrWhiteSpace(spec.PriceMarket))
         {
             throw new ConfigurationException($"{path}.priceMarket", $"asset '{spec.Asset}' needs a price market");
+        }
+
+        if (spec.Auction is { } a)
+        {
+            var at = $"{path}.auction";
+            if (spec.Asset == Assets.Usd)
+            {
+                throw new ConfigurationException(at, "USD is not auctioned");
+            }
+
+            if (a.Buf < 1m)
+            {
+                throw new ConfigurationException($"{at}.buf", $"must be at least 1, got {a.Buf}");
+            }
+
+            if (a.Step <= 0m)
+            {
+                throw new ConfigurationException($"{at}.step", $"must be positive, got {a.Step}");
+            }
+
+            if (a.Cut <= 0m || a.Cut >= 1m)
+            {
+                throw new ConfigurationException($"{at}.cut", $"must be in (0, 1), got {a.Cut}");
+            }
+
+            if (a.Tail <= 0m)
+            {
+                throw new ConfigurationException($"{at}.tail", $"must be positive, got {a.Tail}");
+            }
+
+            if (a.Cusp <= 0m || a.Cusp >= 1m)
+            {
+                throw new ConfigurationException($"{at}.cusp", $"must be in (0, 1), got {a.Cusp}");
+            }
         }
     }
 }

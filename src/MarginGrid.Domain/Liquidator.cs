@@ -12,6 +12,9 @@ public sealed record LiquidationResult(
     IReadOnlyList<CollateralSale> Sales,
     decimal Deficit)
 {
+    /// <summary>v3: step 2 stopped at an asset with <c>auction</c>, put up for auction (nothing to apply: the lot stays).</summary>
+    public AuctionStart? Auction { get; init; }
+
     public decimal Penalties => Closes.Sum(c => c.Penalty);
 
     public decimal Discounts => Sales.Sum(s => s.Discount);
@@ -116,17 +119,28 @@ public static class Liquidator
     }
 
     /// <summary>Liquidation step 2: sells collateral (weight ascending, then asset) until USD ≥ 0, at <c>P(1−δ)</c>.</summary>
-    internal static List<CollateralSale> SellCollateral(Portfolio portfolio, IMarks marks, RiskConfiguration config)
+    internal static List<CollateralSale> SellCollateral(Portfolio portfolio, IMarks marks, RiskConfiguration config) =>
+        SellCollateral(portfolio, marks, config, after: null, auctions: false).Sales;
+
+    /// <summary>
+    /// Liquidation step 2 from the asset after <paramref name="after"/> (all of them when null), in order of weight
+    /// ascending then asset: each sells the least quantity that brings USD to ≥ 0, or all of it. With
+    /// <paramref name="auctions"/>, an asset that has <c>auction</c> is put up for auction instead (its whole balance)
+    /// and step 2 stops there.
+    /// </summary>
+    public static (List<CollateralSale> Sales, AuctionStart? Auction) SellCollateral(
+        Portfolio portfolio, IMarks marks, RiskConfiguration config, CollateralSpec? after, bool auctions)
     {
         var sales = new List<CollateralSale>();
         if (portfolio.Usd >= 0m)
         {
-            return sales;
+            return (sales, null);
         }
 
         var assets = portfolio.Balances
             .Where(b => b.Key != Assets.Usd && b.Value > 0m)
             .Select(b => (Asset: b.Key, Quantity: b.Value, Spec: config.TryGetCollateral(b.Key, out var s) ? s : throw new InvalidOperationException($"asset '{b.Key}' is not configured")))
+            .Where(x => after is null || x.Spec.Weight > after.Weight || (x.Spec.Weight == after.Weight && string.CompareOrdinal(x.Asset, after.Asset) > 0))
             .OrderBy(x => x.Spec.Weight)
             .ThenBy(x => x.Asset, StringComparer.Ordinal)
             .ToList();
@@ -139,18 +153,32 @@ public static class Liquidator
             }
 
             var price = MarginCalculator.Mark(marks, spec.PriceMarket!);
-            var unit = price * (1m - spec.LiquidationDiscount);
-            var quantity = Math.Min(held, DecimalMath.CeilingQuotient(-portfolio.Usd, unit));
-            var proceeds = quantity * unit;
-            var value = quantity * price;
-            var discount = spec.LiquidationDiscount * price * quantity;
-            portfolio.SellCollateral(asset, quantity, proceeds, value);
-            sales.Add(new CollateralSale(asset, quantity, price, discount, proceeds));
+            if (auctions && spec.Auction is { } auction)
+            {
+                return (sales, new AuctionStart(asset, held, -portfolio.Usd, price * auction.Buf));
+            }
+
+            sales.Add(Sell(portfolio, spec, held, price));
         }
 
-        return sales;
+        return (sales, null);
+    }
+
+    /// <summary>Sells the least quantity (at most <paramref name="held"/>) of an asset that brings USD to ≥ 0, at <c>P(1−δ)</c>.</summary>
+    public static CollateralSale Sell(Portfolio portfolio, CollateralSpec spec, decimal held, decimal price)
+    {
+        var unit = price * (1m - spec.LiquidationDiscount);
+        var quantity = Math.Min(held, DecimalMath.CeilingQuotient(-portfolio.Usd, unit));
+        var proceeds = quantity * unit;
+        var value = quantity * price;
+        var discount = spec.LiquidationDiscount * price * quantity;
+        portfolio.SellCollateral(spec.Asset, quantity, proceeds, value);
+        return new CollateralSale(spec.Asset, quantity, price, discount, proceeds);
     }
 }
+
+/// <summary>v3: a lot put up for a Dutch auction: the whole balance of the asset, the debt (tab) and the top price.</summary>
+public sealed record AuctionStart(string Asset, decimal Lot, decimal Tab, decimal Top);
 
 /// <summary>The insurance fund and the socialized loss: income from penalties and discounts, cover for bankruptcies.</summary>
 public sealed class InsuranceLedger(decimal fund = 0m, decimal socialized = 0m)
@@ -177,6 +205,17 @@ public sealed class InsuranceLedger(decimal fund = 0m, decimal socialized = 0m)
         Fund += income;
     }
 
+    /// <summary>v3: money recovered by auto-deleveraging reduces the socialized loss it had been counted in.</summary>
+    public void Recover(decimal amount)
+    {
+        if (amount < 0m || amount > SocializedLoss)
+        {
+            throw new ArgumentOutOfRangeException(nameof(amount), $"cannot recover {amount} of a socialized loss of {SocializedLoss}");
+        }
+
+        SocializedLoss -= amount;
+    }
+
     /// <summary>Covers a bankruptcy deficit up to the fund's balance; the rest is socialized.</summary>
     public BankruptcyCover Cover(decimal deficit)
     {
@@ -192,7 +231,11 @@ public sealed class InsuranceLedger(decimal fund = 0m, decimal socialized = 0m)
     }
 }
 
-public sealed record BankruptcyCover(decimal Deficit, decimal InsuranceCovered, decimal Socialized);
+public sealed record BankruptcyCover(decimal Deficit, decimal InsuranceCovered, decimal Socialized)
+{
+    /// <summary>v3 with "adl": the part of the uncovered deficit recovered from counterparties (always set then, 0 if none).</summary>
+    public decimal? AdlRecovered { get; init; }
+}
 
 public static class DecimalMath
 {

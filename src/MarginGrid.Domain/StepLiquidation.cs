@@ -169,22 +169,150 @@ public sealed record AccountLiquidation(
                 });
             }
 
-            if (Cover is { } cover)
+            if (Result.Auction is { } auction)
             {
-                events.Add(new ModelEvent(ModelEventType.Bankruptcy, Account)
+                events.Add(new ModelEvent(ModelEventType.AuctionStart, Account)
                 {
-                    Deficit = cover.Deficit,
-                    InsuranceCovered = cover.InsuranceCovered,
-                    Socialized = cover.Socialized,
+                    Asset = auction.Asset,
+                    Quantity = auction.Lot,
+                    Tab = auction.Tab,
+                    Price = auction.Top,
                 });
             }
 
+            if (Cover is { } cover)
+            {
+                events.Add(cover.ToEvent(Account));
+            }
+
+            events.AddRange(Adl.Select(a => a.ToEvent()));
             return events;
         }
     }
 
-    /// <summary>Applies the closes (at their execution prices), penalties, collateral sales and write-off.</summary>
-    public void ApplyTo(Portfolio portfolio) => Result.ApplyTo(portfolio);
+    /// <summary>v3: the auto-deleveraging closes of the account's counterparties (apply each to its counterparty).</summary>
+    public IReadOnlyList<AdlClose> Adl { get; init; } = [];
+
+    /// <summary>
+    /// Applies the closes (at their execution prices), penalties, collateral sales and write-off, and records what
+    /// auto-deleveraging recovered. The counterparties' <see cref="Adl"/> closes are applied by their owners.
+    /// </summary>
+    public void ApplyTo(Portfolio portfolio)
+    {
+        Result.ApplyTo(portfolio);
+        if (Cover?.AdlRecovered is { } recovered && recovered > 0m)
+        {
+            portfolio.RecordRecovery(recovered);
+        }
+    }
+}
+
+/// <summary>v3: one auto-deleveraging close of a counterparty at the bankruptcy price of <see cref="Counterparty"/>.</summary>
+public sealed record AdlClose(string Account, string Market, decimal Quantity, decimal Price, string Counterparty)
+{
+    public ModelEvent ToEvent() =>
+        new(ModelEventType.Adl, Account) { Market = Market, Quantity = Quantity, Price = Price, Counterparty = Counterparty };
+
+    /// <summary>Closes the counterparty's position at the bankruptcy price (realizing <c>x × sign(s) × (P_b − e)</c>).</summary>
+    public void ApplyTo(Portfolio counterparty) => counterparty.ClosePosition(Market, Quantity, Price);
+}
+
+/// <summary>Events of a bankruptcy cover.</summary>
+public static class BankruptcyCoverEvents
+{
+    public static ModelEvent ToEvent(this BankruptcyCover cover, string account) =>
+        new(ModelEventType.Bankruptcy, account)
+        {
+            Deficit = cover.Deficit,
+            InsuranceCovered = cover.InsuranceCovered,
+            Socialized = cover.Socialized,
+            AdlRecovered = cover.AdlRecovered,
+        };
+}
+
+/// <summary>
+/// v3 auto-deleveraging (MARGIN-MODEL.md "Auto-deleveraging"): the part of a bankruptcy deficit that the fund did not
+/// cover is taken from the bankrupt account's counterparties, market by market (by symbol), at the bankruptcy price.
+/// </summary>
+public static class AutoDeleveraging
+{
+    /// <summary>
+    /// Resolves <paramref name="uncovered"/> of <paramref name="bankrupt"/>'s deficit against <paramref name="counterparties"/>
+    /// (the eligible other accounts; their portfolios are changed by the closes, so pass copies), given the account's
+    /// closes of this settlement. Returns the amount recovered and the closes, in order.
+    /// </summary>
+    public static (decimal Recovered, List<AdlClose> Closes) Resolve(
+        string bankrupt,
+        IReadOnlyList<PlannedClose> closes,
+        decimal uncovered,
+        IMarks marks,
+        RiskConfiguration config,
+        IReadOnlyList<KeyValuePair<string, Portfolio>> counterparties)
+    {
+        var adl = new List<AdlClose>();
+        var byMarket = closes
+            .GroupBy(c => c.Market, StringComparer.Ordinal)
+            .Select(g => (Market: g.Key, Q: g.Sum(c => c.Quantity), Long: !g.First().Buys, Mark: MarginCalculator.Mark(marks, g.Key)))
+            .OrderBy(x => x.Market, StringComparer.Ordinal)
+            .ToList();
+        var total = byMarket.Sum(x => x.Q * x.Mark);
+        if (uncovered <= 0m || total <= 0m)
+        {
+            return (0m, adl);
+        }
+
+        var recovered = 0m;
+        foreach (var (market, q, isLong, mark) in byMarket)
+        {
+            var share = uncovered * q * mark / total;
+            var price = isLong ? mark + (share / q) : mark - (share / q);
+            if (price <= 0m)
+            {
+                continue;
+            }
+
+            var ranked = counterparties
+                .Where(c => c.Key != bankrupt)
+                .Select(c => (Id: c.Key, Portfolio: c.Value, Position: c.Value.PositionIn(market)))
+                .Where(c => c.Position is { } p && (isLong ? p.Size < 0m : p.Size > 0m))
+                .Select(c =>
+                {
+                    var p = c.Position!.Value;
+                    var u = p.Size * (mark - p.Entry);
+                    var equity = MarginCalculator.Equity(c.Portfolio, marks, config);
+                    return (c.Id, c.Portfolio, Position: p, U: u, Equity: equity);
+                })
+                .Where(c => c.U > 0m && c.Equity > 0m)
+                .Select(c =>
+                {
+                    var gross = c.Portfolio.Positions.Sum(x => Math.Abs(x.Value.Size) * MarginCalculator.Mark(marks, x.Key));
+                    var score = c.U / (Math.Abs(c.Position.Size) * c.Position.Entry) * (gross / c.Equity);
+                    return (c.Id, c.Portfolio, c.Position, Score: score);
+                })
+                .OrderByDescending(c => c.Score)
+                .ThenBy(c => c.Id, StringComparer.Ordinal)
+                .ToList();
+
+            var left = q;
+            foreach (var (id, portfolio, position, _) in ranked)
+            {
+                if (left <= 0m)
+                {
+                    break;
+                }
+
+                var x = Math.Min(Math.Abs(position.Size), left);
+                var close = new AdlClose(id, market, x, price, bankrupt);
+                close.ApplyTo(portfolio);
+                adl.Add(close);
+                left -= x;
+            }
+
+            recovered += left == 0m ? share : (q - left) / q * share;
+        }
+
+        return (recovered, adl);
+    }
 }
 
 /// <summary>The liquidations of one step: the netting batches and each account's part, in liquidation order.</summary>
@@ -222,17 +350,38 @@ public static class StepLiquidation
         IMarks marks,
         RiskConfiguration config,
         LiquidationBudget budget,
-        InsuranceLedger ledger)
+        InsuranceLedger ledger,
+        IReadOnlyList<KeyValuePair<string, Portfolio>>? counterparties = null)
     {
         var plans = Plan(candidates, marks, config, budget);
         var batches = Net(plans, marks, config);
         var byMarket = batches.ToDictionary(b => b.Market, StringComparer.Ordinal);
         var accounts = new List<AccountLiquidation>(candidates.Count);
+        var adl = config.Risk.AutoDeleveraging;
+        var excluded = candidates.Select(c => c.Account).ToHashSet(StringComparer.Ordinal);
+        var others = adl && counterparties is not null
+            ? counterparties.Where(c => !excluded.Contains(c.Key)).Select(c => KeyValuePair.Create(c.Key, c.Value.Clone())).ToList()
+            : [];
         for (var i = 0; i < candidates.Count; i++)
         {
             var result = SettleAccount(candidates[i].Portfolio.Clone(), plans[i], byMarket, marks, config);
             var cover = ledger.Apply(result); // a deferred account still pays its penalties; it has no deficit
-            accounts.Add(new AccountLiquidation(candidates[i].Account, result, cover, plans[i].DeferReason));
+            IReadOnlyList<AdlClose> adlCloses = [];
+            if (cover is not null && adl)
+            {
+                var recovered = 0m;
+                if (cover.Socialized > 0m && plans[i].Closes.Count > 0)
+                {
+                    (recovered, var closes) = AutoDeleveraging.Resolve(
+                        candidates[i].Account, plans[i].Closes, cover.Socialized, marks, config, others);
+                    ledger.Recover(recovered);
+                    adlCloses = closes;
+                }
+
+                cover = cover with { Socialized = cover.Socialized - recovered, AdlRecovered = recovered };
+            }
+
+            accounts.Add(new AccountLiquidation(candidates[i].Account, result, cover, plans[i].DeferReason) { Adl = adlCloses });
         }
 
         return new StepLiquidationResult(plans, batches, accounts);
@@ -363,14 +512,14 @@ public static class StepLiquidation
             return new LiquidationResult(closes, [], 0m);
         }
 
-        var sales = Liquidator.SellCollateral(copy, marks, config);
+        var (sales, auction) = Liquidator.SellCollateral(copy, marks, config, after: null, auctions: true);
         var deficit = 0m;
-        if (copy.Usd < 0m)
+        if (auction is null && copy.Usd < 0m)
         {
             deficit = -copy.Usd;
             copy.ForgiveUsdDebt();
         }
 
-        return new LiquidationResult(closes, sales, deficit);
+        return new LiquidationResult(closes, sales, deficit) { Auction = auction };
     }
 }

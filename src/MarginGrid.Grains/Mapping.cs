@@ -9,8 +9,14 @@ public static class Mapping
     public static RiskConfiguration ToDomain(this RiskConfigSnapshot snapshot) =>
         RiskConfiguration.Create(
             [.. snapshot.Markets.Select(ToDomain)],
-            [.. snapshot.Collateral.Select(c => new CollateralSpec(c.Asset, c.Weight, c.PriceMarket, c.LiquidationDiscount))],
-            new RiskParameters(snapshot.Risk.MarginCallRatio, snapshot.Risk.LiquidationTargetRatio));
+            [.. snapshot.Collateral.Select(c => new CollateralSpec(c.Asset, c.Weight, c.PriceMarket, c.LiquidationDiscount)
+            {
+                Auction = c.Auction is { } a ? new AuctionSpec(a.Buf, a.Step, a.Cut, a.Tail, a.Cusp) : null,
+            })],
+            new RiskParameters(snapshot.Risk.MarginCallRatio, snapshot.Risk.LiquidationTargetRatio)
+            {
+                BankruptcyResolution = snapshot.Risk.BankruptcyResolution ?? BankruptcyResolutions.Socialize,
+            });
 
     /// <summary>A market with its v2 knobs (each off when absent).</summary>
     public static MarketSpec ToDomain(this MarketConfig m) =>

@@ -16,6 +16,7 @@ public sealed class ModelEngine
     private readonly MarkBook _marks = new();
     private readonly SortedSet<string> _queue = new(StringComparer.Ordinal);
     private readonly List<ModelEvent> _events = [];
+    private readonly SortedDictionary<string, Auction> _auctions = new(StringComparer.Ordinal);
 
     public ModelEngine(RiskConfiguration config, decimal insuranceFund, IEnumerable<ModelAccountSeed> accounts, decimal startTime = 0m)
     {
@@ -108,14 +109,34 @@ public sealed class ModelEngine
     }
 
     /// <summary>Applies one step; returns its events (also appended to <see cref="Events"/>).</summary>
-    public IReadOnlyList<ModelEvent> Apply(ModelStep step) => Record(step switch
+    public IReadOnlyList<ModelEvent> Apply(ModelStep step)
     {
-        ModelPriceStep p => PriceStep(p),
-        ModelFillStep f => Fill(f),
-        ModelDepositStep d => Deposit(d),
-        ModelWithdrawStep w => Withdraw(w),
-        _ => throw new ArgumentException($"unknown step {step}", nameof(step)),
-    });
+        if (step is ModelPriceStep { Time: { } time })
+        {
+            if (time < Now)
+            {
+                throw new ArgumentException($"time {time} is earlier than now ({Now})", nameof(step));
+            }
+
+            Now = time;
+        }
+
+        var events = EndExpiredAuctions();
+        events.AddRange(step switch
+        {
+            ModelPriceStep p => PriceStep(p),
+            ModelFillStep f => Fill(f),
+            ModelDepositStep d => Deposit(d),
+            ModelWithdrawStep w => Withdraw(w),
+            ModelBidStep b => Bid(b),
+            _ => throw new ArgumentException($"unknown step {step}", nameof(step)),
+        });
+        return Record(events);
+    }
+
+    /// <summary>Accounts in auction (v3), by id: the asset, the unsold lot, the start time and the top price.</summary>
+    public IReadOnlyDictionary<string, (string Asset, decimal Lot, decimal Start, decimal Top)> Auctions =>
+        _auctions.ToDictionary(a => a.Key, a => (a.Value.Asset, a.Value.Lot, a.Value.Start, a.Value.Top), StringComparer.Ordinal);
 
     /// <summary>The accounts (by id, ordinal) at the current marks, the fund, the socialized loss and all events.</summary>
     public ModelResult Result()
@@ -147,16 +168,6 @@ public sealed class ModelEngine
 
     private List<ModelEvent> PriceStep(ModelPriceStep step)
     {
-        if (step.Time is { } time)
-        {
-            if (time < Now)
-            {
-                throw new ArgumentException($"time {time} is earlier than now ({Now})", nameof(step));
-            }
-
-            Now = time;
-        }
-
         var state = Price(step.Market);
         var outcome = state.Apply(step.Source, step.Price, Instant(Now));
         if (!outcome.GoesOn)
@@ -200,7 +211,14 @@ public sealed class ModelEngine
         }
 
         account.Portfolio.Deposit(deposit.Asset, deposit.Quantity);
-        return Settle([deposit.Account]);
+        var events = new List<ModelEvent>();
+        if (_auctions.ContainsKey(deposit.Account) && account.Portfolio.Usd >= 0m)
+        {
+            events.AddRange(EndAuction(deposit.Account, sellLot: false));
+        }
+
+        events.AddRange(Settle([deposit.Account]));
+        return events;
     }
 
     private List<ModelEvent> Withdraw(ModelWithdrawStep withdraw)
@@ -208,6 +226,11 @@ public sealed class ModelEngine
         if (!_accounts.TryGetValue(withdraw.Account, out var account))
         {
             return [Rejected(withdraw.Account, RejectReasons.UnknownAccount)];
+        }
+
+        if (_auctions.ContainsKey(withdraw.Account))
+        {
+            return [Rejected(withdraw.Account, "in auction")];
         }
 
         var check = AccountRules.CheckWithdrawal(account.Portfolio, withdraw.Asset, withdraw.Quantity, _marks, _config);
@@ -243,7 +266,7 @@ public sealed class ModelEngine
                 account.Armed = false;
             }
 
-            if (health.NeedsLiquidation)
+            if (health.NeedsLiquidation && !_auctions.ContainsKey(id))
             {
                 liquidate.Add((id, health));
             }
@@ -257,7 +280,11 @@ public sealed class ModelEngine
             var candidates = liquidate
                 .Select(x => new LiquidationCandidate(x.Id, _accounts[x.Id].Portfolio, HoldsStale(_accounts[x.Id].Portfolio, now)))
                 .ToList();
-            var result = StepLiquidation.Run(candidates, _marks, _config, new LiquidationBudget(_config), Ledger);
+            var counterparties = _accounts
+                .Where(a => !_auctions.ContainsKey(a.Key))
+                .Select(a => KeyValuePair.Create(a.Key, a.Value.Portfolio))
+                .ToList();
+            var result = StepLiquidation.Run(candidates, _marks, _config, new LiquidationBudget(_config), Ledger, counterparties);
             events.AddRange(result.Events);
             foreach (var outcome in result.Accounts)
             {
@@ -269,6 +296,16 @@ public sealed class ModelEngine
 
                 var account = _accounts[outcome.Account];
                 outcome.ApplyTo(account.Portfolio);
+                foreach (var close in outcome.Adl)
+                {
+                    close.ApplyTo(_accounts[close.Account].Portfolio);
+                }
+
+                if (outcome.Result.Auction is { } started)
+                {
+                    _auctions[outcome.Account] = new Auction(started.Asset, started.Lot, Now, started.Top);
+                }
+
                 if (MarginCalculator.Evaluate(account.Portfolio, _marks, _config).Status == AccountStatus.Healthy)
                 {
                     account.Armed = true;
@@ -291,6 +328,154 @@ public sealed class ModelEngine
 
         return events;
     }
+
+    /// <summary>
+    /// v3 bid: liquidator L buys from B's running auction at its current price; refused when the rules say so. The step
+    /// then evaluates L alone, as a command.
+    /// </summary>
+    private List<ModelEvent> Bid(ModelBidStep bid)
+    {
+        if (!_accounts.TryGetValue(bid.Account, out var liquidator) || !_accounts.TryGetValue(bid.Target, out var target))
+        {
+            return [Rejected(bid.Account, RejectReasons.UnknownAccount)];
+        }
+
+        if (bid.Account == bid.Target)
+        {
+            return [Rejected(bid.Account, "own auction")];
+        }
+
+        if (bid.Quantity <= 0m)
+        {
+            return [Rejected(bid.Account, RejectReasons.InvalidQuantity)];
+        }
+
+        if (bid.MaxPrice <= 0m)
+        {
+            return [Rejected(bid.Account, RejectReasons.InvalidPrice)];
+        }
+
+        if (!_auctions.TryGetValue(bid.Target, out var auction) || auction.Asset != bid.Asset)
+        {
+            return [Rejected(bid.Account, "no running auction")];
+        }
+
+        var price = AuctionPrice(auction, out _);
+        if (price > bid.MaxPrice)
+        {
+            return [Rejected(bid.Account, "price above maximum")];
+        }
+
+        var debt = -target.Portfolio.Usd;
+        var need = debt / price;
+        var (quantity, payment) = bid.Quantity >= need && auction.Lot >= need
+            ? (need, debt)
+            : (Math.Min(bid.Quantity, auction.Lot), Math.Min(bid.Quantity, auction.Lot) * price);
+        var after = liquidator.Portfolio.Clone();
+        after.BuyAtAuction(bid.Asset, quantity, payment);
+        var health = MarginCalculator.Evaluate(after, _marks, _config);
+        if (health.Equity < health.InitialMargin)
+        {
+            return [Rejected(bid.Account, RejectReasons.InitialMargin)];
+        }
+
+        liquidator.Portfolio.BuyAtAuction(bid.Asset, quantity, payment);
+        target.Portfolio.SellAtAuction(bid.Asset, quantity, payment);
+        auction.Lot -= quantity;
+        var events = new List<ModelEvent>
+        {
+            new(ModelEventType.AuctionTake, bid.Target) { Liquidator = bid.Account, Asset = bid.Asset, Quantity = quantity, Price = price },
+        };
+        if (target.Portfolio.Usd >= 0m || auction.Lot <= 0m)
+        {
+            events.AddRange(EndAuction(bid.Target, sellLot: false));
+        }
+
+        events.AddRange(Settle([bid.Account]));
+        return events;
+    }
+
+    /// <summary>At the start of a step: every running auction (by account id) past its tail or below its cusp ends, and its asset is sold to the system.</summary>
+    private List<ModelEvent> EndExpiredAuctions()
+    {
+        var events = new List<ModelEvent>();
+        foreach (var (id, auction) in _auctions.ToList())
+        {
+            AuctionPrice(auction, out var factor);
+            var spec = Spec(auction.Asset).Auction!;
+            if (Now - auction.Start > spec.Tail || factor < spec.Cusp)
+            {
+                events.AddRange(EndAuction(id, sellLot: true));
+            }
+        }
+
+        return events;
+    }
+
+    /// <summary>
+    /// Ends an account's auction (<c>auction_end</c> with the unsold lot, which it keeps), optionally sells that asset to
+    /// the system as in v1, then resumes liquidation step 2 from the next asset and runs step 3.
+    /// </summary>
+    private List<ModelEvent> EndAuction(string id, bool sellLot)
+    {
+        var auction = _auctions[id];
+        _auctions.Remove(id);
+        var portfolio = _accounts[id].Portfolio;
+        var events = new List<ModelEvent> { new(ModelEventType.AuctionEnd, id) { Asset = auction.Asset, Quantity = auction.Lot } };
+        if (portfolio.HasPositions)
+        {
+            return events;
+        }
+
+        var spec = Spec(auction.Asset);
+        var sales = new List<CollateralSale>();
+        if (sellLot && portfolio.Usd < 0m && portfolio.Balance(auction.Asset) > 0m)
+        {
+            sales.Add(Liquidator.Sell(portfolio, spec, portfolio.Balance(auction.Asset), MarginCalculator.Mark(_marks, spec.PriceMarket!)));
+        }
+
+        var (more, next) = Liquidator.SellCollateral(portfolio, _marks, _config, after: spec, auctions: true);
+        sales.AddRange(more);
+        var deficit = 0m;
+        if (next is null && portfolio.Usd < 0m)
+        {
+            deficit = -portfolio.Usd;
+            portfolio.ForgiveUsdDebt();
+        }
+
+        // The sales are already applied; the ledger takes the discounts and covers the deficit (no ADL after an auction).
+        var result = new LiquidationResult([], sales, deficit) { Auction = next };
+        var cover = Ledger.Apply(result);
+        if (cover is not null && _config.Risk.AutoDeleveraging)
+        {
+            cover = cover with { AdlRecovered = 0m };
+        }
+
+        if (next is not null)
+        {
+            _auctions[id] = new Auction(next.Asset, next.Lot, Now, next.Top);
+        }
+
+        events.AddRange(new AccountLiquidation(id, result, cover, null).Events);
+        return events;
+    }
+
+    /// <summary>The auction's current price <c>top × cut^k</c>, <c>k = ⌊(now − t0) / step⌋</c>; <paramref name="factor"/> is <c>cut^k</c>.</summary>
+    private decimal AuctionPrice(Auction auction, out decimal factor)
+    {
+        var spec = Spec(auction.Asset).Auction!;
+        var k = decimal.Floor((Now - auction.Start) / spec.Step);
+        factor = 1m;
+        for (var i = 0m; i < k && factor >= spec.Cusp * 0.0000001m; i++)
+        {
+            factor *= spec.Cut;
+        }
+
+        return auction.Top * factor;
+    }
+
+    private CollateralSpec Spec(string asset) =>
+        _config.TryGetCollateral(asset, out var spec) ? spec : throw new InvalidOperationException($"asset '{asset}' is not configured");
 
     /// <summary>A position in the market, or a non-zero balance of collateral priced by it.</summary>
     private bool Holds(Portfolio portfolio, string market)
@@ -350,6 +535,17 @@ public sealed class ModelEngine
     {
         _events.AddRange(events);
         return events;
+    }
+
+    private sealed class Auction(string asset, decimal lot, decimal start, decimal top)
+    {
+        public string Asset { get; } = asset;
+
+        public decimal Lot { get; set; } = lot;
+
+        public decimal Start { get; } = start;
+
+        public decimal Top { get; } = top;
     }
 
     private sealed class AccountState(Portfolio portfolio)

@@ -47,6 +47,9 @@ public sealed record ModelDepositStep(string Account, string Asset, decimal Quan
 
 public sealed record ModelWithdrawStep(string Account, string Asset, decimal Quantity) : ModelStep;
 
+/// <summary>v3: liquidator <see cref="Account"/> bids on <see cref="Target"/>'s auction of <see cref="Asset"/>.</summary>
+public sealed record ModelBidStep(string Account, string Target, string Asset, decimal Quantity, decimal MaxPrice) : ModelStep;
+
 /// <summary>One account at the end of a run, at the final marks (and multipliers).</summary>
 public sealed record ModelAccountResult(
     string Id,

@@ -33,6 +33,9 @@ public sealed record DepositStep(string Account, string Asset, decimal Quantity)
 
 public sealed record WithdrawStep(string Account, string Asset, decimal Quantity) : ScenarioStep;
 
+/// <summary>v3: liquidator <see cref="Account"/> bids on <see cref="Target"/>'s auction.</summary>
+public sealed record BidStep(string Account, string Target, string Asset, decimal Quantity, decimal MaxPrice) : ScenarioStep;
+
 /// <summary>A scenario that cannot be read as written; <see cref="Field"/> names where.</summary>
 public sealed class ScenarioException(string field, string message) : Exception($"{field}: {message}")
 {

@@ -28,6 +28,7 @@ public static class ScenarioModel
         FillStep f => new ModelFillStep(f.Account, f.Market, f.Size, f.Price),
         DepositStep d => new ModelDepositStep(d.Account, d.Asset, d.Quantity),
         WithdrawStep w => new ModelWithdrawStep(w.Account, w.Asset, w.Quantity),
+        BidStep b => new ModelBidStep(b.Account, b.Target, b.Asset, b.Quantity, b.MaxPrice),
         _ => throw new ArgumentException($"unknown step {step}", nameof(step)),
     };
 }

@@ -39,6 +39,11 @@ public static class ScenarioReader
             ? new RiskRatios(
                 OptionalDecimal(r, "marginCallRatio", "risk.marginCallRatio") ?? RiskParameters.Default.MarginCallRatio,
                 OptionalDecimal(r, "liquidationTargetRatio", "risk.liquidationTargetRatio") ?? RiskParameters.Default.LiquidationTargetRatio)
+            {
+                BankruptcyResolution = r.TryGetProperty("bankruptcyResolution", out var br) && br.ValueKind != JsonValueKind.Null
+                    ? String(r, "bankruptcyResolution", "risk.bankruptcyResolution")
+                    : null,
+            }
             : new RiskRatios(RiskParameters.Default.MarginCallRatio, RiskParameters.Default.LiquidationTargetRatio);
         var config = new RiskConfigSnapshot(0, markets, collateral, risk);
         RiskConfiguration domain;
@@ -137,7 +142,17 @@ public static class ScenarioReader
             String(c, "asset", $"{path}.asset"),
             Decimal(c, "weight", $"{path}.weight"),
             c.TryGetProperty("priceMarket", out var pm) && pm.ValueKind != JsonValueKind.Null ? String(c, "priceMarket", $"{path}.priceMarket") : null,
-            OptionalDecimal(c, "liquidationDiscount", $"{path}.liquidationDiscount") ?? 0m);
+            OptionalDecimal(c, "liquidationDiscount", $"{path}.liquidationDiscount") ?? 0m)
+        {
+            Auction = OptionalObject(c, "auction", $"{path}.auction") is { } a
+                ? new AuctionConfig(
+                    Decimal(a, "buf", $"{path}.auction.buf"),
+                    Decimal(a, "step", $"{path}.auction.step"),
+                    Decimal(a, "cut", $"{path}.auction.cut"),
+                    Decimal(a, "tail", $"{path}.auction.tail"),
+                    Decimal(a, "cusp", $"{path}.auction.cusp"))
+                : null,
+        };
     }
 
     private static ImmutableArray<ScenarioAccount> ReadAccounts(JsonElement root, RiskConfiguration config)
@@ -271,6 +286,18 @@ public static class ScenarioReader
             return new WithdrawStep(account, asset, quantity);
         }
 
+        if (s.TryGetProperty("bid", out var bid))
+        {
+            var at = $"{path}.bid";
+            Expect(bid, JsonValueKind.Object, at);
+            return new BidStep(
+                String(bid, "account", $"{at}.account"),
+                String(bid, "target", $"{at}.target"),
+                String(bid, "asset", $"{at}.asset"),
+                Decimal(bid, "quantity", $"{at}.quantity"),
+                Decimal(bid, "maxPrice", $"{at}.maxPrice"));
+        }
+
         if (s.TryGetProperty("market", out _))
         {
             var market = String(s, "market", $"{path}.market");
@@ -302,7 +329,7 @@ public static class ScenarioReader
             return new PriceStep(market, price) { Time = time, Source = source };
         }
 
-        throw new ScenarioException(path, "a step is one of {market, price}, {fill}, {deposit} or {withdraw}");
+        throw new ScenarioException(path, "a step is one of {market, price}, {fill}, {deposit}, {withdraw} or {bid}");
     }
 
     private static (string Account, string Asset, decimal Quantity) ReadTransfer(JsonElement transfer, string at)
