@@ -311,7 +311,8 @@ public static class AutoDeleveraging
             recovered += left == 0m ? share : (q - left) / q * share;
         }
 
-        return (recovered, adl);
+        // The shares R × Q_m × M_m / N are rounded quotients: their sum may exceed R in the last digit.
+        return (Math.Min(recovered, uncovered), adl);
     }
 }
 
