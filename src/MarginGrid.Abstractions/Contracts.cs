@@ -68,19 +68,67 @@ public sealed record MarketConfig(
     [property: Id(0)] string Symbol,
     [property: Id(1)] decimal LotSize,
     [property: Id(2)] decimal LiquidationPenalty,
-    [property: Id(3)] ImmutableArray<BracketConfig> Brackets);
+    [property: Id(3)] ImmutableArray<BracketConfig> Brackets)
+{
+    /// <summary>v2 oracle guard; null: off.</summary>
+    [Id(4)] public OracleConfig? Oracle { get; init; }
+
+    /// <summary>v2 volatility-scaled margin; null: off.</summary>
+    [Id(5)] public VolatilityConfig? Volatility { get; init; }
+
+    /// <summary>v2 liquidation cap (notional per step); null: off.</summary>
+    [Id(6)] public decimal? LiquidationCap { get; init; }
+
+    /// <summary>v2 price impact κ of a liquidation batch's residual; null: 0.</summary>
+    [Id(7)] public decimal? Impact { get; init; }
+
+    /// <summary>v2 bound of the impact fraction; null: 0.5.</summary>
+    [Id(8)] public decimal? MaxImpact { get; init; }
+}
+
+/// <summary>v2 oracle guard of a market: ages in seconds; every part is off when null (minSources: 1).</summary>
+[GenerateSerializer, Immutable, Alias("mg.OracleConfig")]
+public sealed record OracleConfig(
+    [property: Id(0)] decimal? MaxAge,
+    [property: Id(1)] decimal? MaxDeviation,
+    [property: Id(2)] decimal? MinSources,
+    [property: Id(3)] decimal? MaxMove);
+
+/// <summary>v2 volatility-scaled margin of a market: window n (returns), reference r, maximum multiplier K.</summary>
+[GenerateSerializer, Immutable, Alias("mg.VolatilityConfig")]
+public sealed record VolatilityConfig(
+    [property: Id(0)] decimal Window,
+    [property: Id(1)] decimal Reference,
+    [property: Id(2)] decimal MaxMultiplier);
 
 [GenerateSerializer, Immutable, Alias("mg.CollateralConfig")]
 public sealed record CollateralConfig(
     [property: Id(0)] string Asset,
     [property: Id(1)] decimal Weight,
     [property: Id(2)] string? PriceMarket,
-    [property: Id(3)] decimal LiquidationDiscount);
+    [property: Id(3)] decimal LiquidationDiscount)
+{
+    /// <summary>v3 Dutch auction of the asset in liquidations; null: sold to the system (v1).</summary>
+    [Id(4)] public AuctionConfig? Auction { get; init; }
+}
+
+/// <summary>v3 Dutch auction: top = P × buf, price top × cut^⌊(t − t0) / step⌋, ends after tail seconds or below cusp.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AuctionConfig")]
+public sealed record AuctionConfig(
+    [property: Id(0)] decimal Buf,
+    [property: Id(1)] decimal Step,
+    [property: Id(2)] decimal Cut,
+    [property: Id(3)] decimal Tail,
+    [property: Id(4)] decimal Cusp);
 
 [GenerateSerializer, Immutable, Alias("mg.RiskRatios")]
 public sealed record RiskRatios(
     [property: Id(0)] decimal MarginCallRatio,
-    [property: Id(1)] decimal LiquidationTargetRatio);
+    [property: Id(1)] decimal LiquidationTargetRatio)
+{
+    /// <summary>v3: "socialize" (null, the default) or "adl".</summary>
+    [Id(2)] public string? BankruptcyResolution { get; init; }
+}
 
 /// <summary>The whole risk configuration at one version; every account and market caches it by version.</summary>
 [GenerateSerializer, Immutable, Alias("mg.RiskConfigSnapshot")]

@@ -8,10 +8,26 @@ public static class Mapping
 {
     public static RiskConfiguration ToDomain(this RiskConfigSnapshot snapshot) =>
         RiskConfiguration.Create(
-            [.. snapshot.Markets.Select(m => new MarketSpec(
-                m.Symbol, m.LotSize, m.LiquidationPenalty, [.. m.Brackets.Select(b => new Bracket(b.Floor, b.Mmr, b.Imr))]))],
-            [.. snapshot.Collateral.Select(c => new CollateralSpec(c.Asset, c.Weight, c.PriceMarket, c.LiquidationDiscount))],
-            new RiskParameters(snapshot.Risk.MarginCallRatio, snapshot.Risk.LiquidationTargetRatio));
+            [.. snapshot.Markets.Select(ToDomain)],
+            [.. snapshot.Collateral.Select(c => new CollateralSpec(c.Asset, c.Weight, c.PriceMarket, c.LiquidationDiscount)
+            {
+                Auction = c.Auction is { } a ? new AuctionSpec(a.Buf, a.Step, a.Cut, a.Tail, a.Cusp) : null,
+            })],
+            new RiskParameters(snapshot.Risk.MarginCallRatio, snapshot.Risk.LiquidationTargetRatio)
+            {
+                BankruptcyResolution = snapshot.Risk.BankruptcyResolution ?? BankruptcyResolutions.Socialize,
+            });
+
+    /// <summary>A market with its v2 knobs (each off when absent).</summary>
+    public static MarketSpec ToDomain(this MarketConfig m) =>
+        new(m.Symbol, m.LotSize, m.LiquidationPenalty, [.. m.Brackets.Select(b => new Bracket(b.Floor, b.Mmr, b.Imr))])
+        {
+            Oracle = m.Oracle is { } o ? new OracleSpec(o.MaxAge, o.MaxDeviation, o.MinSources ?? 1m, o.MaxMove) : null,
+            Volatility = m.Volatility is { } v ? new VolatilitySpec(v.Window, v.Reference, v.MaxMultiplier) : null,
+            LiquidationCap = m.LiquidationCap,
+            Impact = m.Impact ?? 0m,
+            MaxImpact = m.MaxImpact ?? MarketSpec.DefaultMaxImpact,
+        };
 
     public static RiskStatus ToWire(this AccountStatus status) => (RiskStatus)(int)status;
 
