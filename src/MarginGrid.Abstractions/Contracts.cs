@@ -45,6 +45,15 @@ public sealed record GridEvent(
     [Id(13)] public decimal? Socialized { get; init; }
     [Id(14)] public string? Reason { get; init; }
 
+    /// <summary>A margin call's (or liquidation's) equity at the step, where the emitter knows it.</summary>
+    [Id(15)] public decimal? Equity { get; init; }
+
+    /// <summary>A margin call's (or liquidation's) maintenance margin at the step, where the emitter knows it.</summary>
+    [Id(16)] public decimal? MaintenanceMargin { get; init; }
+
+    /// <summary>The marks the decision was taken at (market → price), where the emitter knows them.</summary>
+    [Id(17)] public ImmutableSortedDictionary<string, decimal>? Marks { get; init; }
+
     /// <summary>The snake_case name used in results and APIs ("margin_call", ...).</summary>
     public string TypeName => Type switch
     {
@@ -68,14 +77,29 @@ public sealed record MarketConfig(
     [property: Id(0)] string Symbol,
     [property: Id(1)] decimal LotSize,
     [property: Id(2)] decimal LiquidationPenalty,
-    [property: Id(3)] ImmutableArray<BracketConfig> Brackets);
+    [property: Id(3)] ImmutableArray<BracketConfig> Brackets)
+{
+    /// <summary>The market's bounds; null takes the defaults (<c>MarginGrid.Domain.MarketLimits.Default</c>).</summary>
+    [Id(4)] public MarketLimitsConfig? Limits { get; init; }
+}
+
+/// <summary>The bounds of one market (see <c>MarginGrid.Domain.MarketLimits</c>).</summary>
+[GenerateSerializer, Immutable, Alias("mg.MarketLimitsConfig")]
+public sealed record MarketLimitsConfig(
+    [property: Id(0)] decimal MaxPrice,
+    [property: Id(1)] decimal MaxPositionSize,
+    [property: Id(2)] decimal MaxNotional);
 
 [GenerateSerializer, Immutable, Alias("mg.CollateralConfig")]
 public sealed record CollateralConfig(
     [property: Id(0)] string Asset,
     [property: Id(1)] decimal Weight,
     [property: Id(2)] string? PriceMarket,
-    [property: Id(3)] decimal LiquidationDiscount);
+    [property: Id(3)] decimal LiquidationDiscount)
+{
+    /// <summary>The largest quantity of the asset in a command or a balance; null takes the default (1e13).</summary>
+    [Id(4)] public decimal? MaxQuantity { get; init; }
+}
 
 [GenerateSerializer, Immutable, Alias("mg.RiskRatios")]
 public sealed record RiskRatios(
@@ -111,6 +135,12 @@ public sealed record PriceUpdate(
 {
     /// <summary>When false, holders take the mark without evaluating (the first half of a multi-market step).</summary>
     [Id(3)] public bool Evaluate { get; init; } = true;
+
+    /// <summary>
+    /// When the engine received the price (the API stamps it on the engine's clock); freshness is measured from it,
+    /// never from the source's <see cref="Timestamp"/>. Null for prices from replays and tests.
+    /// </summary>
+    [Id(4)] public DateTimeOffset? ReceivedAt { get; init; }
 }
 
 /// <summary>A mark delivered to the holders of a market; <see cref="Sequence"/> orders ticks of one market.</summary>
