@@ -47,7 +47,8 @@ public static partial class JsonBody
 
         if (NullNotAllowed().Match(message) is { Success: true } isNull)
         {
-            return (Join(path, JsonNamingPolicy.CamelCase.ConvertName(isNull.Groups[1].Value)), "must not be null");
+            var member = JsonNamingPolicy.CamelCase.ConvertName(isNull.Groups[1].Value);
+            return (path is not null && (path == member || path.EndsWith("." + member, StringComparison.Ordinal)) ? path : Join(path, member), "must not be null");
         }
 
         if (message.Contains("uplicate", StringComparison.Ordinal))
