@@ -22,6 +22,7 @@ public sealed class HostileCorpusTests(HardeningFixture fixture) : IClassFixture
     private const string V = "v1/accounts/victim";
     private const string Open = "v1/accounts/fresh-1";
     private static readonly TimeSpan AuditDeadline = TimeSpan.FromSeconds(20);
+    private static long s_markers;
 
     public static IReadOnlyDictionary<string, HostileCase> Corpus { get; } = Build().ToDictionary(c => c.Name, StringComparer.Ordinal);
 
@@ -60,10 +61,15 @@ public sealed class HostileCorpusTests(HardeningFixture fixture) : IClassFixture
             using var response = await client.SendAsync(request);
             var text = await response.Content.ReadAsStringAsync();
             Assert.True(c.Status == response.StatusCode, $"{name}: expected {(int)c.Status}, got {(int)response.StatusCode}: {text}");
-            Assert.Equal(Problem, response.Content.Headers.ContentType?.MediaType);
+            if (!c.Path.Contains("%00", StringComparison.Ordinal))
+            {
+                // (Kestrel itself refuses a NUL in the path with a bare 400, before any of the API runs.)
+                Assert.Equal(Problem, response.Content.Headers.ContentType?.MediaType);
+            }
+
             Assert.DoesNotContain("MarginGrid.", text, StringComparison.Ordinal);
             Assert.DoesNotContain("System.", text, StringComparison.Ordinal);
-            if (c.Status == HttpStatusCode.BadRequest && !text.Contains("\"field\"", StringComparison.Ordinal))
+            if (c.Status == HttpStatusCode.BadRequest && !c.Path.Contains("%00", StringComparison.Ordinal) && !text.Contains("\"field\"", StringComparison.Ordinal))
             {
                 Assert.Fail($"{name}: a 400 must name its field: {text}");
             }
@@ -71,14 +77,14 @@ public sealed class HostileCorpusTests(HardeningFixture fixture) : IClassFixture
 
         // The marker: its audit row arriving means every row queued before it is in the table.
         using var feed = fixture.Client("feed");
-        var marker = await EnsureOkAsync(await feed.PostAsync("v1/prices", Json(fixture.Price("MARK-USD", "100"))));
+        // A new price each time: the same mark again would not be a new step.
+        var markerPrice = (100m + (Interlocked.Increment(ref s_markers) / 1000m)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var marker = await EnsureOkAsync(await feed.PostAsync("v1/prices", Json(fixture.Price("MARK-USD", markerPrice))));
         var step = marker.GetProperty("steps")[0].GetProperty("step").GetString()!;
         var deadline = Stopwatch.StartNew();
-        List<(long Id, string Kind, string Type, string Account)> rows;
         while (true)
         {
-            rows = await fixture.AuditAfterAsync(auditBefore);
-            if (await fixture.ScalarAsync<long>($"SELECT count(*) FROM margingrid_audit WHERE kind = 'price' AND payload->>'step' = '{step}'") == 1)
+            if (await fixture.ScalarAsync<long>($"SELECT count(*) FROM margingrid_audit WHERE id > {auditBefore} AND kind = 'price' AND payload->>'step' = '{step}'") == 1)
             {
                 break;
             }
@@ -87,8 +93,8 @@ public sealed class HostileCorpusTests(HardeningFixture fixture) : IClassFixture
             await Task.Delay(TimeSpan.FromMilliseconds(50)); // polling a condition with a deadline
         }
 
-        var row = Assert.Single(rows);
-        Assert.Equal(("price", "MARK-USD"), (row.Kind, rows[0].Kind == "price" ? "MARK-USD" : row.Type));
+        var row = Assert.Single(await fixture.AuditAfterAsync(auditBefore));
+        Assert.Equal(("price", "price", "*"), (row.Kind, row.Type, row.Account));
         Assert.Equal(quarantineBefore, await fixture.ScalarAsync<long>("SELECT count(*) FROM margingrid_audit_quarantine"));
         Assert.Equal(before, await SnapshotAsync(reader));
     }
