@@ -53,3 +53,37 @@ public sealed class ReadinessTests(HardeningFixture fixture) : IClassFixture<Har
         await command.ExecuteNonQueryAsync();
     }
 }
+
+/// <summary>A silo with one mutating request per second: the 429 carries <c>Retry-After</c>.</summary>
+public sealed class RateLimitRetryAfterTests
+{
+    [Fact]
+    public async Task A429CarriesRetryAfter()
+    {
+        await using var silo = await SiloProcess.StartAsync(null, new Dictionary<string, string>
+        {
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["MarginGrid__RateLimit__PermitsPerSecond"] = "1",
+        });
+        using var client = new HttpClient { BaseAddress = silo.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        HttpResponseMessage? limited = null;
+        for (var i = 0; i < 5 && limited is null; i++)
+        {
+            var response = await client.PostAsync("v1/prices", SiloFixture.Json("[]"));
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                limited = response;
+            }
+            else
+            {
+                response.Dispose();
+            }
+        }
+
+        Assert.NotNull(limited);
+        using (limited)
+        {
+            Assert.True(limited.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), "429 without Retry-After");
+        }
+    }
+}
