@@ -44,6 +44,9 @@ public sealed record LoadOptions
 
     public bool Plain { get; init; }
 
+    /// <summary>The embedded grid logs at information (default: warnings and errors only).</summary>
+    public bool Verbose { get; init; }
+
     public IReadOnlyDictionary<string, double> FailOn { get; init; } = new Dictionary<string, double>();
 
     public string? Validate()

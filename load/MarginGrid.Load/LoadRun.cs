@@ -25,7 +25,7 @@ public static class LoadRun
 
         var observer = new CountingObserver();
         var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
-        await using var grid = await EmbeddedGrid.StartAsync(observer, configure: o =>
+        await using var grid = await EmbeddedGrid.StartAsync(observer, GridLogging.ToolLevel(options.Verbose), configure: o =>
         {
             o.FanOut = options.FanOut;
             o.ShardsPerMarket = options.Shards;

@@ -18,7 +18,7 @@ public static class Program
         var duration = new Option<double>("--duration") { Description = "Seconds of price updates.", DefaultValueFactory = _ => d.Duration.TotalSeconds };
         var rate = new Option<double>("--rate") { Description = "Price updates per second, all markets together.", DefaultValueFactory = _ => d.Rate };
         var seed = new Option<int>("--seed") { Description = "Seed of portfolios and prices.", DefaultValueFactory = _ => d.Seed };
-        var fanOut = new Option<string>("--fanout") { Description = "gated | naive | streams", DefaultValueFactory = _ => d.FanOut.ToString().ToLowerInvariant() };
+        var fanOut = new Option<string>("--fanout") { Description = "gated | naive", DefaultValueFactory = _ => d.FanOut.ToString().ToLowerInvariant() };
         var shards = new Option<int>("--shards") { Description = "Holder shards per market.", DefaultValueFactory = _ => d.Shards };
         var warmup = new Option<double?>("--warmup") { Description = "Seconds left out of the steady-state tick→decision and tick→margin-call figures (default: min(5, 25 % of --duration))." };
         var feed = new Option<string>("--feed") { Description = "sequential (each update settled before the next; needed for the zero-miss check) | per-market (every market on its own schedule; the grid conflates)", DefaultValueFactory = _ => "sequential" };
@@ -27,10 +27,11 @@ public static class Program
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the exhaustive baseline and the zero-miss check." };
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md and the plots.", DefaultValueFactory = _ => d.Output };
         var plain = new Option<bool>("--plain") { Description = "No progress bars." };
+        var verbose = new Option<bool>("--verbose") { Description = "The embedded grid logs at information level too (default: warnings and errors only)." };
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
         {
-            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, failOn,
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, failOn,
         };
         root.SetAction(async (parse, ct) =>
         {
@@ -49,8 +50,7 @@ public static class Program
                     {
                         "gated" => FanOutMode.Gated,
                         "naive" => FanOutMode.Naive,
-                        "streams" => FanOutMode.Streams,
-                        var other => throw new ArgumentException($"--fanout must be gated, naive or streams, got '{other}'"),
+                        var other => throw new ArgumentException($"--fanout must be gated or naive, got '{other}'"),
                     },
                     Shards = parse.GetValue(shards),
                     Warmup = parse.GetValue(warmup) is { } w ? TimeSpan.FromSeconds(w) : null,
@@ -64,6 +64,7 @@ public static class Program
                     },
                     Output = parse.GetValue(output)!,
                     Plain = parse.GetValue(plain),
+                    Verbose = parse.GetValue(verbose),
                     FailOn = ParseThresholds(parse.GetValue(failOn) ?? []),
                 };
             }

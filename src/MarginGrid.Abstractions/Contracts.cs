@@ -20,6 +20,14 @@ public enum GridEventType
     CollateralLiquidation = 2,
     Bankruptcy = 3,
     Rejected = 4,
+    PriceStale = 5,
+    PriceHeld = 6,
+    LiquidationDeferred = 7,
+    LiquidationBatch = 8,
+    Adl = 9,
+    AuctionStart = 10,
+    AuctionTake = 11,
+    AuctionEnd = 12,
 }
 
 /// <summary>
@@ -45,14 +53,29 @@ public sealed record GridEvent(
     [Id(13)] public decimal? Socialized { get; init; }
     [Id(14)] public string? Reason { get; init; }
 
+    // v2: liquidation_batch {market, buys, sells, netted, residual, price}
+    [Id(15)] public decimal? Buys { get; init; }
+    [Id(16)] public decimal? Sells { get; init; }
+    [Id(17)] public decimal? Netted { get; init; }
+    [Id(18)] public decimal? Residual { get; init; }
+
+    // v3: bankruptcy's adl (recovered), adl's counterparty, auction_take's liquidator, auction_start's tab
+    [Id(19)] public decimal? AdlRecovered { get; init; }
+    [Id(20)] public string? Counterparty { get; init; }
+    [Id(21)] public string? Liquidator { get; init; }
+    [Id(22)] public decimal? Tab { get; init; }
+
     /// <summary>A margin call's (or liquidation's) equity at the step, where the emitter knows it.</summary>
-    [Id(15)] public decimal? Equity { get; init; }
+    [Id(23)] public decimal? Equity { get; init; }
 
     /// <summary>A margin call's (or liquidation's) maintenance margin at the step, where the emitter knows it.</summary>
-    [Id(16)] public decimal? MaintenanceMargin { get; init; }
+    [Id(24)] public decimal? MaintenanceMargin { get; init; }
 
     /// <summary>The marks the decision was taken at (market → price), where the emitter knows them.</summary>
-    [Id(17)] public ImmutableSortedDictionary<string, decimal>? Marks { get; init; }
+    [Id(25)] public ImmutableSortedDictionary<string, decimal>? Marks { get; init; }
+
+    /// <summary>Market-level events (price_stale, price_held, liquidation_batch) have no account.</summary>
+    public bool IsMarketEvent => Type is GridEventType.PriceStale or GridEventType.PriceHeld or GridEventType.LiquidationBatch;
 
     /// <summary>The snake_case name used in results and APIs ("margin_call", ...).</summary>
     public string TypeName => Type switch
@@ -62,6 +85,14 @@ public sealed record GridEvent(
         GridEventType.CollateralLiquidation => "collateral_liquidation",
         GridEventType.Bankruptcy => "bankruptcy",
         GridEventType.Rejected => "rejected",
+        GridEventType.PriceStale => "price_stale",
+        GridEventType.PriceHeld => "price_held",
+        GridEventType.LiquidationDeferred => "liquidation_deferred",
+        GridEventType.LiquidationBatch => "liquidation_batch",
+        GridEventType.Adl => "adl",
+        GridEventType.AuctionStart => "auction_start",
+        GridEventType.AuctionTake => "auction_take",
+        GridEventType.AuctionEnd => "auction_end",
         _ => Type.ToString(),
     };
 }
@@ -79,8 +110,23 @@ public sealed record MarketConfig(
     [property: Id(2)] decimal LiquidationPenalty,
     [property: Id(3)] ImmutableArray<BracketConfig> Brackets)
 {
+    /// <summary>v2 oracle guard; null: off.</summary>
+    [Id(4)] public OracleConfig? Oracle { get; init; }
+
+    /// <summary>v2 volatility-scaled margin; null: off.</summary>
+    [Id(5)] public VolatilityConfig? Volatility { get; init; }
+
+    /// <summary>v2 liquidation cap (notional per step); null: off.</summary>
+    [Id(6)] public decimal? LiquidationCap { get; init; }
+
+    /// <summary>v2 price impact κ of a liquidation batch's residual; null: 0.</summary>
+    [Id(7)] public decimal? Impact { get; init; }
+
+    /// <summary>v2 bound of the impact fraction; null: 0.5.</summary>
+    [Id(8)] public decimal? MaxImpact { get; init; }
+
     /// <summary>The market's bounds; null takes the defaults (<c>MarginGrid.Domain.MarketLimits.Default</c>).</summary>
-    [Id(4)] public MarketLimitsConfig? Limits { get; init; }
+    [Id(9)] public MarketLimitsConfig? Limits { get; init; }
 }
 
 /// <summary>The bounds of one market (see <c>MarginGrid.Domain.MarketLimits</c>).</summary>
@@ -90,6 +136,21 @@ public sealed record MarketLimitsConfig(
     [property: Id(1)] decimal MaxPositionSize,
     [property: Id(2)] decimal MaxNotional);
 
+/// <summary>v2 oracle guard of a market: ages in seconds; every part is off when null (minSources: 1).</summary>
+[GenerateSerializer, Immutable, Alias("mg.OracleConfig")]
+public sealed record OracleConfig(
+    [property: Id(0)] decimal? MaxAge,
+    [property: Id(1)] decimal? MaxDeviation,
+    [property: Id(2)] decimal? MinSources,
+    [property: Id(3)] decimal? MaxMove);
+
+/// <summary>v2 volatility-scaled margin of a market: window n (returns), reference r, maximum multiplier K.</summary>
+[GenerateSerializer, Immutable, Alias("mg.VolatilityConfig")]
+public sealed record VolatilityConfig(
+    [property: Id(0)] decimal Window,
+    [property: Id(1)] decimal Reference,
+    [property: Id(2)] decimal MaxMultiplier);
+
 [GenerateSerializer, Immutable, Alias("mg.CollateralConfig")]
 public sealed record CollateralConfig(
     [property: Id(0)] string Asset,
@@ -97,14 +158,30 @@ public sealed record CollateralConfig(
     [property: Id(2)] string? PriceMarket,
     [property: Id(3)] decimal LiquidationDiscount)
 {
+    /// <summary>v3 Dutch auction of the asset in liquidations; null: sold to the system (v1).</summary>
+    [Id(4)] public AuctionConfig? Auction { get; init; }
+
     /// <summary>The largest quantity of the asset in a command or a balance; null takes the default (1e13).</summary>
-    [Id(4)] public decimal? MaxQuantity { get; init; }
+    [Id(5)] public decimal? MaxQuantity { get; init; }
 }
+
+/// <summary>v3 Dutch auction: top = P × buf, price top × cut^⌊(t − t0) / step⌋, ends after tail seconds or below cusp.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AuctionConfig")]
+public sealed record AuctionConfig(
+    [property: Id(0)] decimal Buf,
+    [property: Id(1)] decimal Step,
+    [property: Id(2)] decimal Cut,
+    [property: Id(3)] decimal Tail,
+    [property: Id(4)] decimal Cusp);
 
 [GenerateSerializer, Immutable, Alias("mg.RiskRatios")]
 public sealed record RiskRatios(
     [property: Id(0)] decimal MarginCallRatio,
-    [property: Id(1)] decimal LiquidationTargetRatio);
+    [property: Id(1)] decimal LiquidationTargetRatio)
+{
+    /// <summary>v3: "socialize" (null, the default) or "adl".</summary>
+    [Id(2)] public string? BankruptcyResolution { get; init; }
+}
 
 /// <summary>The whole risk configuration at one version; every account and market caches it by version.</summary>
 [GenerateSerializer, Immutable, Alias("mg.RiskConfigSnapshot")]
@@ -153,6 +230,9 @@ public sealed record MarketTick(
     [property: Id(4)] bool Evaluate,
     [property: Id(5)] long ConfigVersion)
 {
+    /// <summary>The market's margin multiplier k after this mark (v2 volatility-scaled margin; 1 without it).</summary>
+    [Id(6)] public decimal Multiplier { get; init; } = 1m;
+
     public string StepId => $"{Market}#{Sequence}";
 }
 
@@ -161,7 +241,14 @@ public sealed record MarkPrice(
     [property: Id(0)] string Market,
     [property: Id(1)] long Sequence,
     [property: Id(2)] decimal Price,
-    [property: Id(3)] DateTimeOffset Timestamp);
+    [property: Id(3)] DateTimeOffset Timestamp)
+{
+    /// <summary>The market's margin multiplier k (v2 volatility-scaled margin; 1 without it).</summary>
+    [Id(4)] public decimal Multiplier { get; init; } = 1m;
+
+    /// <summary>v2: no source of the market is fresh on the engine's clock (its accounts are not liquidated).</summary>
+    [Id(5)] public bool Stale { get; init; }
+}
 
 /// <summary>
 /// What an evaluation found that the step must act on: a margin call to order, or an account to liquidate.
@@ -176,6 +263,14 @@ public sealed record EvaluationReport(
     [property: Id(4)] decimal MaintenanceMargin,
     [property: Id(5)] GridEvent? MarginCall)
 {
+    /// <summary>What a liquidation is decided on (set when the account needs one): its holdings and version.</summary>
+    [Id(6)] public AccountSeed? Holdings { get; init; }
+
+    [Id(7)] public long Version { get; init; }
+
+    /// <summary>v3: the account's collateral is in a Dutch auction: it is evaluated but not liquidated.</summary>
+    [Id(8)] public bool InAuction { get; init; }
+
     public bool NeedsLiquidation => Status is RiskStatus.Liquidatable or RiskStatus.Bankrupt;
 }
 
@@ -284,7 +379,11 @@ public sealed record FundView(
 public sealed record BankruptcyCoverView(
     [property: Id(0)] decimal Deficit,
     [property: Id(1)] decimal InsuranceCovered,
-    [property: Id(2)] decimal Socialized);
+    [property: Id(2)] decimal Socialized)
+{
+    /// <summary>v3 with auto-deleveraging: what the counterparties paid of the uncovered part (0 when nothing).</summary>
+    [Id(3)] public decimal? AdlRecovered { get; init; }
+}
 
 /// <summary>What one account's liquidation owes the insurance fund (penalties + discounts) and asks it to cover.</summary>
 [GenerateSerializer, Immutable, Alias("mg.LiquidationCharge")]
@@ -292,7 +391,11 @@ public sealed record LiquidationCharge(
     [property: Id(0)] string LiquidationId,
     [property: Id(1)] string Account,
     [property: Id(2)] decimal Income,
-    [property: Id(3)] decimal Deficit);
+    [property: Id(3)] decimal Deficit)
+{
+    /// <summary>v3 with auto-deleveraging (null without): what counterparties pay of the part the fund cannot cover.</summary>
+    [Id(4)] public decimal? AdlRecovered { get; init; }
+}
 
 [GenerateSerializer, Immutable, Alias("mg.LiquidationQueueView")]
 public sealed record LiquidationQueueView(

@@ -13,7 +13,7 @@ public interface IRiskConfigGrain : IGrainWithIntegerKey
     Task<RiskConfigSnapshot> SetAsync(RiskConfigSnapshot config);
 }
 
-/// <summary>One market (key: symbol): its mark, tick sequence numbers, and the fan-out of each tick.</summary>
+/// <summary>One market (key: symbol): its mark and the steps its prices start.</summary>
 public interface IMarketGrain : IGrainWithStringKey
 {
     /// <summary>
@@ -26,39 +26,12 @@ public interface IMarketGrain : IGrainWithStringKey
 
     [AlwaysInterleave]
     Task<MarkPrice?> GetMarkAsync();
-
-    /// <summary>Streams fan-out only: a holder has processed tick <paramref name="sequence"/> (with its report, if notable).</summary>
-    [AlwaysInterleave]
-    Task AckTickAsync(long sequence, EvaluationReport? report);
 }
 
 /// <summary>
-/// The holders of one market, sharded by a stable hash of the account id. Key: "{symbol}/{shard}".
-/// Registration interleaves with tick delivery so an account can register while a tick is in flight.
+/// One account (key: account id) as clients see it: opening, commands (idempotent by command id), the pre-trade check
+/// and views. Ticks and liquidations reach it through the silo-internal protocol, which clients cannot call.
 /// </summary>
-public interface IMarketShardGrain : IGrainWithStringKey
-{
-    [AlwaysInterleave]
-    Task RegisterAsync(string account);
-
-    [AlwaysInterleave]
-    Task UnregisterAsync(string account);
-
-    Task<TickDelivery> DeliverAsync(MarketTick tick);
-
-    /// <summary>
-    /// Sets (or, with null bounds, clears) an account's safe band for this market, computed at marks whose sequence for
-    /// this market was <paramref name="baseSequence"/>. Returns the shard's latest tick when it is newer than that, so the
-    /// account can catch up; a band is not kept when that newer tick is already outside it.
-    /// </summary>
-    [AlwaysInterleave]
-    Task<MarketTick?> SetBandAsync(string account, decimal? low, decimal? high, long baseSequence);
-
-    [AlwaysInterleave]
-    Task<int> CountAsync();
-}
-
-/// <summary>One account (key: account id): holdings, health on every tick, commands, its own liquidation.</summary>
 public interface IAccountGrain : IGrainWithStringKey
 {
     /// <summary>Opens the account with the given holdings; fails if it is already open.</summary>
@@ -66,11 +39,6 @@ public interface IAccountGrain : IGrainWithStringKey
 
     [AlwaysInterleave]
     Task<bool> ExistsAsync();
-
-    /// <summary>Takes a tick (stale ones are ignored) and, if it asks for it, evaluates.</summary>
-    Task<EvaluationReport?> OnTickAsync(MarketTick tick);
-
-    Task<EvaluationReport?> EvaluateAsync(string step);
 
     Task<CommandResult> FillAsync(FillCommand command);
 
@@ -81,16 +49,6 @@ public interface IAccountGrain : IGrainWithStringKey
     [ReadOnly]
     Task<PreTradeView> PreTradeAsync(string market, decimal size, decimal price);
 
-    /// <summary>
-    /// First half of a coordinated liquidation: if the account still needs it, closes and sells at its current marks,
-    /// persists the result with the fund settlement outstanding, and returns what the fund must take and cover.
-    /// Idempotent per <paramref name="liquidationId"/>; null when there is nothing to do.
-    /// </summary>
-    Task<LiquidationCharge?> BeginLiquidationAsync(string liquidationId);
-
-    /// <summary>Second half: records the fund's answer (bankruptcy cover, if any) and returns the liquidation's events.</summary>
-    Task<ImmutableArray<GridEvent>> CompleteLiquidationAsync(string liquidationId, BankruptcyCoverView? cover);
-
     [ReadOnly]
     Task<AccountView?> GetViewAsync();
 
@@ -98,15 +56,9 @@ public interface IAccountGrain : IGrainWithStringKey
     Task<ImmutableArray<GridEvent>> GetRecentEventsAsync();
 }
 
-/// <summary>Sequences the liquidations of each step, most endangered first. Key: 0.</summary>
-public interface ILiquidationCoordinatorGrain : IGrainWithIntegerKey
+/// <summary>The liquidation coordinator as clients see it: its queue. Key: 0.</summary>
+public interface ILiquidationQueueGrain : IGrainWithIntegerKey
 {
-    /// <summary>Orders the step's margin calls and liquidates its liquidatable accounts; returns the step's events.</summary>
-    Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports);
-
-    /// <summary>Evaluates the given accounts as one step (after a multi-market price update) and settles it.</summary>
-    Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts);
-
     [AlwaysInterleave]
     Task<LiquidationQueueView> GetQueueAsync();
 }
@@ -116,18 +68,6 @@ public interface IInsuranceFundGrain : IGrainWithIntegerKey
 {
     /// <summary>Sets the opening balance of a fund that has seen no liquidation yet.</summary>
     Task SeedAsync(decimal amount);
-
-    /// <summary>Credits a liquidation's penalties and discounts and covers its deficit; idempotent per id.</summary>
-    Task<BankruptcyCoverView?> ApplyLiquidationAsync(LiquidationCharge charge);
-
-    /// <summary>Applies liquidations in the given order (the coordinator's order) with one durable write.</summary>
-    Task<ImmutableArray<BankruptcyCoverView?>> ApplyLiquidationsAsync(ImmutableArray<LiquidationCharge> charges);
-
-    /// <summary>
-    /// The accounts have durably recorded these liquidations' outcomes, so no retry of them can come any more: the fund
-    /// stops remembering their ids. Until then it remembers every applied id, however many liquidations follow.
-    /// </summary>
-    Task ForgetSettledAsync(ImmutableArray<string> liquidationIds);
 
     [AlwaysInterleave]
     Task<FundView> GetAsync();

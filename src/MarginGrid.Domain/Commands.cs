@@ -27,6 +27,45 @@ public readonly record struct CommandCheck(string? RejectReason)
 /// <summary>The command rules of the model: fills, deposits, withdrawals and the pre-trade check.</summary>
 public static class AccountRules
 {
+    /// <summary>
+    /// The markets whose marks move a portfolio (ordinal order): those it holds a position in and the price markets
+    /// of its non-zero collateral (a USD debt moves with no market).
+    /// </summary>
+    public static IReadOnlyList<string> PricedBy(Portfolio portfolio, RiskConfiguration config)
+    {
+        var markets = new List<string>(portfolio.Positions.Count + 1);
+        markets.AddRange(portfolio.Positions.Keys);
+        foreach (var (asset, q) in portfolio.Balances)
+        {
+            if (q > 0m && config.TryGetCollateral(asset, out var spec) && spec.PriceMarket is { } m && !markets.Contains(m, StringComparer.Ordinal))
+            {
+                markets.Add(m);
+            }
+        }
+
+        markets.Sort(StringComparer.Ordinal);
+        return markets;
+    }
+
+    /// <summary>Whether a price of <paramref name="market"/> moves the portfolio (see <see cref="PricedBy"/>).</summary>
+    public static bool IsPricedBy(Portfolio portfolio, string market, RiskConfiguration config)
+    {
+        if (portfolio.PositionIn(market) is not null)
+        {
+            return true;
+        }
+
+        foreach (var (asset, q) in portfolio.Balances)
+        {
+            if (q > 0m && config.TryGetCollateral(asset, out var spec) && spec.PriceMarket == market)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     public static CommandCheck CheckFill(string market, decimal quantity, decimal price, IMarks marks, RiskConfiguration config)
     {
         if (quantity == 0m)

@@ -6,12 +6,50 @@ public sealed record Bracket(decimal Floor, decimal Mmr, decimal Imr);
 /// <summary>A collateral asset and how it counts towards equity.</summary>
 public sealed record CollateralSpec(string Asset, decimal Weight, string? PriceMarket, decimal LiquidationDiscount)
 {
+    /// <summary>v3 Dutch auction of this asset in liquidations; null: sold to the system at the discount (v1).</summary>
+    public AuctionSpec? Auction { get; init; }
+
     public static CollateralSpec Usd { get; } = new(Assets.Usd, 1m, null, 0m);
+}
+
+/// <summary>
+/// The oracle guard of a market (MARGIN-MODEL.md v2): sources older than <see cref="MaxAge"/> seconds are not fresh,
+/// prices further than <see cref="MaxDeviation"/> from the fresh median are dropped, fewer than
+/// <see cref="MinSources"/> kept prices make the step stale, and a move beyond <see cref="MaxMove"/> is held until
+/// confirmed. Each part is off when null; <see cref="MinSources"/> is a whole number (kept as a decimal so that
+/// validation can name it).
+/// </summary>
+public sealed record OracleSpec(decimal? MaxAge = null, decimal? MaxDeviation = null, decimal MinSources = 1m, decimal? MaxMove = null);
+
+/// <summary>
+/// Volatility-scaled margin (v2): with at least <see cref="Window"/> recorded returns, the multiplier is
+/// <c>k = min(K, max(1, mean of the last n returns / r))</c>. <see cref="Window"/> is a whole number.
+/// </summary>
+public sealed record VolatilitySpec(decimal Window, decimal Reference, decimal MaxMultiplier);
+
+/// <summary>
+/// A Dutch auction of collateral (MARGIN-MODEL.md v3): starts at <c>top = P × Buf</c>, its price is
+/// <c>top × Cut^k</c> with <c>k = ⌊(t − t0) / Step⌋</c>, and it ends when <c>t − t0 &gt; Tail</c> or <c>Cut^k &lt; Cusp</c>.
+/// </summary>
+public sealed record AuctionSpec(decimal Buf, decimal Step, decimal Cut, decimal Tail, decimal Cusp);
+
+/// <summary>What happens to the part of a bankruptcy deficit that the insurance fund does not cover (v3).</summary>
+public static class BankruptcyResolutions
+{
+    public const string Socialize = "socialize";
+
+    /// <summary>Auto-deleveraging: the bankrupt account's counterparties close at the bankruptcy price.</summary>
+    public const string Adl = "adl";
 }
 
 /// <summary>Account-wide risk ratios: margin call at <c>E &lt; c·MM</c>, liquidation target <c>E ≥ γ·MM</c>.</summary>
 public sealed record RiskParameters(decimal MarginCallRatio = 1.25m, decimal LiquidationTargetRatio = 1.10m)
 {
+    /// <summary>v3: <see cref="BankruptcyResolutions.Socialize"/> (default) or <see cref="BankruptcyResolutions.Adl"/>.</summary>
+    public string BankruptcyResolution { get; init; } = BankruptcyResolutions.Socialize;
+
+    public bool AutoDeleveraging => BankruptcyResolution == BankruptcyResolutions.Adl;
+
     public static RiskParameters Default { get; } = new();
 }
 
@@ -116,6 +154,12 @@ public sealed class RiskConfiguration
             throw new ConfigurationException(
                 "risk.liquidationTargetRatio", $"must be at least 1, got {risk.LiquidationTargetRatio}");
         }
+
+        if (risk.BankruptcyResolution is not (BankruptcyResolutions.Socialize or BankruptcyResolutions.Adl))
+        {
+            throw new ConfigurationException(
+                "risk.bankruptcyResolution", $"must be \"socialize\" or \"adl\", got \"{risk.BankruptcyResolution}\"");
+        }
     }
 
     private static void ValidateMarket(MarketSpec market, string path, RiskParameters risk)
@@ -189,6 +233,70 @@ public sealed class RiskConfiguration
                 $"{path}.liquidationPenalty",
                 $"must be below liquidationTargetRatio × mmr of the first bracket ({bound}), got {market.LiquidationPenalty}");
         }
+
+        ValidateRiskDepth(market, path);
+    }
+
+    /// <summary>The rules of MARGIN-MODEL.md "Validation (v2)".</summary>
+    private static void ValidateRiskDepth(MarketSpec market, string path)
+    {
+        if (market.Oracle is { } oracle)
+        {
+            var at = $"{path}.oracle";
+            if (oracle.MaxAge is { } maxAge && maxAge <= 0m)
+            {
+                throw new ConfigurationException($"{at}.maxAge", $"must be positive, got {maxAge}");
+            }
+
+            if (oracle.MaxDeviation is { } d && (d <= 0m || d >= 1m))
+            {
+                throw new ConfigurationException($"{at}.maxDeviation", $"must be in (0, 1), got {d}");
+            }
+
+            if (oracle.MinSources < 1m || oracle.MinSources != decimal.Truncate(oracle.MinSources) || oracle.MinSources > int.MaxValue)
+            {
+                throw new ConfigurationException($"{at}.minSources", $"must be a whole number of at least 1, got {oracle.MinSources}");
+            }
+
+            if (oracle.MaxMove is { } x && x <= 0m)
+            {
+                throw new ConfigurationException($"{at}.maxMove", $"must be positive, got {x}");
+            }
+        }
+
+        if (market.Volatility is { } v)
+        {
+            var at = $"{path}.volatility";
+            if (v.Window < 1m || v.Window != decimal.Truncate(v.Window) || v.Window > 1_000_000m)
+            {
+                throw new ConfigurationException($"{at}.window", $"must be a whole number of at least 1, got {v.Window}");
+            }
+
+            if (v.Reference <= 0m)
+            {
+                throw new ConfigurationException($"{at}.reference", $"must be positive, got {v.Reference}");
+            }
+
+            if (v.MaxMultiplier < 1m)
+            {
+                throw new ConfigurationException($"{at}.maxMultiplier", $"must be at least 1, got {v.MaxMultiplier}");
+            }
+        }
+
+        if (market.LiquidationCap is { } cap && cap <= 0m)
+        {
+            throw new ConfigurationException($"{path}.liquidationCap", $"must be positive, got {cap}");
+        }
+
+        if (market.Impact < 0m)
+        {
+            throw new ConfigurationException($"{path}.impact", $"must not be negative, got {market.Impact}");
+        }
+
+        if (market.MaxImpact <= 0m || market.MaxImpact >= 1m)
+        {
+            throw new ConfigurationException($"{path}.maxImpact", $"must be in (0, 1), got {market.MaxImpact}");
+        }
     }
 
     private static void ValidateCollateral(CollateralSpec spec, string path)
@@ -219,6 +327,40 @@ public sealed class RiskConfiguration
         else if (string.IsNullOrWhiteSpace(spec.PriceMarket))
         {
             throw new ConfigurationException($"{path}.priceMarket", $"asset '{spec.Asset}' needs a price market");
+        }
+
+        if (spec.Auction is { } a)
+        {
+            var at = $"{path}.auction";
+            if (spec.Asset == Assets.Usd)
+            {
+                throw new ConfigurationException(at, "USD is not auctioned");
+            }
+
+            if (a.Buf < 1m)
+            {
+                throw new ConfigurationException($"{at}.buf", $"must be at least 1, got {a.Buf}");
+            }
+
+            if (a.Step <= 0m)
+            {
+                throw new ConfigurationException($"{at}.step", $"must be positive, got {a.Step}");
+            }
+
+            if (a.Cut <= 0m || a.Cut >= 1m)
+            {
+                throw new ConfigurationException($"{at}.cut", $"must be in (0, 1), got {a.Cut}");
+            }
+
+            if (a.Tail <= 0m)
+            {
+                throw new ConfigurationException($"{at}.tail", $"must be positive, got {a.Tail}");
+            }
+
+            if (a.Cusp <= 0m || a.Cusp >= 1m)
+            {
+                throw new ConfigurationException($"{at}.cusp", $"must be in (0, 1), got {a.Cusp}");
+            }
         }
     }
 }

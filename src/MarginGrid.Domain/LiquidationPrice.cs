@@ -31,19 +31,20 @@ public static class LiquidationPrice
         }
 
         // MM(M) = otherMm + size × M × mmr_k − cum_k
-        var otherMm = health.MaintenanceMargin - MarginCalculator.PositionMaintenance(spec, position, current);
+        var multiplier = marks.Multiplier(market); // held fixed: k only changes when the mark is set
+        var otherMm = health.MaintenanceMargin - MarginCalculator.PositionMaintenance(spec, position, current, multiplier);
         var constant = health.Equity - (slope * current);
 
         decimal? best = null;
         for (var k = 0; k < spec.Brackets.Count; k++)
         {
-            var denominator = slope - (size * spec.Brackets[k].Mmr);
+            var denominator = slope - MarginCalculator.Scale(multiplier, size * spec.Brackets[k].Mmr);
             if (denominator == 0m)
             {
                 continue;
             }
 
-            var root = (otherMm - spec.MaintenanceCumulative(k) - constant) / denominator;
+            var root = (otherMm - MarginCalculator.Scale(multiplier, spec.MaintenanceCumulative(k)) - constant) / denominator;
             if (root <= 0m || !InBracket(spec, k, size * root))
             {
                 continue;

@@ -1,6 +1,6 @@
 namespace MarginGrid.Domain;
 
-/// <summary>One close of a position in a liquidation, at the step's mark.</summary>
+/// <summary>One close of a position in a liquidation, at its execution price (the step's mark unless netting moved it).</summary>
 public sealed record PositionClose(string Market, decimal Quantity, decimal Price, decimal Penalty, decimal RealizedPnl);
 
 /// <summary>One sale of collateral in a liquidation: the seller gets <c>P(1−δ)</c> per unit, the fund the discount.</summary>
@@ -12,6 +12,9 @@ public sealed record LiquidationResult(
     IReadOnlyList<CollateralSale> Sales,
     decimal Deficit)
 {
+    /// <summary>v3: step 2 stopped at an asset with <c>auction</c>, put up for auction (nothing to apply: the lot stays).</summary>
+    public AuctionStart? Auction { get; init; }
+
     public decimal Penalties => Closes.Sum(c => c.Penalty);
 
     public decimal Discounts => Sales.Sum(s => s.Discount);
@@ -20,53 +23,47 @@ public sealed record LiquidationResult(
     public decimal FundIncome => Penalties + Discounts;
 
     public bool IsEmpty => Closes.Count == 0 && Sales.Count == 0 && Deficit == 0m;
+
+    /// <summary>
+    /// Applies this outcome to the account's portfolio, which must hold what it held when the outcome was decided:
+    /// each close at its (execution) price with its penalty paid, each collateral sale, and the write-off of the
+    /// deficit. Deterministic: applied to an identical portfolio it gives an identical portfolio.
+    /// </summary>
+    public void ApplyTo(Portfolio portfolio)
+    {
+        foreach (var close in Closes)
+        {
+            portfolio.ClosePosition(close.Market, close.Quantity, close.Price);
+            portfolio.PayUsd(close.Penalty);
+        }
+
+        foreach (var sale in Sales)
+        {
+            portfolio.SellCollateral(sale.Asset, sale.Quantity, sale.Proceeds, sale.Quantity * sale.Price);
+        }
+
+        if (Deficit > 0m)
+        {
+            portfolio.ForgiveUsdDebt();
+        }
+    }
 }
 
 /// <summary>The liquidation of one account (MARGIN-MODEL.md, "Liquidation", steps 1–3 up to the fund).</summary>
 public static class Liquidator
 {
     /// <summary>
-    /// Liquidates <paramref name="portfolio"/> in place at <paramref name="marks"/>: closes the least lots needed to
-    /// reach <c>E ≥ γ·MM</c> (positions by MMᵢ descending), sells collateral if no position is left and USD is
-    /// negative, and writes off what is still owed (returned as <see cref="LiquidationResult.Deficit"/>).
+    /// Liquidates <paramref name="portfolio"/> in place at <paramref name="marks"/> by the v1 rule: closes the least lots
+    /// needed to reach <c>E ≥ γ·MM</c> (positions by MMᵢ descending), sells collateral if no position is left and USD is
+    /// negative, and writes off what is still owed (returned as <see cref="LiquidationResult.Deficit"/>). No cap and no
+    /// price impact apply (a batch of one with v2's knobs off); the rule itself lives in <see cref="StepLiquidation"/>.
     /// </summary>
     public static LiquidationResult Liquidate(Portfolio portfolio, IMarks marks, RiskConfiguration config)
     {
-        var gamma = config.Risk.LiquidationTargetRatio;
-        var closes = new List<PositionClose>();
-
-        var order = portfolio.Positions
-            .Select(p => (Market: config.Market(p.Key), Position: p.Value, Mark: MarginCalculator.Mark(marks, p.Key)))
-            .Select(x => (x.Market, x.Position, x.Mark, Mm: MarginCalculator.PositionMaintenance(x.Market, x.Position, x.Mark)))
-            .OrderByDescending(x => x.Mm)
-            .ThenBy(x => x.Market.Symbol, StringComparer.Ordinal)
-            .ToList();
-
-        foreach (var (market, position, mark, mmi) in order)
-        {
-            var health = MarginCalculator.Evaluate(portfolio, marks, config);
-            if (health.Equity >= gamma * health.MaintenanceMargin)
-            {
-                break;
-            }
-
-            var quantity = LeastQuantity(market, position, mark, health.Equity, health.MaintenanceMargin, mmi, gamma);
-            var penalty = Penalty(market, quantity, mark, health.Equity);
-            var realized = portfolio.ClosePosition(market.Symbol, quantity, mark);
-            portfolio.PayUsd(penalty);
-            closes.Add(new PositionClose(market.Symbol, quantity, mark, penalty, realized));
-        }
-
-        var sales = portfolio.HasPositions ? [] : SellCollateral(portfolio, marks, config);
-
-        var deficit = 0m;
-        if (!portfolio.HasPositions && portfolio.Usd < 0m)
-        {
-            deficit = -portfolio.Usd;
-            portfolio.ForgiveUsdDebt();
-        }
-
-        return new LiquidationResult(closes, sales, deficit);
+        var plan = StepLiquidation.PlanAccount("", portfolio.Clone(), marks, config, LiquidationBudget.Unlimited);
+        var result = StepLiquidation.SettleAccount(portfolio.Clone(), plan, StepLiquidation.NoBatches, marks, config);
+        result.ApplyTo(portfolio);
+        return result;
     }
 
     /// <summary>The penalty <c>min(φ·q·M, max(0, E))</c>: no account pays a penalty it cannot afford.</summary>
@@ -78,7 +75,16 @@ public static class Liquidator
     /// <c>E' − γ·MM'</c> increases strictly with the quantity because φ &lt; γ·mmr₁, so bisection finds it.
     /// </summary>
     public static decimal LeastQuantity(
-        MarketSpec market, Position position, decimal mark, decimal equity, decimal mm, decimal mmi, decimal gamma)
+        MarketSpec market, Position position, decimal mark, decimal equity, decimal mm, decimal mmi, decimal gamma) =>
+        LeastQuantity(market, position, mark, equity, mm, mmi, gamma, 1m);
+
+    /// <summary>
+    /// <see cref="LeastQuantity(MarketSpec, Position, decimal, decimal, decimal, decimal, decimal)"/> with the market's
+    /// volatility multiplier k: MMᵢ (given scaled in <paramref name="mmi"/>) and what remains of it scale by k (k ≥ 1
+    /// keeps <c>φ &lt; γ·k·mmr₁</c>, so the search stays monotone).
+    /// </summary>
+    public static decimal LeastQuantity(
+        MarketSpec market, Position position, decimal mark, decimal equity, decimal mm, decimal mmi, decimal gamma, decimal multiplier)
     {
         var size = Math.Abs(position.Size);
         var lots = decimal.Floor(size / market.LotSize);
@@ -107,22 +113,34 @@ public static class Liquidator
         {
             var q = n * market.LotSize;
             var equityAfter = equity - Penalty(market, q, mark, equity);
-            var mmAfter = mm - mmi + market.MaintenanceRequirement((size - q) * mark);
+            var mmAfter = mm - mmi + MarginCalculator.Scale(multiplier, market.MaintenanceRequirement((size - q) * mark));
             return equityAfter >= gamma * mmAfter;
         }
     }
 
-    private static List<CollateralSale> SellCollateral(Portfolio portfolio, IMarks marks, RiskConfiguration config)
+    /// <summary>Liquidation step 2: sells collateral (weight ascending, then asset) until USD ≥ 0, at <c>P(1−δ)</c>.</summary>
+    internal static List<CollateralSale> SellCollateral(Portfolio portfolio, IMarks marks, RiskConfiguration config) =>
+        SellCollateral(portfolio, marks, config, after: null, auctions: false).Sales;
+
+    /// <summary>
+    /// Liquidation step 2 from the asset after <paramref name="after"/> (all of them when null), in order of weight
+    /// ascending then asset: each sells the least quantity that brings USD to ≥ 0, or all of it. With
+    /// <paramref name="auctions"/>, an asset that has <c>auction</c> is put up for auction instead (its whole balance)
+    /// and step 2 stops there.
+    /// </summary>
+    public static (List<CollateralSale> Sales, AuctionStart? Auction) SellCollateral(
+        Portfolio portfolio, IMarks marks, RiskConfiguration config, CollateralSpec? after, bool auctions)
     {
         var sales = new List<CollateralSale>();
         if (portfolio.Usd >= 0m)
         {
-            return sales;
+            return (sales, null);
         }
 
         var assets = portfolio.Balances
             .Where(b => b.Key != Assets.Usd && b.Value > 0m)
             .Select(b => (Asset: b.Key, Quantity: b.Value, Spec: config.TryGetCollateral(b.Key, out var s) ? s : throw new InvalidOperationException($"asset '{b.Key}' is not configured")))
+            .Where(x => after is null || x.Spec.Weight > after.Weight || (x.Spec.Weight == after.Weight && string.CompareOrdinal(x.Asset, after.Asset) > 0))
             .OrderBy(x => x.Spec.Weight)
             .ThenBy(x => x.Asset, StringComparer.Ordinal)
             .ToList();
@@ -135,18 +153,32 @@ public static class Liquidator
             }
 
             var price = MarginCalculator.Mark(marks, spec.PriceMarket!);
-            var unit = price * (1m - spec.LiquidationDiscount);
-            var quantity = Math.Min(held, DecimalMath.CeilingQuotient(-portfolio.Usd, unit));
-            var proceeds = quantity * unit;
-            var value = quantity * price;
-            var discount = spec.LiquidationDiscount * price * quantity;
-            portfolio.SellCollateral(asset, quantity, proceeds, value);
-            sales.Add(new CollateralSale(asset, quantity, price, discount, proceeds));
+            if (auctions && spec.Auction is { } auction)
+            {
+                return (sales, new AuctionStart(asset, held, -portfolio.Usd, price * auction.Buf));
+            }
+
+            sales.Add(Sell(portfolio, spec, held, price));
         }
 
-        return sales;
+        return (sales, null);
+    }
+
+    /// <summary>Sells the least quantity (at most <paramref name="held"/>) of an asset that brings USD to ≥ 0, at <c>P(1−δ)</c>.</summary>
+    public static CollateralSale Sell(Portfolio portfolio, CollateralSpec spec, decimal held, decimal price)
+    {
+        var unit = price * (1m - spec.LiquidationDiscount);
+        var quantity = Math.Min(held, DecimalMath.CeilingQuotient(-portfolio.Usd, unit));
+        var proceeds = quantity * unit;
+        var value = quantity * price;
+        var discount = spec.LiquidationDiscount * price * quantity;
+        portfolio.SellCollateral(spec.Asset, quantity, proceeds, value);
+        return new CollateralSale(spec.Asset, quantity, price, discount, proceeds);
     }
 }
+
+/// <summary>v3: a lot put up for a Dutch auction: the whole balance of the asset, the debt (tab) and the top price.</summary>
+public sealed record AuctionStart(string Asset, decimal Lot, decimal Tab, decimal Top);
 
 /// <summary>The insurance fund and the socialized loss: income from penalties and discounts, cover for bankruptcies.</summary>
 public sealed class InsuranceLedger(decimal fund = 0m, decimal socialized = 0m)
@@ -173,6 +205,17 @@ public sealed class InsuranceLedger(decimal fund = 0m, decimal socialized = 0m)
         Fund += income;
     }
 
+    /// <summary>v3: money recovered by auto-deleveraging reduces the socialized loss it had been counted in.</summary>
+    public void Recover(decimal amount)
+    {
+        if (amount < 0m || amount > SocializedLoss)
+        {
+            throw new ArgumentOutOfRangeException(nameof(amount), $"cannot recover {amount} of a socialized loss of {SocializedLoss}");
+        }
+
+        SocializedLoss -= amount;
+    }
+
     /// <summary>Covers a bankruptcy deficit up to the fund's balance; the rest is socialized.</summary>
     public BankruptcyCover Cover(decimal deficit)
     {
@@ -188,7 +231,11 @@ public sealed class InsuranceLedger(decimal fund = 0m, decimal socialized = 0m)
     }
 }
 
-public sealed record BankruptcyCover(decimal Deficit, decimal InsuranceCovered, decimal Socialized);
+public sealed record BankruptcyCover(decimal Deficit, decimal InsuranceCovered, decimal Socialized)
+{
+    /// <summary>v3 with "adl": the part of the uncovered deficit recovered from counterparties (always set then, 0 if none).</summary>
+    public decimal? AdlRecovered { get; init; }
+}
 
 public static class DecimalMath
 {

@@ -12,12 +12,20 @@ public enum AccountStatus
 public interface IMarks
 {
     bool TryGetMark(string market, out decimal mark);
+
+    /// <summary>
+    /// The volatility multiplier k ≥ 1 of a market (MARGIN-MODEL.md v2): every MMᵢ and IMᵢ of a position in it is
+    /// multiplied by k. 1 unless the market has <c>volatility</c> configured and enough returns.
+    /// </summary>
+    decimal Multiplier(string market) => 1m;
 }
 
 /// <summary>A dictionary-backed set of marks.</summary>
 public sealed class MarkBook : IMarks
 {
     private readonly Dictionary<string, decimal> _marks = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, decimal> _multipliers = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _stale = new(StringComparer.Ordinal);
 
     public MarkBook()
     {
@@ -44,6 +52,34 @@ public sealed class MarkBook : IMarks
     }
 
     public bool TryGetMark(string market, out decimal mark) => _marks.TryGetValue(market, out mark);
+
+    /// <summary>v2: the markets that are stale at the step's time (no fresh source).</summary>
+    public IReadOnlySet<string> Stale => _stale;
+
+    public void MarkStale(string market) => _stale.Add(market);
+
+    /// <summary>Multipliers other than 1, by market.</summary>
+    public IReadOnlyDictionary<string, decimal> Multipliers => _multipliers;
+
+    public decimal Multiplier(string market) => _multipliers.TryGetValue(market, out var k) ? k : 1m;
+
+    /// <summary>Sets the volatility multiplier k (≥ 1) of a market.</summary>
+    public void SetMultiplier(string market, decimal multiplier)
+    {
+        if (multiplier < 1m)
+        {
+            throw new ArgumentOutOfRangeException(nameof(multiplier), $"multiplier of {market} must be at least 1, got {multiplier}");
+        }
+
+        if (multiplier == 1m)
+        {
+            _multipliers.Remove(market);
+        }
+        else
+        {
+            _multipliers[market] = multiplier;
+        }
+    }
 }
 
 /// <summary>The health of an account at a set of marks.</summary>
@@ -106,6 +142,14 @@ public static class MarginCalculator
     public static decimal PositionMaintenance(MarketSpec market, Position position, decimal mark) =>
         market.MaintenanceRequirement(Math.Abs(position.Size) * mark);
 
+    /// <summary>MMᵢ of a position scaled by its market's multiplier k.</summary>
+    public static decimal PositionMaintenance(MarketSpec market, Position position, decimal mark, decimal multiplier) =>
+        Scale(multiplier, market.MaintenanceRequirement(Math.Abs(position.Size) * mark));
+
+    /// <summary><c>k × requirement</c>; exactly the requirement when k = 1 (v1 arithmetic untouched).</summary>
+    public static decimal Scale(decimal multiplier, decimal requirement) =>
+        multiplier == 1m ? requirement : multiplier * requirement;
+
     public static AccountHealth Evaluate(Portfolio portfolio, IMarks marks, RiskConfiguration config)
     {
         var equity = Equity(portfolio, marks, config);
@@ -115,8 +159,9 @@ public static class MarginCalculator
         {
             var market = config.Market(symbol);
             var notional = Math.Abs(pos.Size) * Mark(marks, symbol);
-            mm += market.MaintenanceRequirement(notional);
-            im += market.InitialRequirement(notional);
+            var k = marks.Multiplier(symbol);
+            mm += Scale(k, market.MaintenanceRequirement(notional));
+            im += Scale(k, market.InitialRequirement(notional));
         }
 
         var status = Classify(portfolio.HasPositions, portfolio.Usd, equity, mm, config.Risk);

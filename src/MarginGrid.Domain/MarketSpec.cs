@@ -29,6 +29,23 @@ public sealed class MarketSpec
 
     public IReadOnlyList<Bracket> Brackets { get; }
 
+    /// <summary>v2 oracle guard; null: the mark is the median of every source's latest price.</summary>
+    public OracleSpec? Oracle { get; init; }
+
+    /// <summary>v2 volatility-scaled margin; null: the multiplier is 1.</summary>
+    public VolatilitySpec? Volatility { get; init; }
+
+    /// <summary>v2: notional that liquidations may close in this market per step; null: no cap.</summary>
+    public decimal? LiquidationCap { get; init; }
+
+    /// <summary>v2 price impact κ of a batch's residual (0: closes execute at the mark).</summary>
+    public decimal Impact { get; init; }
+
+    /// <summary>v2 upper bound of the impact fraction (default 0.5).</summary>
+    public decimal MaxImpact { get; init; } = DefaultMaxImpact;
+
+    public const decimal DefaultMaxImpact = 0.5m;
+
     /// <summary>Maintenance requirement of a position of the given notional (≥ 0).</summary>
     public decimal MaintenanceRequirement(decimal notional)
     {

@@ -171,6 +171,31 @@ public sealed class Portfolio
         CollateralSoldValue += value;
     }
 
+    /// <summary>
+    /// v3 auto-deleveraging: counterparties paid <paramref name="amount"/> towards this account's written-off debt. Their
+    /// payment is part of their realized PnL; here it is realized PnL too, and USD stays where the write-off left it.
+    /// </summary>
+    public void RecordRecovery(decimal amount) => RealizedPnl += amount;
+
+    /// <summary>v3 auction purchase by this account: receives the asset, pays USD (may go negative).</summary>
+    public void BuyAtAuction(string asset, decimal quantity, decimal payment)
+    {
+        SetBalance(asset, Balance(asset) + quantity);
+        SetBalance(Assets.Usd, Usd - payment);
+    }
+
+    /// <summary>v3 auction sale from this account's lot: gives the asset, receives USD.</summary>
+    public void SellAtAuction(string asset, decimal quantity, decimal payment)
+    {
+        if (quantity > Balance(asset))
+        {
+            throw new ArgumentOutOfRangeException(nameof(quantity), $"cannot sell {quantity} {asset} of {Balance(asset)}");
+        }
+
+        SetBalance(asset, Balance(asset) - quantity);
+        SetBalance(Assets.Usd, Usd + payment);
+    }
+
     /// <summary>Writes off a USD debt (bankruptcy): USD is set to 0.</summary>
     public void ForgiveUsdDebt() => SetBalance(Assets.Usd, 0m);
 

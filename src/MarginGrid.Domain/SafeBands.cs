@@ -33,8 +33,9 @@ public static class SafeBands
         {
             var spec = config.Market(market);
             var size = Math.Abs(position.Size);
-            var steepest = c * size * spec.Brackets[^1].Mmr;
-            var flattest = c * size * spec.Brackets[0].Mmr;
+            var k = marks.Multiplier(market); // MMᵢ scales by the market's multiplier, so does its slope
+            var steepest = MarginCalculator.Scale(k, c * size * spec.Brackets[^1].Mmr);
+            var flattest = MarginCalculator.Scale(k, c * size * spec.Brackets[0].Mmr);
             Add(slopes, market, position.Size - steepest, position.Size - flattest);
         }
 

@@ -20,6 +20,11 @@ public interface IGridObserver
     void LiquidationQueue(int depth);
 
     void Command(string type, string outcome);
+
+    /// <summary>An account could not be evaluated in a step (e.g. an arithmetic overflow); the step went on without it.</summary>
+    void EvaluationFailed(string account)
+    {
+    }
 }
 
 public sealed class NullGridObserver : IGridObserver

@@ -17,8 +17,8 @@ public sealed class GridOptions
     /// <summary>Events kept in each account's recent history.</summary>
     public int RecentEvents { get; set; } = 50;
 
-    /// <summary>Command ids remembered per account for idempotent retries.</summary>
-    public int RememberedCommands { get; set; } = 256;
+    /// <summary>How long an account remembers a command id (and its result) for idempotent retries.</summary>
+    public TimeSpan CommandRetention { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>How long a liquidation begun for the coordinator may wait for its fund settlement before the account settles it itself.</summary>
     public TimeSpan PendingLiquidationTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -41,11 +41,6 @@ public enum FanOutMode
     /// <summary>Holders hand their shard a safe band per market; only ticks that leave it are delivered.</summary>
     Gated = 1,
 
-    /// <summary>
-    /// For comparison: one Orleans stream per market ("grid-ticks" provider), an explicit subscription per holder; each
-    /// holder acknowledges each tick to its market so the step can settle. Needs the "grid-ticks" stream provider.
-    /// </summary>
-    Streams = 2,
 }
 
 /// <summary>Storage and stream provider names used by the grains.</summary>
@@ -53,9 +48,6 @@ public static class GridProviders
 {
     public const string Storage = "grid";
     public const string PubSubStore = "PubSubStore";
-
-    /// <summary>The stream provider of <see cref="FanOutMode.Streams"/> (stream namespace "ticks", key = market).</summary>
-    public const string TickStreams = "grid-ticks";
 }
 
 /// <summary>A hash that is the same in every process (string.GetHashCode is randomized per process).</summary>

@@ -28,7 +28,7 @@ public sealed class InsuranceFundGrain(
     IOptions<GridOptions> options,
     IGridObserver observer,
     GridClock clock)
-    : Grain, IInsuranceFundGrain
+    : Grain, IFundLedgerGrain
 {
     private readonly Dictionary<string, AppliedLiquidation> _index = new(StringComparer.Ordinal);
 

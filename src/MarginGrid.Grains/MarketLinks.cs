@@ -70,7 +70,10 @@ public sealed class MarketLinks : IMarks
         var i = IndexOf(market);
         if (i >= 0)
         {
+            // Forget the mark too: no tick of this market reaches the account any more, so it would only grow stale.
             _links[i].Registered = false;
+            _links[i].HasMark = false;
+            _links[i].Band = BandState.Unknown;
         }
     }
 

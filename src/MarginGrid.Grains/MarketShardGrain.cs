@@ -1,4 +1,5 @@
 using MarginGrid.Domain;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 namespace MarginGrid.Grains;
 
@@ -21,7 +22,8 @@ public sealed class ShardState
 public sealed class MarketShardGrain(
     [PersistentState("shard", GridProviders.Storage)] IPersistentState<ShardState> state,
     IOptions<GridOptions> options,
-    IGridObserver observer)
+    IGridObserver observer,
+    ILogger<MarketShardGrain> logger)
     : Grain, IMarketShardGrain
 {
     private readonly FanOutMode _fanOut = options.Value.FanOut;
@@ -42,6 +44,9 @@ public sealed class MarketShardGrain(
     }
 
     public Task<int> CountAsync() => Task.FromResult(state.State.Holders.Count);
+
+    public Task<System.Collections.Immutable.ImmutableArray<string>> HoldersAsync() =>
+        Task.FromResult(System.Collections.Immutable.ImmutableArray.CreateRange(state.State.Holders));
 
     public Task RegisterAsync(string account)
     {
@@ -100,7 +105,7 @@ public sealed class MarketShardGrain(
         var i = 0;
         foreach (var holder in targets)
         {
-            calls[i++] = GrainFactory.GetGrain<IAccountGrain>(holder).OnTickAsync(tick);
+            calls[i++] = TickAsync(holder, tick);
         }
 
         var reports = await Task.WhenAll(calls);
@@ -113,6 +118,25 @@ public sealed class MarketShardGrain(
         {
             Delivered = tick.Evaluate ? calls.Length : 0,
         };
+    }
+
+    /// <summary>
+    /// Delivers a tick to one holder. A holder that fails (its storage, a bug) never stops the step for the other
+    /// holders of the market: the failure is logged and counted, and the account is left unbanded, so the next tick
+    /// reaches it again.
+    /// </summary>
+    private async Task<EvaluationReport?> TickAsync(string holder, MarketTick tick)
+    {
+        try
+        {
+            return await GrainFactory.GetGrain<IAccountRiskGrain>(holder).OnTickAsync(tick);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            observer.EvaluationFailed(holder);
+            logger.LogError(e, "Account {Account} failed to take tick {Step}", holder, tick.StepId);
+            return null;
+        }
     }
 
     public Task<MarketTick?> SetBandAsync(string account, decimal? low, decimal? high, long baseSequence)

@@ -23,8 +23,9 @@ public static class Program
     {
         var scenario = new Argument<FileInfo>("scenario") { Description = "Scenario file (MARGIN-MODEL.md replay format)." };
         var output = new Option<FileInfo?>("--out") { Description = "Write the result here instead of stdout." };
-        var command = new Command("replay", "Replay a scenario file through the grains of an embedded silo.") { scenario, output };
-        command.SetAction((parse, ct) => ReplayCli.RunAsync(parse.GetValue(scenario)!, parse.GetValue(output), ct));
+        var verbose = VerboseOption();
+        var command = new Command("replay", "Replay a scenario file through the grains of an embedded silo.") { scenario, output, verbose };
+        command.SetAction((parse, ct) => ReplayCli.RunAsync(parse.GetValue(scenario)!, parse.GetValue(output), ct, parse.GetValue(verbose)));
         return command;
     }
 
@@ -36,9 +37,11 @@ public static class Program
         var duration = new Option<double>("--duration") { Description = "Seconds of simulated trading.", DefaultValueFactory = _ => defaults.Duration.TotalSeconds };
         var seed = new Option<int>("--seed") { Description = "Random seed (portfolios and price path).", DefaultValueFactory = _ => defaults.Seed };
         var plain = new Option<bool>("--plain") { Description = "No live view: print progress lines (for logs and CI)." };
+        var output = new Option<string>("--out") { Description = "Folder for the report (report.html, PNG plots).", DefaultValueFactory = _ => defaults.Output };
+        var verbose = VerboseOption();
         var command = new Command("demo", "Run an embedded one-silo grid with simulated accounts through a crash.")
         {
-            accounts, markets, duration, seed, plain,
+            accounts, markets, duration, seed, plain, output, verbose,
         };
         command.SetAction((parse, ct) => DemoRunner.RunAsync(
             new DemoOptions
@@ -48,8 +51,14 @@ public static class Program
                 Duration = TimeSpan.FromSeconds(parse.GetValue(duration)),
                 Seed = parse.GetValue(seed),
                 Plain = parse.GetValue(plain),
+                Output = parse.GetValue(output)!,
+                Verbose = parse.GetValue(verbose),
             },
             ct));
         return command;
     }
+
+    /// <summary>The tools log warnings and errors only; <c>--verbose</c> (or <c>Logging__LogLevel__*</c>) brings the rest back.</summary>
+    private static Option<bool> VerboseOption() =>
+        new("--verbose") { Description = "Log at information level too (default: warnings and errors only)." };
 }

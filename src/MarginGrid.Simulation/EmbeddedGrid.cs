@@ -1,4 +1,5 @@
 using MarginGrid.Grains;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -9,6 +10,12 @@ namespace MarginGrid.Simulation;
 /// A single-silo grid in this process: localhost clustering, in-memory grain storage and streams. Nothing is durable;
 /// it is what <c>replay</c>, <c>demo</c> and the load generator run on by default.
 /// </summary>
+/// <remarks>
+/// Logging: to stderr, at <c>logLevel</c> (warnings by default, information with the tools' <c>--verbose</c>), with
+/// Orleans' per-call Polly telemetry (two information lines per grain placement) held at warning; the usual
+/// <c>Logging__LogLevel__*</c> environment variables override both. No appsettings.json is read: the embedded grid
+/// must not pick up the silo's settings from whatever folder it is started in.
+/// </remarks>
 public sealed class EmbeddedGrid : IAsyncDisposable
 {
     private readonly IHost _host;
@@ -26,19 +33,19 @@ public sealed class EmbeddedGrid : IAsyncDisposable
         Action<GridOptions>? configure = null,
         CancellationToken cancellationToken = default)
     {
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddEnvironmentVariables();
         builder.Logging.SetMinimumLevel(logLevel);
+        builder.Logging.AddFilter(GridLogging.PollyCategory, LogLevel.Warning);
+        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging")); // after the filters above: it overrides them
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.AddMarginGridGrains(configure);
         if (observer is not null)
         {
             builder.Services.AddSingleton(observer);
         }
 
-        var grid = new GridOptions();
-        configure?.Invoke(grid);
-        builder.UseOrleans(silo => silo.ConfigureEmbedded(tickStreams: grid.FanOut == FanOutMode.Streams));
+        builder.UseOrleans(silo => silo.ConfigureEmbedded());
         var host = builder.Build();
         await host.StartAsync(cancellationToken);
         return new EmbeddedGrid(host);
@@ -51,13 +58,24 @@ public sealed class EmbeddedGrid : IAsyncDisposable
     }
 }
 
+public static class GridLogging
+{
+    /// <summary>
+    /// The category of Polly's telemetry: Orleans 10 runs every grain placement through a resilience pipeline, and Polly
+    /// logs each execution and attempt at information (about 4,000 lines a second in the demo).
+    /// </summary>
+    public const string PollyCategory = "Polly";
+
+    /// <summary>The level of the tools (demo, replay, load): warnings and errors, or everything down to information.</summary>
+    public static LogLevel ToolLevel(bool verbose) => verbose ? LogLevel.Information : LogLevel.Warning;
+}
+
 public static class SiloBuilderExtensions
 {
     /// <summary>
-    /// The in-memory providers the grains need: grain storage "grid", "PubSubStore", memory streams "grid-events", and
-    /// for the streams fan-out the tuned "grid-ticks" memory streams.
+    /// The in-memory providers the grains need: grain storage "grid", "PubSubStore" and memory streams "grid-events".
     /// </summary>
-    public static ISiloBuilder ConfigureEmbedded(this ISiloBuilder silo, bool tickStreams = false)
+    public static ISiloBuilder ConfigureEmbedded(this ISiloBuilder silo)
     {
         silo.UseLocalhostClustering(siloPort: FreePort(), gatewayPort: FreePort())
             .AddGridMemoryStorage(GridProviders.Storage)
@@ -67,16 +85,6 @@ public static class SiloBuilderExtensions
         // entry per activation (about 270 bytes each at 100k accounts, measured by the load generator).
         silo.Configure<Orleans.Configuration.GrainDirectoryOptions>(o =>
             o.CachingStrategy = Orleans.Configuration.GrainDirectoryOptions.CachingStrategyType.None);
-
-        if (tickStreams)
-        {
-            silo.AddMemoryStreams(GridProviders.TickStreams, streams => streams.ConfigurePullingAgent(agent => agent.Configure(o =>
-            {
-                // Tuned for the streams fan-out comparison: the default 100 ms poll would dominate every tick.
-                o.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(5);
-                o.BatchContainerBatchSize = 16;
-            })));
-        }
 
         return silo;
     }

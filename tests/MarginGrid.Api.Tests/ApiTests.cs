@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using static MarginGrid.Api.Tests.SiloFixture;
+using static MarginGrid.Testing.GridClient;
 
 namespace MarginGrid.Api.Tests;
 
@@ -29,17 +29,17 @@ public sealed class ApiTests(SiloFixture fixture) : IClassFixture<SiloFixture>
         Assert.Equal("margin_call", call.GetProperty("type").GetString());
         Assert.Equal("e2e", call.GetProperty("account").GetString());
 
-        var view = await GetJsonAsync(trader, "v1/accounts/e2e");
+        var view = await trader.GetJsonAsync("v1/accounts/e2e");
         Assert.Equal("margin_call", view.GetProperty("status").GetString());
-        Assert.Equal(460m, Decimal(view.GetProperty("equity")));
-        Assert.Equal(423m, Decimal(view.GetProperty("maintenanceMargin")));
+        Assert.Equal(460m, Decimals.Parse(view.GetProperty("equity")));
+        Assert.Equal(423m, Decimals.Parse(view.GetProperty("maintenanceMargin")));
         var position = Assert.Single(view.GetProperty("positions").EnumerateArray());
-        Assert.Equal(90m, Decimal(position.GetProperty("size")));
-        Assert.Equal(94m, Decimal(position.GetProperty("mark")));
-        var liquidationPrice = Decimal(position.GetProperty("liquidationPrice"));
+        Assert.Equal(90m, Decimals.Parse(position.GetProperty("size")));
+        Assert.Equal(94m, Decimals.Parse(position.GetProperty("mark")));
+        var liquidationPrice = Decimals.Parse(position.GetProperty("liquidationPrice"));
         Assert.InRange(liquidationPrice, 93m, 94m); // 90P − 8000 = 4.5P at P = 93.567…
 
-        var history = await GetJsonAsync(trader, "v1/accounts/e2e/events");
+        var history = await trader.GetJsonAsync("v1/accounts/e2e/events");
         Assert.Contains(history.EnumerateArray(), e => e.GetProperty("type").GetString() == "margin_call");
     }
 
@@ -112,8 +112,8 @@ public sealed class ApiTests(SiloFixture fixture) : IClassFixture<SiloFixture>
         Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
         Assert.Equal(Problem, conflict.Content.Headers.ContentType?.MediaType);
 
-        var view = await GetJsonAsync(trader, "v1/accounts/idem");
-        Assert.Equal(125.50m, Decimal(view.GetProperty("collateral").GetProperty("USD")));
+        var view = await trader.GetJsonAsync("v1/accounts/idem");
+        Assert.Equal(125.50m, Decimals.Parse(view.GetProperty("collateral").GetProperty("USD")));
     }
 
     [Theory]
@@ -181,7 +181,7 @@ public sealed class ApiTests(SiloFixture fixture) : IClassFixture<SiloFixture>
         using var client = fixture.Client(null);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("health/live")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("health/ready")).StatusCode);
-        var openApi = await GetJsonAsync(client, "openapi/v1.json");
+        var openApi = await client.GetJsonAsync("openapi/v1.json");
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/v1/accounts/{id}/fills", out _));
     }
 
@@ -197,10 +197,10 @@ public sealed class ApiTests(SiloFixture fixture) : IClassFixture<SiloFixture>
     }
 
     /// <summary>What bad input must not change: the account's holdings, marks, equity and status, and the insurance fund.</summary>
-    private static async Task<string> StateAsync(HttpClient client, string id)
+    private static async Task<string> StateAsync(GridClient client, string id)
     {
-        var view = await GetJsonAsync(client, $"v1/accounts/{id}");
-        var fund = await GetJsonAsync(client, "v1/insurance-fund");
+        var view = await client.GetJsonAsync($"v1/accounts/{id}");
+        var fund = await client.GetJsonAsync("v1/insurance-fund");
         return string.Join(
             " | ",
             view.GetProperty("collateral").GetRawText(),
@@ -231,20 +231,13 @@ public sealed class DatabaseInitTests
     [Fact]
     public async Task DbInitTwiceInARowSucceeds()
     {
-        var database = await TestPostgres.CreateDatabaseAsync();
-        try
-        {
-            var first = await Margingrid.RunAsync("db", "init", "--connection-string", database);
-            Assert.True(first.ExitCode == 0, first.Output);
-            Assert.Contains("applied", first.Output, StringComparison.Ordinal);
-            var second = await Margingrid.RunAsync("db", "init", "--connection-string", database);
-            Assert.True(second.ExitCode == 0, second.Output);
-            Assert.Contains("up to date", second.Output, StringComparison.Ordinal);
-        }
-        finally
-        {
-            await TestPostgres.DropDatabaseAsync(database);
-        }
+        await using var database = await TestPostgres.CreateDatabaseAsync("mg_api");
+        var first = await Margingrid.RunAsync("db", "init", "--connection-string", database.ConnectionString);
+        Assert.True(first.ExitCode == 0, first.Output);
+        Assert.Contains("applied", first.Output, StringComparison.Ordinal);
+        var second = await Margingrid.RunAsync("db", "init", "--connection-string", database.ConnectionString);
+        Assert.True(second.ExitCode == 0, second.Output);
+        Assert.Contains("up to date", second.Output, StringComparison.Ordinal);
     }
 
     [Fact]

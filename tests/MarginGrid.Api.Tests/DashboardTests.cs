@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using MarginGrid.Host.Silo.Security;
-using static MarginGrid.Api.Tests.SiloFixture;
+using static MarginGrid.Testing.GridClient;
 
 namespace MarginGrid.Api.Tests;
 
@@ -53,7 +53,7 @@ public sealed class DashboardTests(SiloFixture fixture) : IClassFixture<SiloFixt
     [Fact]
     public async Task ABrowserMayPresentTheAdminKeyAsBearer()
     {
-        using var client = new HttpClient { BaseAddress = fixture.Silo.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        using var client = new GridClient(fixture.Silo.BaseAddress);
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fixture.Keys["admin"]);
         using var page = await client.GetAsync("dashboard/");
         await AssertHtmlAsync(page);
@@ -68,14 +68,14 @@ public sealed class DashboardTests(SiloFixture fixture) : IClassFixture<SiloFixt
         using var admin = Client(fixture.Keys["admin"]);
 
         // Set by the dashboard's hosted service at start-up, before the silo reports ready.
-        var properties = await GetJsonAsync(admin, $"dashboard/SiloProperties/{silo}");
+        var properties = await admin.GetJsonAsync($"dashboard/SiloProperties/{silo}");
         Assert.Contains("10.4.2", properties.GetProperty("orleansVersion").GetString(), StringComparison.Ordinal);
 
         // The cluster counters are refreshed at most once a second after the dashboard grain is activated.
         var stopwatch = Stopwatch.StartNew();
         while (true)
         {
-            var counters = await GetJsonAsync(admin, "dashboard/DashboardCounters");
+            var counters = await admin.GetJsonAsync("dashboard/DashboardCounters");
             var host = counters.GetProperty("hosts").EnumerateArray()
                 .FirstOrDefault(h => h.GetProperty("siloAddress").GetString() == silo);
             if (host.ValueKind == JsonValueKind.Object)
@@ -104,20 +104,10 @@ public sealed class DashboardTests(SiloFixture fixture) : IClassFixture<SiloFixt
         return address;
     }
 
-    private HttpClient Client(string? key)
-    {
-        var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false })
-        {
-            BaseAddress = fixture.Silo.BaseAddress,
-            Timeout = TimeSpan.FromSeconds(30),
-        };
-        if (key is not null)
-        {
-            client.DefaultRequestHeaders.Add(ApiKeys.Header, key);
-        }
+    [Fact]
+    public void The_test_client_sends_the_key_in_the_header_the_api_reads() => Assert.Equal(ApiKeys.Header, GridClient.ApiKeyHeader);
 
-        return client;
-    }
+    private GridClient Client(string? key) => new(fixture.Silo.BaseAddress, key, handler: new HttpClientHandler { AllowAutoRedirect = false });
 
     private static async Task AssertHtmlAsync(HttpResponseMessage response)
     {

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using MarginGrid.Host.Silo.Security;
 using Npgsql;
-using static MarginGrid.Api.Tests.SiloFixture;
+using static MarginGrid.Testing.GridClient;
 
 namespace MarginGrid.Api.Tests;
 
@@ -33,20 +33,20 @@ public sealed class HardeningFixture : IAsyncLifetime
         }
         """;
 
-    private string? _database;
+    private TestDatabase? _database;
 
     public SiloProcess Silo { get; private set; } = null!;
 
-    public string ConnectionString => _database ?? throw new InvalidOperationException("fixture not initialized");
+    public string ConnectionString => _database?.ConnectionString ?? throw new InvalidOperationException("fixture not initialized");
 
     public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "venue", "feed", "trader", "reader" }
         .ToDictionary(r => r, _ => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
 
     public async Task InitializeAsync()
     {
-        _database = await TestPostgres.CreateDatabaseAsync();
-        var (code, output) = await Margingrid.RunAsync("db", "init", "--connection-string", _database);
-        Assert.True(code == 0, output);
+        _database = await TestPostgres.CreateDatabaseAsync("mg_harden");
+        var init = await Margingrid.RunAsync("db", "init", "--connection-string", _database.ConnectionString);
+        Assert.True(init.ExitCode == 0, init.Output);
         var environment = new Dictionary<string, string>
         {
             ["Logging__LogLevel__Default"] = "Warning",
@@ -60,7 +60,7 @@ public sealed class HardeningFixture : IAsyncLifetime
             environment[$"MarginGrid__ApiKeys__{name}__Role"] = name;
         }
 
-        Silo = await SiloProcess.StartAsync(_database, environment);
+        Silo = await SiloProcess.StartAsync("api-harden", _database.ConnectionString, environment);
         using var admin = Client("admin");
         using var feed = Client("feed");
         using var venue = Client("venue");
@@ -81,7 +81,7 @@ public sealed class HardeningFixture : IAsyncLifetime
 
         if (_database is not null)
         {
-            await TestPostgres.DropDatabaseAsync(_database);
+            await _database.DisposeAsync();
         }
     }
 
@@ -89,7 +89,7 @@ public sealed class HardeningFixture : IAsyncLifetime
     /// A client with the key of <paramref name="role"/> (none when null), connecting from <paramref name="from"/>
     /// (a loopback address such as 127.0.0.9: the silo limits failed authentication per client address).
     /// </summary>
-    public HttpClient Client(string? role, string? key = null, IPAddress? from = null)
+    public GridClient Client(string? role, string? key = null, IPAddress? from = null)
     {
         var handler = new SocketsHttpHandler();
         if (from is not null)
@@ -111,13 +111,7 @@ public sealed class HardeningFixture : IAsyncLifetime
             };
         }
 
-        var client = new HttpClient(handler) { BaseAddress = Silo.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
-        if ((key ?? (role is null ? null : Keys[role])) is { } presented)
-        {
-            client.DefaultRequestHeaders.TryAddWithoutValidation(ApiKeys.Header, presented);
-        }
-
-        return client;
+        return new GridClient(Silo.BaseAddress, key ?? (role is null ? null : Keys[role]), TimeSpan.FromSeconds(30), handler);
     }
 
     private long _lastTicks;

@@ -8,7 +8,7 @@ using MarginGrid.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
-using static MarginGrid.Api.Tests.SiloFixture;
+using static MarginGrid.Testing.GridClient;
 
 namespace MarginGrid.Api.Tests;
 
@@ -91,12 +91,11 @@ public sealed class AuditHardeningTests
     [Fact]
     public async Task ARecordPostgresRefusesIsQuarantinedAndTheRestAreWritten()
     {
-        var database = await TestPostgres.CreateDatabaseAsync();
-        try
+        await using var database = await TestPostgres.CreateDatabaseAsync("mg_quarantine");
         {
-            var (code, output) = await Margingrid.RunAsync("db", "init", "--connection-string", database);
-            Assert.True(code == 0, output);
-            await using var log = AuditLog.Create(database);
+            var init = await Margingrid.RunAsync("db", "init", "--connection-string", database.ConnectionString);
+            Assert.True(init.ExitCode == 0, init.Output);
+            await using var log = AuditLog.Create(database.ConnectionString);
             var settings = new AuditSettings { BatchSize = 10 };
             var trail = new AuditTrail(true, "test", settings, NullLogger<AuditTrail>.Instance);
             var writer = new AuditWriter(trail, log, settings, TimeProvider.System, NullLogger<AuditWriter>.Instance);
@@ -121,10 +120,6 @@ public sealed class AuditHardeningTests
             Assert.Contains(quarantined, q => q.AccountId == "bad\\u0000account");
             Assert.Contains(quarantined, q => q.AccountId == "good-2" && q.Payload!.Contains("\\u0000", StringComparison.Ordinal));
             Assert.Equal(0, trail.DroppedCount);
-        }
-        finally
-        {
-            await TestPostgres.DropDatabaseAsync(database);
         }
     }
 
@@ -167,7 +162,7 @@ public sealed class AuditHardeningTests
     [Fact]
     public async Task ReadinessFailsWhilePostgresDoesNotAnswer()
     {
-        var closedPort = Margingrid.FreePort();
+        var closedPort = Ports.Free();
         await using var away = new PostgresReadiness($"Host=127.0.0.1;Port={closedPort};Username=postgres;Database=postgres");
         Assert.Equal(HealthStatus.Unhealthy, (await away.CheckHealthAsync(new HealthCheckContext())).Status);
         await using var up = new PostgresReadiness(TestPostgres.AdminConnectionString);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
-using static MarginGrid.Api.Tests.SiloFixture;
+using static MarginGrid.Testing.GridClient;
 
 namespace MarginGrid.Api.Tests;
 
@@ -55,7 +55,7 @@ public sealed class HostileCorpusTests(HardeningFixture fixture) : IClassFixture
         {
             if (c.Body is not null)
             {
-                request.Content = new StringContent(c.Body, Encoding.UTF8, "application/json");
+                request.Content = new StringContent(WithTimes(c.Body), Encoding.UTF8, "application/json");
             }
 
             using var response = await client.SendAsync(request);
@@ -99,12 +99,18 @@ public sealed class HostileCorpusTests(HardeningFixture fixture) : IClassFixture
         Assert.Equal(before, await SnapshotAsync(reader));
     }
 
+    /// <summary>Replaces <c>{NOW+seconds}</c> with that instant, at send time (a case may run minutes after the corpus is built).</summary>
+    private static string WithTimes(string body) =>
+        System.Text.RegularExpressions.Regex.Replace(body, @"\{NOW\+(\d+)\}", m =>
+            DateTimeOffset.UtcNow.AddSeconds(int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
+                .ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+
     /// <summary>Balances, positions and versions of both accounts, whether fresh-1 exists, the fund and the config version.</summary>
-    private static async Task<string> SnapshotAsync(HttpClient reader)
+    private static async Task<string> SnapshotAsync(GridClient reader)
     {
-        var victim = await GetJsonAsync(reader, V);
-        var own = await GetJsonAsync(reader, "v1/accounts/own-1");
-        var fund = await GetJsonAsync(reader, "v1/insurance-fund");
+        var victim = await reader.GetJsonAsync(V);
+        var own = await reader.GetJsonAsync("v1/accounts/own-1");
+        var fund = await reader.GetJsonAsync("v1/insurance-fund");
         using var fresh = await reader.GetAsync(Open);
         return string.Join(
             " | ",
@@ -267,8 +273,8 @@ public sealed class HostileCorpusTests(HardeningFixture fixture) : IClassFixture
 
         // Prices.
         Add("prices: the end of time", "feed", "POST", "v1/prices", PriceBatch("\"100\"", "\"9999-12-31T23:59:59Z\""), Bad);
-        Add("prices: an hour ahead", "feed", "POST", "v1/prices", PriceBatch("\"100\"", $"\"{DateTimeOffset.UtcNow.AddHours(1):O}\""), Bad);
-        Add("prices: a minute ahead", "feed", "POST", "v1/prices", PriceBatch("\"100\"", $"\"{DateTimeOffset.UtcNow.AddMinutes(1):O}\""), Bad);
+        Add("prices: an hour ahead", "feed", "POST", "v1/prices", PriceBatch("\"100\"", "\"{NOW+3600}\""), Bad);
+        Add("prices: a minute ahead", "feed", "POST", "v1/prices", PriceBatch("\"100\"", "\"{NOW+60}\""), Bad);
         Add("prices: year 10000", "feed", "POST", "v1/prices", PriceBatch("\"100\"", "\"10000-01-01T00:00:00Z\""), Bad);
         Add("prices: timestamp not a date", "feed", "POST", "v1/prices", PriceBatch("\"100\"", "\"yesterday\""), Bad);
         Add("prices: timestamp as number", "feed", "POST", "v1/prices", PriceBatch("\"100\"", "1700000000"), Bad);

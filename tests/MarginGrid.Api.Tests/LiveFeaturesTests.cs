@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using MarginGrid.Storage;
-using static MarginGrid.Api.Tests.SiloFixture;
+using static MarginGrid.Testing.GridClient;
 
 namespace MarginGrid.Api.Tests;
 
@@ -140,10 +140,10 @@ public sealed class LiveFeaturesTests(SiloFixture fixture) : IClassFixture<SiloF
         await ExpectForbiddenAsync(await trader.PostAsync("v1/accounts/acct-71/withdrawals", Json("""{ "commandId": "w", "asset": "USD", "quantity": "1" }""")));
 
         // Nothing changed on acct-80 and acct-71 has only the venue's deposit; readers see every account.
-        var untouched = await GetJsonAsync(reader, "v1/accounts/acct-80");
+        var untouched = await reader.GetJsonAsync("v1/accounts/acct-80");
         Assert.Equal(JsonValueKind.Object, untouched.GetProperty("collateral").ValueKind);
-        Assert.False(untouched.GetProperty("collateral").TryGetProperty("USD", out var usd) && Decimal(usd) != 0m);
-        Assert.Equal(5m, Decimal((await GetJsonAsync(reader, "v1/accounts/acct-71")).GetProperty("collateral").GetProperty("USD")));
+        Assert.False(untouched.GetProperty("collateral").TryGetProperty("USD", out var usd) && Decimals.Parse(usd) != 0m);
+        Assert.Equal(5m, Decimals.Parse((await reader.GetJsonAsync("v1/accounts/acct-71")).GetProperty("collateral").GetProperty("USD")));
     }
 
     [Fact]
@@ -152,11 +152,11 @@ public sealed class LiveFeaturesTests(SiloFixture fixture) : IClassFixture<SiloF
         using var anonymous = fixture.Client(null);
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("metrics")).StatusCode);
 
-        using var feed = new HttpClient { BaseAddress = fixture.Silo.BaseAddress };
+        using var feed = new GridClient(fixture.Silo.BaseAddress);
         feed.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fixture.Keys["feed"]);
         Assert.Equal(HttpStatusCode.Forbidden, (await feed.GetAsync("metrics")).StatusCode);
 
-        using var prometheus = new HttpClient { BaseAddress = fixture.Silo.BaseAddress };
+        using var prometheus = new GridClient(fixture.Silo.BaseAddress);
         prometheus.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fixture.Keys["reader"]);
         var text = await prometheus.GetStringAsync("metrics");
         Assert.Contains("# TYPE margingrid_audit_dropped_total counter", text, StringComparison.Ordinal);

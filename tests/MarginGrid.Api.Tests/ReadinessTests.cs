@@ -60,7 +60,7 @@ public sealed class RateLimitRetryAfterTests
     [Fact]
     public async Task A429CarriesRetryAfter()
     {
-        await using var silo = await SiloProcess.StartAsync(null, new Dictionary<string, string>
+        await using var silo = await SiloProcess.StartAsync("api-ratelimit", null, new Dictionary<string, string>
         {
             ["Logging__LogLevel__Default"] = "Warning",
             ["MarginGrid__RateLimit__PermitsPerSecond"] = "1",
@@ -69,7 +69,7 @@ public sealed class RateLimitRetryAfterTests
         HttpResponseMessage? limited = null;
         for (var i = 0; i < 5 && limited is null; i++)
         {
-            var response = await client.PostAsync("v1/prices", SiloFixture.Json("[]"));
+            var response = await client.PostAsync("v1/prices", GridClient.Json("[]"));
             if (response.StatusCode == HttpStatusCode.TooManyRequests)
             {
                 limited = response;

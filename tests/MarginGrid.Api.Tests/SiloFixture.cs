@@ -17,11 +17,11 @@ public sealed class SiloFixture : IAsyncLifetime
 {
     private static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
     private long _clock;
-    private string? _database;
+    private TestDatabase? _database;
 
     public SiloProcess Silo { get; private set; } = null!;
 
-    public string ConnectionString => _database ?? throw new InvalidOperationException("fixture not initialized");
+    public string ConnectionString => _database?.ConnectionString ?? throw new InvalidOperationException("fixture not initialized");
 
     /// <summary>Key name → key; the name is the role, except <c>trader7</c>, a trader. <c>venue</c> moves money.</summary>
     public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "feed", "trader", "reader", "trader7", "venue" }
@@ -29,9 +29,9 @@ public sealed class SiloFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _database = await TestPostgres.CreateDatabaseAsync();
-        var (code, output) = await Margingrid.RunAsync("db", "init", "--connection-string", _database);
-        Assert.True(code == 0, output);
+        _database = await TestPostgres.CreateDatabaseAsync("mg_api");
+        var init = await Margingrid.RunAsync("db", "init", "--connection-string", _database.ConnectionString);
+        Assert.True(init.ExitCode == 0, init.Output);
         var environment = new Dictionary<string, string>
         {
             ["Logging__LogLevel__Default"] = "Warning",
@@ -49,9 +49,9 @@ public sealed class SiloFixture : IAsyncLifetime
             environment[$"MarginGrid__ApiKeys__{name}__Role"] = name == "trader7" ? "trader" : name;
         }
 
-        Silo = await SiloProcess.StartAsync(_database, environment);
+        Silo = await SiloProcess.StartAsync("api-tests", _database.ConnectionString, environment);
         using var admin = Client("admin");
-        await EnsureOkAsync(await admin.PostAsync("v1/config", Json("""
+        await admin.PostJsonAsync("v1/config", """
             {
               "markets": [
                 { "symbol": "BTC-USD", "lotSize": "0.001", "liquidationPenalty": "0.01", "brackets": [ { "floor": 0, "mmr": "0.05", "imr": "0.1" } ] },
@@ -61,9 +61,9 @@ public sealed class SiloFixture : IAsyncLifetime
               "collateral": [ { "asset": "BTC", "weight": "0.9", "priceMarket": "BTC-USD", "liquidationDiscount": "0.02" } ],
               "insuranceFund": "10000"
             }
-            """)));
+            """);
         using var feed = Client("feed");
-        await EnsureOkAsync(await feed.PostAsync("v1/prices", Json(Price("BTC-USD", "100"))));
+        await feed.PostJsonAsync("v1/prices", Price("BTC-USD", "100"));
     }
 
     public async Task DisposeAsync()
@@ -75,36 +75,15 @@ public sealed class SiloFixture : IAsyncLifetime
 
         if (_database is not null)
         {
-            await TestPostgres.DropDatabaseAsync(_database);
+            await _database.DisposeAsync();
         }
     }
 
     /// <summary>A client with the key of <paramref name="role"/>, or without a key when it is null.</summary>
-    public HttpClient Client(string? role)
-    {
-        var client = new HttpClient { BaseAddress = Silo.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
-        if (role is not null)
-        {
-            client.DefaultRequestHeaders.Add(ApiKeys.Header, Keys[role]);
-        }
-
-        return client;
-    }
+    public GridClient Client(string? role) => new(Silo.BaseAddress, role is null ? null : Keys[role]);
 
     /// <summary>A one-price batch stamped later than every earlier one.</summary>
     public string Price(string market, string price) =>
         $$"""[{ "market": "{{market}}", "source": "test", "price": "{{price}}", "timestamp": "{{Epoch.AddSeconds(Interlocked.Increment(ref _clock)).ToString("O", CultureInfo.InvariantCulture)}}" }]""";
 
-    public static StringContent Json(string json) => new(json, Encoding.UTF8, new MediaTypeHeaderValue("application/json"));
-
-    public static async Task<JsonElement> EnsureOkAsync(HttpResponseMessage response)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {body}");
-        return JsonDocument.Parse(body).RootElement.Clone();
-    }
-
-    public static async Task<JsonElement> GetJsonAsync(HttpClient client, string path) => await EnsureOkAsync(await client.GetAsync(path));
-
-    public static decimal Decimal(JsonElement element) => decimal.Parse(element.GetString()!, CultureInfo.InvariantCulture);
 }

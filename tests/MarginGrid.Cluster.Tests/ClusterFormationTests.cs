@@ -39,7 +39,7 @@ public sealed class ClusterFormationTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal(accounts.Count, activations.Sum());
 
         using var feed = _cluster.Client(nodes[1], "feed");
-        var step = await GridCluster.EnsureOkAsync(await feed.PostAsync("v1/prices", GridCluster.Json(_cluster.Price(94m))));
+        var step = await GridClient.EnsureOkAsync(await feed.PostAsync("v1/prices", GridClient.Json(_cluster.Price(94m))));
         var called = step.GetProperty("steps")[0].GetProperty("events").EnumerateArray()
             .Where(e => e.GetProperty("type").GetString() == "margin_call")
             .Select(e => e.GetProperty("account").GetString()!)
@@ -50,7 +50,7 @@ public sealed class ClusterFormationTests(ITestOutputHelper output) : IAsyncLife
         foreach (var view in (await GridAudit.ReadViewsAsync(reader, accounts)).Values)
         {
             Assert.Equal("margin_call", view.GetProperty("status").GetString());
-            Assert.Equal(94m, GridCluster.Decimal(view.GetProperty("positions")[0].GetProperty("mark")));
+            Assert.Equal(94m, Decimals.Parse(view.GetProperty("positions")[0].GetProperty("mark")));
         }
 
         output.WriteLine($"a price sent to {nodes[1].Name} reached all {called.Count} accounts on the 3 silos (one margin call each); {clock.Elapsed.TotalSeconds:F1} s in all");

@@ -31,7 +31,7 @@ public sealed class GridAudit
         var views = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
         foreach (var account in accounts)
         {
-            views[account] = await GridCluster.EnsureOkAsync(await reader.GetAsync($"v1/accounts/{account}"));
+            views[account] = await GridClient.EnsureOkAsync(await reader.GetAsync($"v1/accounts/{account}"));
         }
 
         return views;
@@ -50,7 +50,7 @@ public sealed class GridAudit
             var deposits = commands.Where(c => c.Account == account && c.Kind == "deposit").ToList();
             var low = openingUsd + deposits.Where(c => c.First == Outcome.Acked).Sum(c => c.Amount);
             var high = openingUsd + deposits.Where(c => c.First != Outcome.Rejected).Sum(c => c.Amount);
-            var actual = GridCluster.Decimal(view.GetProperty("netUsdTransfers"));
+            var actual = Decimals.Parse(view.GetProperty("netUsdTransfers"));
             if (actual < low || actual > high)
             {
                 violations.Add($"{account}: netUsdTransfers {actual} outside [{low} acknowledged, {high} sent]");
@@ -69,17 +69,17 @@ public sealed class GridAudit
         }
 
         CheckCommands(commands, openingUsd, output);
-        var fund = await GridCluster.EnsureOkAsync(await reader.GetAsync("v1/insurance-fund"));
-        var fundNow = GridCluster.Decimal(fund.GetProperty("insuranceFund"));
-        var socialized = GridCluster.Decimal(fund.GetProperty("socializedLoss"));
+        var fund = await GridClient.EnsureOkAsync(await reader.GetAsync("v1/insurance-fund"));
+        var fundNow = Decimals.Parse(fund.GetProperty("insuranceFund"));
+        var socialized = Decimals.Parse(fund.GetProperty("socializedLoss"));
         await CheckLiquidationsAsync(reader, accounts, fundNow, socialized);
 
         Conservation = MarginGrid.Domain.Conservation.Check(
             Views.Values.Select(v => new ConservationEntry(
-                v.GetProperty("collateral").TryGetProperty("USD", out var usd) ? GridCluster.Decimal(usd) : 0m,
-                GridCluster.Decimal(v.GetProperty("netUsdTransfers")),
-                GridCluster.Decimal(v.GetProperty("realizedPnl")),
-                GridCluster.Decimal(v.GetProperty("collateralSoldValue")))),
+                v.GetProperty("collateral").TryGetProperty("USD", out var usd) ? Decimals.Parse(usd) : 0m,
+                Decimals.Parse(v.GetProperty("netUsdTransfers")),
+                Decimals.Parse(v.GetProperty("realizedPnl")),
+                Decimals.Parse(v.GetProperty("collateralSoldValue")))),
             GridCluster.InitialFund,
             fundNow,
             socialized);
@@ -127,7 +127,7 @@ public sealed class GridAudit
             var expected = openingUsd + commands
                 .Where(c => c.Account == account && c.Kind == "deposit" && c.ResendStatus is >= 200 and < 300)
                 .Sum(c => c.Amount);
-            var actual = GridCluster.Decimal(view.GetProperty("netUsdTransfers"));
+            var actual = Decimals.Parse(view.GetProperty("netUsdTransfers"));
             if (actual != expected)
             {
                 _violations.Add($"{account}: netUsdTransfers {actual}, but the accepted deposits sum to {expected}");
@@ -155,9 +155,9 @@ public sealed class GridAudit
         var ids = new HashSet<string>(StringComparer.Ordinal);
         foreach (var account in accounts)
         {
-            var events = (await GridCluster.EnsureOkAsync(await reader.GetAsync($"v1/accounts/{account}/events"))).EnumerateArray().ToList();
+            var events = (await GridClient.EnsureOkAsync(await reader.GetAsync($"v1/accounts/{account}/events"))).EnumerateArray().ToList();
             string Key(JsonElement e, string field) => e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
-            decimal Amount(JsonElement e, string field) => e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.String ? GridCluster.Decimal(v) : 0m;
+            decimal Amount(JsonElement e, string field) => e.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.String ? Decimals.Parse(v) : 0m;
             foreach (var twice in events
                 .Where(e => Key(e, "type") is "liquidation" or "collateral_liquidation" or "bankruptcy")
                 .GroupBy(e => $"{Key(e, "type")} step {Key(e, "step")} {Key(e, "market")}{Key(e, "asset")}")

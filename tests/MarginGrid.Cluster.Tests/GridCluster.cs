@@ -24,15 +24,15 @@ public sealed partial class GridCluster : IAsyncDisposable
     public const string Market = "BTC-USD";
 
     private static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-    private readonly string _adminConnectionString;
-    private readonly List<SiloNode> _nodes = [];
+    private readonly TestDatabase _database;
+    private readonly List<SiloProcess> _nodes = [];
     private readonly Dictionary<string, string> _environment;
     private long _clock;
 
-    private GridCluster(string adminConnectionString, string connectionString, string clusterId, IReadOnlyDictionary<string, string>? extra)
+    private GridCluster(TestDatabase database, string clusterId, IReadOnlyDictionary<string, string>? extra)
     {
-        _adminConnectionString = adminConnectionString;
-        ConnectionString = connectionString;
+        _database = database;
+        ConnectionString = database.ConnectionString;
         ClusterId = clusterId;
         _environment = new Dictionary<string, string>
         {
@@ -62,22 +62,21 @@ public sealed partial class GridCluster : IAsyncDisposable
         .ToDictionary(r => r, _ => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
 
     /// <summary>Every node started, in order, killed ones included.</summary>
-    public IReadOnlyList<SiloNode> Nodes => _nodes;
+    public IReadOnlyList<SiloProcess> Nodes => _nodes;
 
     /// <summary>The nodes that are ready and not killed: where requests go.</summary>
-    public IReadOnlyList<SiloNode> Running => [.. _nodes.Where(n => n.IsReady && n.IsRunning)];
+    public IReadOnlyList<SiloProcess> Running => [.. _nodes.Where(n => n.IsReady && n.IsRunning)];
 
     /// <summary>A new database on <paramref name="adminConnectionString"/> (the suite's server by default), initialized.</summary>
     public static async Task<GridCluster> CreateAsync(
         string name, string? adminConnectionString = null, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var admin = adminConnectionString ?? TestPostgres.AdminConnectionString;
-        var database = await TestPostgres.CreateDatabaseAsync(admin);
-        var cluster = new GridCluster(admin, database, $"{name}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}", environment);
+        var database = await TestPostgres.CreateDatabaseAsync("mg_cluster", adminConnectionString);
+        var cluster = new GridCluster(database, $"{name}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}", environment);
         try
         {
-            var (code, output) = await RunAsync("db", "init", "--connection-string", database);
-            Assert.True(code == 0, $"margingrid db init failed ({code}):\n{output}");
+            var init = await Margingrid.RunAsync("db", "init", "--connection-string", database.ConnectionString);
+            Assert.True(init.ExitCode == 0, $"margingrid db init failed ({init.ExitCode}):\n{init.Output}");
         }
         catch
         {
@@ -89,12 +88,12 @@ public sealed partial class GridCluster : IAsyncDisposable
     }
 
     /// <summary>Starts <paramref name="count"/> nodes at once and waits until all are ready.</summary>
-    public async Task<IReadOnlyList<SiloNode>> StartNodesAsync(int count)
+    public async Task<IReadOnlyList<SiloProcess>> StartNodesAsync(int count)
     {
-        var started = new List<SiloNode>();
+        var started = new List<SiloProcess>();
         for (var i = 0; i < count; i++)
         {
-            var node = SiloNode.Start($"silo{_nodes.Count + 1}", ClusterId, ConnectionString, _environment);
+            var node = SiloProcess.Start($"silo{_nodes.Count + 1}", ClusterId, ConnectionString, _environment);
             _nodes.Add(node);
             started.Add(node);
         }
@@ -103,21 +102,16 @@ public sealed partial class GridCluster : IAsyncDisposable
         return started;
     }
 
-    public HttpClient Client(SiloNode node, string role, TimeSpan? timeout = null)
-    {
-        var client = new HttpClient { BaseAddress = node.BaseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
-        client.DefaultRequestHeaders.Add(ApiKeys.Header, Keys[role]);
-        return client;
-    }
+    public GridClient Client(SiloProcess node, string role, TimeSpan? timeout = null) => new(node.BaseAddress, Keys[role], timeout);
 
     /// <summary>
     /// Risk configuration (one market, 5 % MM, 10 % IM, 1 % penalty), the insurance fund and a first BTC-USD mark of
     /// 100, through <paramref name="node"/>: the configuration, fund, market and its shards are activated there.
     /// </summary>
-    public async Task ConfigureAsync(SiloNode node)
+    public async Task ConfigureAsync(SiloProcess node)
     {
         using var admin = Client(node, "admin");
-        await EnsureOkAsync(await admin.PostAsync("v1/config", Json($$"""
+        await GridClient.EnsureOkAsync(await admin.PostAsync("v1/config", GridClient.Json($$"""
             {
               "markets": [
                 { "symbol": "{{Market}}", "lotSize": "0.001", "liquidationPenalty": "0.01", "brackets": [ { "floor": 0, "mmr": "0.05", "imr": "0.1" } ] }
@@ -126,7 +120,7 @@ public sealed partial class GridCluster : IAsyncDisposable
             }
             """)));
         using var feed = Client(node, "feed");
-        await EnsureOkAsync(await feed.PostAsync("v1/prices", Json(Price(100m))));
+        await GridClient.EnsureOkAsync(await feed.PostAsync("v1/prices", GridClient.Json(Price(100m))));
     }
 
     /// <summary>A one-price batch of BTC-USD stamped later than every earlier one.</summary>
@@ -149,7 +143,7 @@ public sealed partial class GridCluster : IAsyncDisposable
                     { "collateral": { "USD": "{{usd.ToString(CultureInfo.InvariantCulture)}}" },
                       "positions": [ { "market": "{{Market}}", "size": "{{size(i).ToString(CultureInfo.InvariantCulture)}}", "entryPrice": "100" } ] }
                     """;
-                await EnsureOkAsync(await clients[i % clients.Count].PostAsync($"v1/accounts/{accounts[i]}", Json(body)));
+                await GridClient.EnsureOkAsync(await clients[i % clients.Count].PostAsync($"v1/accounts/{accounts[i]}", GridClient.Json(body)));
             });
         }
         finally
@@ -200,15 +194,15 @@ public sealed partial class GridCluster : IAsyncDisposable
     /// The number of AccountGrain activations that <paramref name="node"/> hosts now, from Orleans' own
     /// <c>orleans_catalog_activations{grain_type="account"}</c> gauge on its <c>/metrics</c>.
     /// </summary>
-    public async Task<int> AccountActivationsAsync(SiloNode node)
+    public async Task<int> AccountActivationsAsync(SiloProcess node)
     {
-        using var client = new HttpClient { BaseAddress = node.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        using var client = new GridClient(node.BaseAddress);
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Keys["reader"]);
         var text = await client.GetStringAsync("metrics");
         var matches = ActivationGauge().Matches(text);
         Assert.True(text.Contains("orleans_catalog_activations", StringComparison.Ordinal),
             $"{node.Name}'s /metrics has no orleans_catalog_activations gauge (Orleans' meter is not exported?)");
-        return matches.Sum(m => (int)decimal.Parse(m.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture));
+        return matches.Sum(m => (int)Decimals.Parse(m.Groups[1].Value));
     }
 
     public async ValueTask DisposeAsync()
@@ -218,48 +212,11 @@ public sealed partial class GridCluster : IAsyncDisposable
             await node.DisposeAsync();
         }
 
-        await TestPostgres.DropDatabaseAsync(_adminConnectionString, ConnectionString);
+        await _database.DisposeAsync();
     }
 
     /// <summary>The last lines of every node's output, for failure messages.</summary>
     public string Logs() => string.Join("\n", _nodes.Select(n => $"--- {n.Name} (pid {n.Pid}, {(n.IsRunning ? "running" : "exited")}) ---\n{n.Tail(40)}"));
-
-    public static StringContent Json(string json) => new(json, Encoding.UTF8, new MediaTypeHeaderValue("application/json"));
-
-    public static async Task<JsonElement> EnsureOkAsync(HttpResponseMessage response)
-    {
-        using (response)
-        {
-            var body = await response.Content.ReadAsStringAsync();
-            Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode} {response.RequestMessage?.RequestUri}: {body}");
-            return JsonDocument.Parse(body).RootElement.Clone();
-        }
-    }
-
-    public static decimal Decimal(JsonElement element) => decimal.Parse(element.GetString()!, NumberStyles.Float, CultureInfo.InvariantCulture);
-
-    private static async Task<(int ExitCode, string Output)> RunAsync(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "margingrid.dll"));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
-        var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout + await stderr);
-    }
 
     [GeneratedRegex("""orleans_catalog_activations\{[^}]*grain_type="account"[^}]*\}\s+([0-9.eE+-]+)""", RegexOptions.CultureInvariant)]
     private static partial Regex ActivationGauge();

@@ -47,7 +47,7 @@ public sealed class SiloJoinTests(ITestOutputHelper output) : IAsyncLifetime
                 {
                     foreach (var account in Enumerable.Range(fresh.Count, 12).Select(i => $"late-{i:D3}"))
                     {
-                        await GridCluster.EnsureOkAsync(await trader.PostAsync($"v1/accounts/{account}", GridCluster.Json("""{ "collateral": { "USD": "1000" } }""")));
+                        await GridClient.EnsureOkAsync(await trader.PostAsync($"v1/accounts/{account}", GridClient.Json("""{ "collateral": { "USD": "1000" } }""")));
                         fresh.Add(account);
                     }
 

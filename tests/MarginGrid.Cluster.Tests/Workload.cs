@@ -70,7 +70,7 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
     private int _pricesFailed;
 
     /// <summary>The nodes commands and prices go to (the running ones by default).</summary>
-    public Func<IReadOnlyList<SiloNode>> Targets { get; set; } = () => cluster.Running;
+    public Func<IReadOnlyList<SiloProcess>> Targets { get; set; } = () => cluster.Running;
 
     public decimal Low { get; init; } = 88m;
 
@@ -99,7 +99,7 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
         Task.WhenAll([.. Enumerable.Range(0, workers).Select(w => Task.Run(() => CommandLoopAsync(seed * 100 + w, stop))), Task.Run(() => FeedAsync(stop))]);
 
     /// <summary>A USD deposit to <paramref name="account"/> with a new command id, sent and recorded like the others.</summary>
-    public async Task<CommandRecord> DepositAsync(string account, decimal amount, SiloNode node)
+    public async Task<CommandRecord> DepositAsync(string account, decimal amount, SiloProcess node)
     {
         var record = Deposit(account, amount);
         await SendAsync(record, node);
@@ -117,7 +117,7 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
     /// then the whole audit; fails on any violation and returns the audit for further checks.
     /// </summary>
     public async Task<GridAudit> SettleAndAuditAsync(
-        IReadOnlyList<string> all, SiloNode node, HttpClient reader, decimal openingUsd, ITestOutputHelper output)
+        IReadOnlyList<string> all, SiloProcess node, HttpClient reader, decimal openingUsd, ITestOutputHelper output)
     {
         foreach (var account in all)
         {
@@ -222,7 +222,7 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
         }
     }
 
-    private async Task SendAsync(CommandRecord record, SiloNode node)
+    private async Task SendAsync(CommandRecord record, SiloProcess node)
     {
         record.Node = node.Name;
         record.Sent = Clock.Elapsed;
@@ -284,12 +284,12 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
         }
     }
 
-    private async Task<(int Status, JsonElement? Json, string? Failure)> PostAsync(SiloNode node, string role, string path, string body)
+    private async Task<(int Status, JsonElement? Json, string? Failure)> PostAsync(SiloProcess node, string role, string path, string body)
     {
         var client = _clients.GetOrAdd((node.Name, role), k => cluster.Client(node, k.Role, TimeSpan.FromSeconds(20)));
         try
         {
-            using var response = await client.PostAsync(path, GridCluster.Json(body));
+            using var response = await client.PostAsync(path, GridClient.Json(body));
             var text = await response.Content.ReadAsStringAsync();
             JsonElement? json = null;
             try

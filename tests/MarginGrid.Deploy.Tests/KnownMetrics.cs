@@ -21,6 +21,7 @@ internal static class KnownMetrics
         "margingrid_accounts",
         "margingrid_liquidation_queue_depth",
         "margingrid_commands_total",
+        "margingrid_evaluation_failures_total",
         "margingrid_market_last_tick_timestamp_seconds",
         "margingrid_audit_queued_total",
         "margingrid_audit_written_total",

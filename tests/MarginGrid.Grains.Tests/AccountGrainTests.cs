@@ -1,3 +1,4 @@
+using MarginGrid.Grains;
 using System.Collections.Immutable;
 using Orleans.Streams;
 using Xunit;
@@ -19,6 +20,9 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
 
     private Task<StepOutcome> PriceAsync(string market, decimal price) =>
         _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(new PriceUpdate(price, "test", ClusterFixture.Time.GetUtcNow()));
+
+    /// <summary>The silo-internal protocol side of an account (ticks, liquidation begin/complete).</summary>
+    private IAccountRiskGrain Risk(IAccountGrain account) => _grains.GetGrain<IAccountRiskGrain>(account.GetPrimaryKeyString());
 
     private async Task<IAccountGrain> OpenAsync(string market, decimal usd = 10_000m, decimal size = 2m, decimal entry = 50_000m)
     {
@@ -56,8 +60,8 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         var now = ClusterFixture.Time.GetUtcNow();
         var mark = await _grains.GetGrain<IMarketGrain>(market).GetMarkAsync();
 
-        await account.OnTickAsync(new MarketTick(market, mark!.Sequence + 10, 51_000m, now, true, 1));
-        var stale = await account.OnTickAsync(new MarketTick(market, mark.Sequence + 5, 40_000m, now, true, 1));
+        await Risk(account).OnTickAsync(new MarketTick(market, mark!.Sequence + 10, 51_000m, now, true, 1));
+        var stale = await Risk(account).OnTickAsync(new MarketTick(market, mark.Sequence + 5, 40_000m, now, true, 1));
 
         Assert.Null(stale);
         var view = await account.GetViewAsync();
@@ -132,23 +136,23 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
     {
         var market = await NewMarketAsync("LQ", 50_000m);
         var account = await OpenAsync(market);
-        var fund = _grains.GetGrain<IInsuranceFundGrain>(0);
+        var fund = _grains.GetGrain<IFundLedgerGrain>(0);
 
         // Move the mark without evaluation, so the account is liquidatable but nobody has liquidated it yet.
         await _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(
             new PriceUpdate(45_440m, "test", ClusterFixture.Time.GetUtcNow()) { Evaluate = false });
         var before = await fund.GetAsync();
 
-        var charge = await account.BeginLiquidationAsync("step-x:a");
-        var retry = await account.BeginLiquidationAsync("step-x:a");
+        var charge = await Risk(account).BeginLiquidationAsync("step-x:a");
+        var retry = await Risk(account).BeginLiquidationAsync("step-x:a");
         Assert.NotNull(charge);
         Assert.Equal(charge, retry);
         Assert.Equal(26.62784m, charge.Income);
 
         var cover = await fund.ApplyLiquidationsAsync([charge]);
         var coverAgain = await fund.ApplyLiquidationsAsync([charge]);
-        var events = await account.CompleteLiquidationAsync(charge.LiquidationId, cover[0]);
-        var eventsAgain = await account.CompleteLiquidationAsync(charge.LiquidationId, cover[0]);
+        var events = await Risk(account).CompleteLiquidationAsync(charge.LiquidationId, cover[0]);
+        var eventsAgain = await Risk(account).CompleteLiquidationAsync(charge.LiquidationId, cover[0]);
 
         var after = await fund.GetAsync();
         Assert.Equal(cover.ToArray(), coverAgain.ToArray());
@@ -156,13 +160,13 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         var close = Assert.Single(events);
         Assert.Equal((GridEventType.Liquidation, 0.293m, 45_440m, 26.62784m), (close.Type, close.Quantity!.Value, close.Price!.Value, close.Penalty!.Value));
         Assert.Equal(before.InsuranceFund + 26.62784m, after.InsuranceFund);
-        Assert.Null(await account.BeginLiquidationAsync("step-x:a")); // done: nothing to do again
+        Assert.Null(await Risk(account).BeginLiquidationAsync("step-x:a")); // done: nothing to do again
     }
 
     [Fact]
     public async Task The_fund_remembers_an_unconfirmed_liquidation_however_many_confirmed_ones_follow()
     {
-        var fund = _grains.GetGrain<IInsuranceFundGrain>(0);
+        var fund = _grains.GetGrain<IFundLedgerGrain>(0);
         var unconfirmed = new LiquidationCharge("window:unconfirmed", "window-account", 5m, 0m);
         var first = await fund.ApplyLiquidationsAsync([unconfirmed]);
         var afterFirst = await fund.GetAsync();
@@ -194,13 +198,13 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
     {
         var market = await NewMarketAsync("LB", 50_000m);
         var account = await OpenAsync(market);
-        var fund = _grains.GetGrain<IInsuranceFundGrain>(0);
+        var fund = _grains.GetGrain<IFundLedgerGrain>(0);
         await _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(
             new PriceUpdate(45_440m, "test", ClusterFixture.Time.GetUtcNow()) { Evaluate = false });
         var before = await fund.GetAsync();
 
         // The coordinator begins; before its fund batch, a command makes the account settle the liquidation itself.
-        var charge = await account.BeginLiquidationAsync("late-batch:a");
+        var charge = await Risk(account).BeginLiquidationAsync("late-batch:a");
         Assert.NotNull(charge);
         var deposit = await account.DepositAsync(new TransferCommand("late-batch-deposit", "USD", 1m));
         Assert.True(deposit.Accepted);
@@ -208,7 +212,7 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
 
         // The coordinator's batch arrives late: the fund must recognise the id and charge nothing more.
         await fund.ApplyLiquidationsAsync([charge]);
-        await account.CompleteLiquidationAsync(charge.LiquidationId, null);
+        await Risk(account).CompleteLiquidationAsync(charge.LiquidationId, null);
         await fund.ForgetSettledAsync([charge.LiquidationId]);
         Assert.Equal(before.InsuranceFund + charge.Income, (await fund.GetAsync()).InsuranceFund);
     }
@@ -242,10 +246,10 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
     {
         var market = await NewMarketAsync("PD", 50_000m);
         var account = await OpenAsync(market);
-        var fund = _grains.GetGrain<IInsuranceFundGrain>(0);
+        var fund = _grains.GetGrain<IFundLedgerGrain>(0);
         await _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(
             new PriceUpdate(45_440m, "test", ClusterFixture.Time.GetUtcNow()) { Evaluate = false });
-        var charge = await account.BeginLiquidationAsync("orphan:a");
+        var charge = await Risk(account).BeginLiquidationAsync("orphan:a");
         Assert.NotNull(charge);
         var before = await fund.GetAsync();
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Xunit;
 
@@ -51,6 +50,39 @@ public sealed class ReplayCommandTests
     }
 
     [Fact]
+    public async Task A_short_demo_is_quiet_on_stderr_and_writes_its_report()
+    {
+        var folder = Directory.CreateTempSubdirectory("margingrid-demo-").FullName;
+        try
+        {
+            var (exit, stdout, stderr) = await RunAsync("demo", "--accounts", "500", "--markets", "2", "--duration", "3", "--plain", "--out", folder);
+
+            Assert.True(exit == 0, stdout + stderr);
+            var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.True(lines.Length < 50, $"{lines.Length} lines on stderr:\n{string.Join('\n', lines.Take(20))}");
+            Assert.DoesNotContain("Polly", stderr, StringComparison.Ordinal);
+            Assert.Matches(@"insurance fund\s+│", stdout); // the chart over the run
+            foreach (var file in new[] { "report.html", "accounts-by-status.png", "insurance-fund.png" })
+            {
+                Assert.True(new FileInfo(Path.Combine(folder, file)).Length > 0, $"{file} missing or empty");
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_same_seed_gives_the_same_price_path_in_every_process()
+    {
+        // Pinned values: a seed derived from string.GetHashCode (randomized per process) would change them every run.
+        var paths = MarginGrid.Host.Demo.DemoRunner.PricePaths(new Dictionary<string, decimal> { ["BTC-PERP"] = 60_000m, ["ETH-PERP"] = 3_000m }, 500, 42);
+        Assert.Equal(51034.73m, paths["BTC-PERP"].At(250));
+        Assert.Equal(2746.73m, paths["ETH-PERP"].At(400));
+    }
+
+    [Fact]
     public async Task Bad_demo_flags_exit_non_zero_with_a_message()
     {
         var (exit, _, stderr) = await RunAsync("demo", "--accounts", "0");
@@ -61,23 +93,7 @@ public sealed class ReplayCommandTests
 
     private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "margingrid.dll"));
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout, await stderr);
+        var result = await Margingrid.RunAsync(args);
+        return (result.ExitCode, result.StdOut, result.StdErr);
     }
 }

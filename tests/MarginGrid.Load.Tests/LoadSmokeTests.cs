@@ -16,7 +16,6 @@ public sealed class LoadSmokeTests
     [Theory]
     [InlineData(LoadScenario.Crash20200312, FanOutMode.Gated)]
     [InlineData(LoadScenario.Crash20200312, FanOutMode.Naive)]
-    [InlineData(LoadScenario.Crash20200312, FanOutMode.Streams)]
     [InlineData(LoadScenario.Wick, FanOutMode.Gated)]
     [InlineData(LoadScenario.Cascade, FanOutMode.Gated)]
     [InlineData(LoadScenario.OracleAttack, FanOutMode.Gated)]
@@ -27,10 +26,10 @@ public sealed class LoadSmokeTests
         {
             Scenario = scenario,
             FanOut = fanOut,
-            Accounts = fanOut == FanOutMode.Streams ? 300 : 600,
+            Accounts = 600,
             Markets = 4,
-            Duration = TimeSpan.FromSeconds(fanOut == FanOutMode.Streams ? 2 : 4),
-            Rate = fanOut == FanOutMode.Streams ? 100 : 400,
+            Duration = TimeSpan.FromSeconds(4),
+            Rate = 400,
             Plain = true,
         };
 

@@ -19,7 +19,7 @@ public sealed class DatabaseInitializerTests
     [Fact]
     public async Task First_run_applies_every_script_in_order_and_a_second_run_nothing()
     {
-        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await using var database = await TestPostgres.CreateDatabaseAsync();
 
         var first = await DatabaseInitializer.InitializeAsync(database.ConnectionString);
         var second = await DatabaseInitializer.InitializeAsync(database.ConnectionString);
@@ -33,7 +33,7 @@ public sealed class DatabaseInitializerTests
     [Fact]
     public async Task Creates_the_Orleans_queries_and_tables_and_the_MarginGrid_schema()
     {
-        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await using var database = await TestPostgres.CreateDatabaseAsync();
         await DatabaseInitializer.InitializeAsync(database.ConnectionString);
 
         await using var dataSource = database.CreateDataSource();
@@ -75,7 +75,7 @@ public sealed class DatabaseInitializerTests
     [Fact]
     public async Task Migration_002_keeps_a_CleanupDefunctSiloEntriesKey_query_that_is_already_there()
     {
-        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await using var database = await TestPostgres.CreateDatabaseAsync();
         await DatabaseInitializer.InitializeAsync(database.ConnectionString);
         await using var dataSource = database.CreateDataSource();
         // A database initialized before migration 002 existed, whose query came from the former `db init` patch
@@ -95,7 +95,7 @@ public sealed class DatabaseInitializerTests
     [Fact]
     public async Task Three_concurrent_initializations_apply_each_script_exactly_once()
     {
-        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await using var database = await TestPostgres.CreateDatabaseAsync();
         using var start = new Barrier(3);
 
         var results = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
@@ -116,7 +116,7 @@ public sealed class DatabaseInitializerTests
     [Fact]
     public async Task Applies_only_the_Orleans_scripts_whose_tables_are_missing()
     {
-        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await using var database = await TestPostgres.CreateDatabaseAsync();
         await DatabaseInitializer.InitializeAsync(database.ConnectionString);
         await using (var dataSource = database.CreateDataSource())
         {
@@ -137,7 +137,7 @@ public sealed class DatabaseInitializerTests
     [Fact]
     public async Task Refuses_a_database_whose_applied_migration_differs_from_the_embedded_one()
     {
-        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await using var database = await TestPostgres.CreateDatabaseAsync();
         await DatabaseInitializer.InitializeAsync(database.ConnectionString);
         await using (var dataSource = database.CreateDataSource())
         {
@@ -154,7 +154,7 @@ public sealed class DatabaseInitializerTests
     [Fact]
     public async Task A_failing_initialization_leaves_nothing_behind()
     {
-        await using var database = await PostgresServer.CreateDatabaseAsync();
+        await using var database = await TestPostgres.CreateDatabaseAsync();
         await using (var dataSource = database.CreateDataSource())
         {
             // The clustering script runs (its sentinel table is missing) and fails on this table, after the main

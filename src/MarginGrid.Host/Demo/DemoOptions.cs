@@ -17,6 +17,12 @@ public sealed class DemoOptions
 
     public bool Plain { get; init; }
 
+    /// <summary>Log at information (the grid's own logs; Polly's per-call lines stay at warning) instead of warnings only.</summary>
+    public bool Verbose { get; init; }
+
+    /// <summary>Folder for the report (report.html and the PNG plots); relative to the current directory.</summary>
+    public string Output { get; init; } = "demo-report";
+
     public string? Validate()
     {
         if (Accounts is < 1 or > 1_000_000)

@@ -1,3 +1,4 @@
+using MarginGrid.Grains;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using MarginGrid.Simulation;
@@ -25,7 +26,7 @@ public static class DemoRunner
         var console = AnsiConsole.Console;
         var live = !options.Plain && console.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
         var observer = new CountingObserver();
-        await using var grid = await EmbeddedGrid.StartAsync(observer, cancellationToken: cancellationToken);
+        await using var grid = await EmbeddedGrid.StartAsync(observer, GridLogging.ToolLevel(options.Verbose), cancellationToken: cancellationToken);
         var grains = grid.Grains;
         var time = TimeProvider.System;
 
@@ -53,11 +54,13 @@ public static class DemoRunner
         console.MarkupLine($"[grey]Opened and evaluated in {opening.Elapsed.TotalSeconds:F1} s. Trading for {options.Duration.TotalSeconds:F0} s; the crash starts at 35 %.[/]");
 
         var points = (int)(options.Duration.TotalSeconds * options.TicksPerSecondPerMarket);
-        var paths = startPrices.ToDictionary(p => p.Key, p => new PricePath(p.Value, points, new Random(options.Seed ^ p.Key.GetHashCode(StringComparison.Ordinal))), StringComparer.Ordinal);
+        var paths = PricePaths(startPrices, points, options.Seed);
         var marks = new System.Collections.Concurrent.ConcurrentDictionary<string, decimal>(startPrices, StringComparer.Ordinal);
         var clock = Stopwatch.StartNew();
         var drivers = paths.Select(p => DriveMarketAsync(grains, time, p.Key, p.Value, options, clock, marks, cancellationToken)).ToArray();
         var trading = Task.WhenAll(drivers);
+        var series = new List<RunSample>();
+        var sampling = SampleAsync(observer, clock, trading, series, cancellationToken);
 
         if (live)
         {
@@ -83,8 +86,37 @@ public static class DemoRunner
 
         await trading;
         var trade = clock.Elapsed;
-        return await SummarizeAsync(console, grains, ids, observer, options, trade);
+        await sampling;
+        series.Add(Sample(observer, clock));
+        return await SummarizeAsync(console, grains, ids, observer, options, trade, series);
     }
+
+    /// <summary>Accounts by status and the fund, four times a second while trading runs: what the chart and the plots show.</summary>
+    private static async Task SampleAsync(CountingObserver observer, Stopwatch clock, Task trading, List<RunSample> series, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
+        series.Add(Sample(observer, clock));
+        while (!trading.IsCompleted && await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            series.Add(Sample(observer, clock));
+        }
+    }
+
+    private static RunSample Sample(CountingObserver o, Stopwatch clock) => new(
+        clock.Elapsed.TotalSeconds,
+        [.. Enum.GetValues<RiskStatus>().Select(o.Accounts)],
+        o.Fund.InsuranceFund,
+        o.Fund.SocializedLoss);
+
+    /// <summary>
+    /// One seeded path per market, seeded by the run's seed and a stable hash of the symbol (string.GetHashCode changes
+    /// per process): the same --seed gives the same price path in every run.
+    /// </summary>
+    internal static Dictionary<string, PricePath> PricePaths(IReadOnlyDictionary<string, decimal> startPrices, int points, int seed) =>
+        startPrices.ToDictionary(
+            p => p.Key,
+            p => new PricePath(p.Value, points, new Random(seed ^ (int)MarginGrid.Grains.StableHash.Fnv1a(p.Key))),
+            StringComparer.Ordinal);
 
     private static async Task DriveMarketAsync(
         IGrainFactory grains,
@@ -151,33 +183,46 @@ public static class DemoRunner
         $"liquidations={o.Liquidations} bankruptcies={o.Bankruptcies} fund={o.Fund.InsuranceFund:F2} socialized={o.Fund.SocializedLoss:F2}";
 
     private static async Task<int> SummarizeAsync(
-        IAnsiConsole console, IGrainFactory grains, ImmutableArray<string> ids, CountingObserver o, DemoOptions options, TimeSpan trade)
+        IAnsiConsole console, IGrainFactory grains, ImmutableArray<string> ids, CountingObserver o, DemoOptions options, TimeSpan trade,
+        IReadOnlyList<RunSample> series)
     {
         var (views, fund, conservation) = await GridAudit.ReadAsync(grains, ids, InitialFund);
         var byStatus = views.GroupBy(v => v.Status).ToDictionary(g => g.Key, g => g.Count());
-        var summary = new Table().Border(TableBorder.Rounded).Title("[bold]summary[/]").AddColumn("").AddColumn(new TableColumn("").RightAligned());
-        summary.AddRow("accounts / markets", $"{options.Accounts:N0} / {options.Markets}");
-        summary.AddRow("trading time", $"{trade.TotalSeconds:F1} s");
-        summary.AddRow("ticks settled", $"{o.Ticks:N0} ({o.Ticks / trade.TotalSeconds:N0}/s)");
-        summary.AddRow("account evaluations", $"{o.Evaluations:N0} ({o.Evaluations / trade.TotalSeconds:N0}/s)");
-        summary.AddRow("tick→decision mean / max", $"{o.MeanDecision.TotalMilliseconds:F1} / {o.MaxDecision.TotalMilliseconds:F1} ms");
-        foreach (var status in Enum.GetValues<RiskStatus>())
+        var rows = new List<(string Name, string Value)>
         {
-            summary.AddRow($"accounts {status}", $"{byStatus.GetValueOrDefault(status):N0}");
+            ("accounts / markets / seed", $"{options.Accounts:N0} / {options.Markets} / {options.Seed}"),
+            ("trading time", $"{trade.TotalSeconds:F1} s"),
+            ("ticks settled", $"{o.Ticks:N0} ({o.Ticks / trade.TotalSeconds:N0}/s)"),
+            ("account evaluations", $"{o.Evaluations:N0} ({o.Evaluations / trade.TotalSeconds:N0}/s)"),
+            ("tick→decision mean / max", $"{o.MeanDecision.TotalMilliseconds:F1} / {o.MaxDecision.TotalMilliseconds:F1} ms"),
+        };
+        rows.AddRange(Enum.GetValues<RiskStatus>().Select(status => ($"accounts {status} at the end", $"{byStatus.GetValueOrDefault(status):N0}")));
+        rows.Add(("margin calls", $"{o.MarginCalls:N0}"));
+        rows.Add(("liquidations (closes)", $"{o.Liquidations:N0}"));
+        rows.Add(("collateral sales", $"{o.CollateralSales:N0}"));
+        rows.Add(("bankruptcies", $"{o.Bankruptcies:N0}"));
+        rows.Add(("insurance fund", $"{InitialFund:N2} → {fund.InsuranceFund:N2} USD"));
+        rows.Add(("socialized loss", $"{fund.SocializedLoss:N2} USD"));
+        var conservationText = conservation.Holds
+            ? $"holds ({conservation.Actual:N6} = {conservation.Expected:N6})"
+            : $"FAILS (actual {conservation.Actual}, expected {conservation.Expected}, diff {conservation.Difference})";
+
+        var summary = new Table().Border(TableBorder.Rounded).Title("[bold]summary[/]").HideHeaders()
+            .AddColumn("what").AddColumn(new TableColumn("value").RightAligned());
+        foreach (var (name, value) in rows)
+        {
+            summary.AddRow(Markup.Escape(name), Markup.Escape(value));
         }
 
-        summary.AddRow("margin calls", $"{o.MarginCalls:N0}");
-        summary.AddRow("liquidations (closes)", $"{o.Liquidations:N0}");
-        summary.AddRow("collateral sales", $"{o.CollateralSales:N0}");
-        summary.AddRow("bankruptcies", $"{o.Bankruptcies:N0}");
-        summary.AddRow("insurance fund", $"{InitialFund:N2} → {fund.InsuranceFund:N2} USD");
-        summary.AddRow("socialized loss", $"{fund.SocializedLoss:N2} USD");
         summary.AddRow(
             "conservation (Σ USD + fund − socialized)",
-            conservation.Holds
-                ? $"[green]holds[/] ({conservation.Actual:N6} = {conservation.Expected:N6})"
-                : $"[red]FAILS[/] (actual {conservation.Actual}, expected {conservation.Expected}, diff {conservation.Difference})");
+            $"[{(conservation.Holds ? "green" : "red")}]{Markup.Escape(conservationText)}[/]");
         console.Write(summary);
+        console.Write(DemoReport.Chart(series, InitialFund));
+
+        rows.Add(("conservation (Σ USD + fund − socialized)", conservationText));
+        var written = DemoReport.Write(options, rows, series);
+        console.MarkupLine($"[grey]Report: {Markup.Escape(written)} (with {RunPlots.AccountsByStatusFile} and {RunPlots.InsuranceFundFile})[/]");
         return conservation.Holds ? 0 : 1;
     }
 }

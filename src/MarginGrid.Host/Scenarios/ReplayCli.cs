@@ -3,7 +3,7 @@ namespace MarginGrid.Host.Scenarios;
 /// <summary>`margingrid replay`: exit 0 with a result, 2 for an invalid scenario (nothing written), 1 for a failure.</summary>
 public static class ReplayCli
 {
-    public static async Task<int> RunAsync(FileInfo scenarioFile, FileInfo? output, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(FileInfo scenarioFile, FileInfo? output, CancellationToken cancellationToken, bool verbose = false)
     {
         Scenario scenario;
         try
@@ -22,7 +22,7 @@ public static class ReplayCli
             return 2;
         }
 
-        var result = await ReplayRunner.RunAsync(scenario, cancellationToken);
+        var result = await ReplayRunner.RunAsync(scenario, cancellationToken, verbose);
         var json = ResultWriter.ToJson(result);
         if (output is null)
         {

@@ -1,3 +1,4 @@
+using MarginGrid.Grains;
 using System.Collections.Immutable;
 using MarginGrid.Simulation;
 
@@ -9,9 +10,9 @@ namespace MarginGrid.Host.Scenarios;
 /// </summary>
 public static class ReplayRunner
 {
-    public static async Task<ReplayResult> RunAsync(Scenario scenario, CancellationToken cancellationToken = default)
+    public static async Task<ReplayResult> RunAsync(Scenario scenario, CancellationToken cancellationToken = default, bool verbose = false)
     {
-        await using var grid = await EmbeddedGrid.StartAsync(cancellationToken: cancellationToken);
+        await using var grid = await EmbeddedGrid.StartAsync(logLevel: GridLogging.ToolLevel(verbose), cancellationToken: cancellationToken);
         return await RunAsync(scenario, grid.Grains, TimeProvider.System);
     }
 

@@ -39,6 +39,11 @@ public static class ScenarioReader
             ? new RiskRatios(
                 OptionalDecimal(r, "marginCallRatio", "risk.marginCallRatio") ?? RiskParameters.Default.MarginCallRatio,
                 OptionalDecimal(r, "liquidationTargetRatio", "risk.liquidationTargetRatio") ?? RiskParameters.Default.LiquidationTargetRatio)
+            {
+                BankruptcyResolution = r.TryGetProperty("bankruptcyResolution", out var br) && br.ValueKind != JsonValueKind.Null
+                    ? String(r, "bankruptcyResolution", "risk.bankruptcyResolution")
+                    : null,
+            }
             : new RiskRatios(RiskParameters.Default.MarginCallRatio, RiskParameters.Default.LiquidationTargetRatio);
         var config = new RiskConfigSnapshot(0, markets, collateral, risk);
         RiskConfiguration domain;
@@ -57,10 +62,26 @@ public static class ScenarioReader
             throw new ScenarioException("insuranceFund", $"must not be negative, got {fund}");
         }
 
+        var startTime = OptionalDecimal(root, "startTime", "startTime") ?? 0m;
+        CheckInstant(startTime, "startTime");
         var accounts = ReadAccounts(root, domain);
         var prices = ReadInitialPrices(root, domain);
-        var steps = OptionalArray(root, "steps").Select((s, i) => ReadStep(s, $"steps[{i}]", domain)).ToImmutableArray();
-        return new Scenario(config, fund, accounts, prices, steps);
+        var now = startTime;
+        var steps = ImmutableArray.CreateBuilder<ScenarioStep>();
+        var index = 0;
+        foreach (var s in OptionalArray(root, "steps"))
+        {
+            var step = ReadStep(s, $"steps[{index}]", domain, now);
+            if (step is PriceStep { Time: { } time })
+            {
+                now = time;
+            }
+
+            steps.Add(step);
+            index++;
+        }
+
+        return new Scenario(config, fund, accounts, prices, steps.ToImmutable()) { StartTime = startTime };
     }
 
     private static MarketConfig ReadMarket(JsonElement m, string path)
@@ -76,7 +97,42 @@ public static class ScenarioReader
             String(m, "symbol", $"{path}.symbol"),
             Decimal(m, "lotSize", $"{path}.lotSize"),
             Decimal(m, "liquidationPenalty", $"{path}.liquidationPenalty"),
-            brackets);
+            brackets)
+        {
+            Oracle = OptionalObject(m, "oracle", $"{path}.oracle") is { } o
+                ? new OracleConfig(
+                    OptionalDecimal(o, "maxAge", $"{path}.oracle.maxAge"),
+                    OptionalDecimal(o, "maxDeviation", $"{path}.oracle.maxDeviation"),
+                    OptionalDecimal(o, "minSources", $"{path}.oracle.minSources"),
+                    OptionalDecimal(o, "maxMove", $"{path}.oracle.maxMove"))
+                : null,
+            Volatility = OptionalObject(m, "volatility", $"{path}.volatility") is { } v
+                ? new VolatilityConfig(
+                    Decimal(v, "window", $"{path}.volatility.window"),
+                    Decimal(v, "reference", $"{path}.volatility.reference"),
+                    Decimal(v, "maxMultiplier", $"{path}.volatility.maxMultiplier"))
+                : null,
+            LiquidationCap = OptionalDecimal(m, "liquidationCap", $"{path}.liquidationCap"),
+            Impact = OptionalDecimal(m, "impact", $"{path}.impact"),
+            MaxImpact = OptionalDecimal(m, "maxImpact", $"{path}.maxImpact"),
+        };
+    }
+
+    private static JsonElement? OptionalObject(JsonElement parent, string name, string path) =>
+        parent.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null
+            ? Expect(value, JsonValueKind.Object, path)
+            : null;
+
+    private static void CheckInstant(decimal seconds, string path)
+    {
+        try
+        {
+            _ = MarginGrid.Domain.Model.ModelEngine.Instant(seconds);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            throw new ScenarioException(path, $"{seconds} seconds is outside the calendar");
+        }
     }
 
     private static CollateralConfig ReadCollateral(JsonElement c, string path)
@@ -86,7 +142,17 @@ public static class ScenarioReader
             String(c, "asset", $"{path}.asset"),
             Decimal(c, "weight", $"{path}.weight"),
             c.TryGetProperty("priceMarket", out var pm) && pm.ValueKind != JsonValueKind.Null ? String(c, "priceMarket", $"{path}.priceMarket") : null,
-            OptionalDecimal(c, "liquidationDiscount", $"{path}.liquidationDiscount") ?? 0m);
+            OptionalDecimal(c, "liquidationDiscount", $"{path}.liquidationDiscount") ?? 0m)
+        {
+            Auction = OptionalObject(c, "auction", $"{path}.auction") is { } a
+                ? new AuctionConfig(
+                    Decimal(a, "buf", $"{path}.auction.buf"),
+                    Decimal(a, "step", $"{path}.auction.step"),
+                    Decimal(a, "cut", $"{path}.auction.cut"),
+                    Decimal(a, "tail", $"{path}.auction.tail"),
+                    Decimal(a, "cusp", $"{path}.auction.cusp"))
+                : null,
+        };
     }
 
     private static ImmutableArray<ScenarioAccount> ReadAccounts(JsonElement root, RiskConfiguration config)
@@ -194,7 +260,7 @@ public static class ScenarioReader
         return [.. config.Markets.Select(m => KeyValuePair.Create(m.Symbol, prices[m.Symbol]))];
     }
 
-    private static ScenarioStep ReadStep(JsonElement s, string path, RiskConfiguration config)
+    private static ScenarioStep ReadStep(JsonElement s, string path, RiskConfiguration config, decimal now)
     {
         Expect(s, JsonValueKind.Object, path);
         if (s.TryGetProperty("fill", out var fill))
@@ -220,6 +286,18 @@ public static class ScenarioReader
             return new WithdrawStep(account, asset, quantity);
         }
 
+        if (s.TryGetProperty("bid", out var bid))
+        {
+            var at = $"{path}.bid";
+            Expect(bid, JsonValueKind.Object, at);
+            return new BidStep(
+                String(bid, "account", $"{at}.account"),
+                String(bid, "target", $"{at}.target"),
+                String(bid, "asset", $"{at}.asset"),
+                Decimal(bid, "quantity", $"{at}.quantity"),
+                Decimal(bid, "maxPrice", $"{at}.maxPrice"));
+        }
+
         if (s.TryGetProperty("market", out _))
         {
             var market = String(s, "market", $"{path}.market");
@@ -234,10 +312,24 @@ public static class ScenarioReader
                 throw new ScenarioException($"{path}.price", $"must be positive, got {price}");
             }
 
-            return new PriceStep(market, price);
+            decimal? time = null;
+            if (s.TryGetProperty("time", out _))
+            {
+                var t = Decimal(s, "time", $"{path}.time");
+                if (t < now)
+                {
+                    throw new ScenarioException($"{path}.time", $"{t} is earlier than now ({now})");
+                }
+
+                CheckInstant(t, $"{path}.time");
+                time = t;
+            }
+
+            var source = s.TryGetProperty("source", out _) ? String(s, "source", $"{path}.source") : "default";
+            return new PriceStep(market, price) { Time = time, Source = source };
         }
 
-        throw new ScenarioException(path, "a step is one of {market, price}, {fill}, {deposit} or {withdraw}");
+        throw new ScenarioException(path, "a step is one of {market, price}, {fill}, {deposit}, {withdraw} or {bid}");
     }
 
     private static (string Account, string Asset, decimal Quantity) ReadTransfer(JsonElement transfer, string at)

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using MarginGrid.Api.Tests;
 
 namespace MarginGrid.Deploy.Tests.Live;
 
@@ -25,7 +24,7 @@ public sealed class LiveSilo : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Silo = await SiloProcess.StartAsync(null, new Dictionary<string, string> { ["Logging__LogLevel__Default"] = "Warning" });
+        Silo = await SiloProcess.StartAsync("deploy-tests", null, new Dictionary<string, string> { ["Logging__LogLevel__Default"] = "Warning" });
         Http = new HttpClient { BaseAddress = Silo.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         await PostAsync("v1/config", """
             {

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using MarginGrid.Api.Tests;
 
 namespace MarginGrid.Deploy.Tests.Live;
 
@@ -198,7 +197,7 @@ internal sealed class PrometheusProcess : IAsyncDisposable
                   - targets: ['{silo.Authority}']
             """;
         File.WriteAllText(Path.Combine(directory, "prometheus.yml"), config);
-        var port = Margingrid.FreePort();
+        var port = Ports.Free();
         var start = new ProcessStartInfo(binary)
         {
             RedirectStandardOutput = true,

@@ -29,7 +29,7 @@ public static class ConfigEndpoints
             .Produces<FundView>()
             .RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue);
         reading.MapGet("/liquidation-queue", async (IGrainFactory grains) =>
-                Results.Ok(await grains.GetGrain<ILiquidationCoordinatorGrain>(0).GetQueueAsync()))
+                Results.Ok(await grains.GetGrain<ILiquidationQueueGrain>(0).GetQueueAsync()))
             .Produces<LiquidationQueueView>()
             .RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue);
     }

@@ -29,6 +29,7 @@ public sealed class PrometheusGridObserver : IGridObserver
     private readonly Gauge _accounts;
     private readonly Gauge _queueDepth;
     private readonly Counter _commands;
+    private readonly Counter _evaluationFailures;
     private readonly Gauge _lastTick;
 
     public PrometheusGridObserver(IMetricFactory? factory = null)
@@ -57,6 +58,8 @@ public sealed class PrometheusGridObserver : IGridObserver
         _accounts = metrics.CreateGauge("margingrid_accounts", "Accounts active on this silo, by status.", ["status"]);
         _queueDepth = metrics.CreateGauge("margingrid_liquidation_queue_depth", "Accounts waiting in the liquidation coordinator.");
         _commands = metrics.CreateCounter("margingrid_commands_total", "Account commands, by type and outcome.", ["type", "outcome"]);
+        _evaluationFailures = metrics.CreateCounter(
+            "margingrid_evaluation_failures_total", "Accounts that could not take a step (evaluation error, storage failure); the step went on without them.");
         _lastTick = metrics.CreateGauge(
             "margingrid_market_last_tick_timestamp_seconds", "Timestamp of the last settled tick, by market (Unix seconds).", ["market"]);
 
@@ -131,6 +134,8 @@ public sealed class PrometheusGridObserver : IGridObserver
     public void LiquidationQueue(int depth) => _queueDepth.Set(depth);
 
     public void Command(string type, string outcome) => _commands.WithLabels(type, outcome).Inc();
+
+    public void EvaluationFailed(string account) => _evaluationFailures.Inc();
 
     private static string Label(RiskStatus status) => JsonNamingPolicy.SnakeCaseLower.ConvertName(status.ToString());
 }

@@ -2,17 +2,16 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
-namespace MarginGrid.Cluster.Tests;
+namespace MarginGrid.Testing;
 
 /// <summary>
-/// One <c>margingrid silo</c> process (the Host's build output copied next to the tests) on free loopback ports. Every
-/// process started is tracked until it has exited, and killed when the test host exits, so that a failing or aborted
-/// test leaves no silo behind.
+/// One <c>margingrid silo</c> process on free loopback ports, on PostgreSQL or (without a connection string) in
+/// memory; ready when <c>/health/ready</c> answers 200. Every process started is tracked until it has exited and killed
+/// when the test host exits (the exit guard), so that a failing or aborted test leaves no silo behind.
 /// </summary>
-public sealed class SiloNode : IAsyncDisposable
+public sealed class SiloProcess : IAsyncDisposable
 {
     private static readonly TimeSpan ReadyDeadline = TimeSpan.FromSeconds(120);
     private static readonly ConcurrentDictionary<int, Process> s_running = new();
@@ -20,7 +19,7 @@ public sealed class SiloNode : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
 
-    static SiloNode()
+    static SiloProcess()
     {
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
@@ -38,7 +37,7 @@ public sealed class SiloNode : IAsyncDisposable
         };
     }
 
-    private SiloNode(string name, Process process, int httpPort, int siloPort)
+    private SiloProcess(string name, Process process, int httpPort, int siloPort)
     {
         Name = name;
         _process = process;
@@ -64,6 +63,7 @@ public sealed class SiloNode : IAsyncDisposable
     /// <summary>True once <c>/health/ready</c> has answered 200.</summary>
     public bool IsReady { get; private set; }
 
+    /// <summary>Everything it wrote, stdout and stderr interleaved as they came.</summary>
     public string Output
     {
         get
@@ -75,47 +75,51 @@ public sealed class SiloNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the process; returns at once (see <see cref="WaitUntilReadyAsync"/>).</summary>
-    public static SiloNode Start(string name, string clusterId, string connectionString, IReadOnlyDictionary<string, string> environment)
+    /// <summary>Starts a silo and waits until it is ready; a silo that does not get ready is killed, and the error shows its output.</summary>
+    public static async Task<SiloProcess> StartAsync(string clusterId, string? connectionString, IReadOnlyDictionary<string, string> environment)
     {
-        var httpPort = FreePort();
-        var siloPort = FreePort();
-        var start = new ProcessStartInfo("dotnet")
+        var silo = Start(clusterId, clusterId, connectionString, environment);
+        try
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
-        foreach (var arg in new[]
+            await silo.WaitUntilReadyAsync();
+        }
+        catch
         {
-            Path.Combine(AppContext.BaseDirectory, "margingrid.dll"), "silo",
+            await silo.DisposeAsync();
+            throw;
+        }
+
+        return silo;
+    }
+
+    /// <summary>Starts the process; returns at once (see <see cref="WaitUntilReadyAsync"/>).</summary>
+    public static SiloProcess Start(string name, string clusterId, string? connectionString, IReadOnlyDictionary<string, string> environment)
+    {
+        var httpPort = Ports.Free();
+        var siloPort = Ports.Free();
+        List<string> args =
+        [
+            "silo",
             "--http-port", Text(httpPort),
             "--silo-port", Text(siloPort),
-            "--gateway-port", Text(FreePort()),
+            "--gateway-port", Text(Ports.Free()),
             "--advertised-ip", "127.0.0.1",
             "--cluster-id", clusterId,
-            "--connection-string", connectionString,
-        })
+        ];
+        if (connectionString is not null)
         {
-            start.ArgumentList.Add(arg);
+            args.AddRange(["--connection-string", connectionString]);
         }
 
-        start.Environment["DOTNET_gcServer"] = "0";
-        foreach (var (key, value) in environment)
-        {
-            start.Environment[key] = value;
-        }
-
-        var process = new Process { StartInfo = start };
-        var node = new SiloNode(name, process, httpPort, siloPort);
-        process.OutputDataReceived += (_, e) => node.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => node.Append(e.Data);
+        var process = new Process { StartInfo = Margingrid.StartInfo(args, environment) };
+        var silo = new SiloProcess(name, process, httpPort, siloPort);
+        process.OutputDataReceived += (_, e) => silo.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => silo.Append(e.Data);
         process.Start();
         s_running[process.Id] = process;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return node;
+        return silo;
     }
 
     /// <summary>Polls <c>/health/ready</c> until it answers 200 (the silo has joined its cluster).</summary>
@@ -202,13 +206,6 @@ public sealed class SiloNode : IAsyncDisposable
         }
 
         return found;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);

@@ -1,48 +1,8 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
-using Npgsql;
 
-namespace MarginGrid.Cluster.Tests;
-
-/// <summary>
-/// The PostgreSQL server named by <c>MARGINGRID_TEST_PG</c> (started by scripts/test.sh). Tests never skip for want of
-/// it: they fail and say how to get one.
-/// </summary>
-public static class TestPostgres
-{
-    public const string EnvironmentVariable = "MARGINGRID_TEST_PG";
-
-    public static string AdminConnectionString =>
-        Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } value
-            ? value
-            : throw new InvalidOperationException(
-                $"{EnvironmentVariable} is not set: these tests need a real PostgreSQL. Run them with ./scripts/test.sh, "
-                + "or start one with 'eval \"$(scripts/pg.sh start)\"' (and 'scripts/pg.sh stop' afterwards).");
-
-    /// <summary>Creates an empty database of its own on the server of <paramref name="adminConnectionString"/>.</summary>
-    public static async Task<string> CreateDatabaseAsync(string adminConnectionString)
-    {
-        var name = "mg_cluster_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        await ExecuteAsync(adminConnectionString, $"CREATE DATABASE {name}");
-        return new NpgsqlConnectionStringBuilder(adminConnectionString) { Database = name }.ConnectionString;
-    }
-
-    public static async Task DropDatabaseAsync(string adminConnectionString, string connectionString)
-    {
-        var name = new NpgsqlConnectionStringBuilder(connectionString).Database;
-        await ExecuteAsync(adminConnectionString, $"DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-    }
-
-    private static async Task ExecuteAsync(string connectionString, string sql)
-    {
-        // Unpooled: a pooled connection would not survive the PostgreSQL restart of PostgresRestartTests.
-        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
-    }
-}
+namespace MarginGrid.Testing;
 
 /// <summary>
 /// A PostgreSQL server of one test class's own, started by <c>scripts/pg.sh</c> with a state file of its own (so the
@@ -102,7 +62,7 @@ public sealed partial class PrivatePostgres : IAsyncDisposable
         }
     }
 
-    private static async Task<(int Code, string StdOut, string StdErr)> PgShAsync(string stateFile, string verb)
+    private static async Task<ProcessResult> PgShAsync(string stateFile, string verb)
     {
         var start = new ProcessStartInfo(Path.Combine(RepoRoot(), "scripts", "pg.sh"))
         {
@@ -112,7 +72,7 @@ public sealed partial class PrivatePostgres : IAsyncDisposable
         };
         start.ArgumentList.Add(verb);
         start.Environment["MARGINGRID_PG_STATE"] = stateFile;
-        return await RunAsync(start);
+        return await Processes.RunAsync(start, TimeSpan.FromSeconds(180));
     }
 
     private static string PgBin()
@@ -154,21 +114,11 @@ public sealed partial class PrivatePostgres : IAsyncDisposable
             start.ArgumentList.Add(a);
         }
 
-        var (code, stdout, stderr) = await RunAsync(start);
+        var (code, stdout, stderr) = await Processes.RunAsync(start, TimeSpan.FromSeconds(180));
         if (code != 0)
         {
             throw new InvalidOperationException($"pg_ctl {args[0]} failed ({code}):\n{stdout}\n{stderr}");
         }
-    }
-
-    private static async Task<(int Code, string StdOut, string StdErr)> RunAsync(ProcessStartInfo start)
-    {
-        using var process = Process.Start(start)!;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(180));
-        var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
-        var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout, await stderr);
     }
 
     private static string RepoRoot()

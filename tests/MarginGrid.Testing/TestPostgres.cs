@@ -2,13 +2,14 @@ using System.Globalization;
 using System.Security.Cryptography;
 using Npgsql;
 
-namespace MarginGrid.Storage.Tests;
+namespace MarginGrid.Testing;
 
 /// <summary>
-/// The PostgreSQL server the tests run against, named by <c>MARGINGRID_TEST_PG</c> (an Npgsql connection string to
-/// a database of a user allowed to create databases). Tests never skip for want of it: they fail and say how to get one.
+/// The PostgreSQL server the tests run against, named by <c>MARGINGRID_TEST_PG</c> (an Npgsql connection string of a
+/// user allowed to create databases; scripts/test.sh starts one). Tests never skip for want of it: they fail and say
+/// how to get one.
 /// </summary>
-public static class PostgresServer
+public static class TestPostgres
 {
     public const string EnvironmentVariable = "MARGINGRID_TEST_PG";
 
@@ -39,11 +40,14 @@ public static class PostgresServer
         }
     }
 
-    /// <summary>Creates a fresh, empty database <c>mg_test_&lt;random&gt;</c>; disposing the result drops it.</summary>
-    public static async Task<TestDatabase> CreateDatabaseAsync()
+    /// <summary>
+    /// Creates a fresh, empty database <c>&lt;prefix&gt;_&lt;random&gt;</c> on <paramref name="adminConnectionString"/>
+    /// (default: the suite's server); disposing the result drops it.
+    /// </summary>
+    public static async Task<TestDatabase> CreateDatabaseAsync(string prefix = "mg_test", string? adminConnectionString = null)
     {
-        var admin = AdminConnectionString;
-        var name = "mg_test_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        var admin = adminConnectionString ?? AdminConnectionString;
+        var name = prefix + "_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         await ExecuteAdminAsync(admin, $"CREATE DATABASE {name}");
         var connectionString = new NpgsqlConnectionStringBuilder(admin) { Database = name }.ConnectionString;
         return new TestDatabase(name, connectionString, admin);
@@ -51,10 +55,12 @@ public static class PostgresServer
 
     internal static async Task ExecuteAdminAsync(string admin, string sql)
     {
+        // Unpooled: a pooled connection would not survive a server restart (the cluster tests restart their own).
+        var unpooled = new NpgsqlConnectionStringBuilder(admin) { Pooling = false }.ConnectionString;
         NpgsqlConnection connection;
         try
         {
-            connection = new NpgsqlConnection(admin);
+            connection = new NpgsqlConnection(unpooled);
             await connection.OpenAsync();
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
@@ -62,7 +68,7 @@ public static class PostgresServer
             var builder = new NpgsqlConnectionStringBuilder(admin);
             throw new InvalidOperationException(
                 string.Create(CultureInfo.InvariantCulture,
-                    $"PostgreSQL named by {EnvironmentVariable} (host {builder.Host}, port {builder.Port}, database {builder.Database}) is unreachable: {e.Message}. To get a local one, {HowToFix}."),
+                    $"PostgreSQL at host {builder.Host}, port {builder.Port}, database {builder.Database} is unreachable: {e.Message}. To get a local one, {HowToFix}."),
                 e);
         }
 
@@ -86,36 +92,6 @@ public sealed class TestDatabase(string name, string connectionString, string ad
     public async ValueTask DisposeAsync()
     {
         // FORCE ends connections still open to it (pooled ones of data sources not yet disposed).
-        await PostgresServer.ExecuteAdminAsync(adminConnectionString, $"DROP DATABASE IF EXISTS {Name} WITH (FORCE)");
-    }
-}
-
-/// <summary>xunit class fixture: one fresh database for the test class, initialized by <see cref="DatabaseInitializer"/>.</summary>
-public sealed class InitializedDatabaseFixture : IAsyncLifetime
-{
-    private TestDatabase? _database;
-
-    public TestDatabase Database => _database ?? throw new InvalidOperationException("fixture not initialized");
-
-    public NpgsqlDataSource DataSource { get; private set; } = null!;
-
-    public async Task InitializeAsync()
-    {
-        _database = await PostgresServer.CreateDatabaseAsync();
-        await DatabaseInitializer.InitializeAsync(_database.ConnectionString);
-        DataSource = _database.CreateDataSource();
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (DataSource is not null)
-        {
-            await DataSource.DisposeAsync();
-        }
-
-        if (_database is not null)
-        {
-            await _database.DisposeAsync();
-        }
+        await TestPostgres.ExecuteAdminAsync(adminConnectionString, $"DROP DATABASE IF EXISTS {Name} WITH (FORCE)");
     }
 }

@@ -1,0 +1,579 @@
+using System.Globalization;
+
+namespace MarginGrid.Domain;
+
+/// <summary>A command an account takes from the exchange (MARGIN-MODEL.md, "Fills, deposits, withdrawals").</summary>
+public abstract record AccountCommand(string CommandId)
+{
+    /// <summary>"fill", "deposit" or "withdrawal".</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>The body of the command, to tell a retry (same body) from a conflicting reuse of its id.</summary>
+    public abstract string Fingerprint { get; }
+
+    /// <summary>The market whose mark deciding this command needs besides the account's own (none for USD).</summary>
+    public abstract string? MarketNeeded(RiskConfiguration config);
+
+    /// <summary>Whether the market or asset the command names is configured (if not, a newer configuration may know it).</summary>
+    public bool IsKnownTo(RiskConfiguration config) => this switch
+    {
+        Fill f => config.TryGetMarket(f.Market, out _),
+        Deposit d => config.TryGetCollateral(d.Asset, out _),
+        Withdrawal w => config.TryGetCollateral(w.Asset, out _),
+        _ => true,
+    };
+
+    protected static string Print(string type, string subject, params decimal[] amounts) =>
+        string.Join('|', [type, subject, .. amounts.Select(a => DecimalMath.Normalize(a).ToString(CultureInfo.InvariantCulture))]);
+
+    public sealed record Fill(string CommandId, string Market, decimal Size, decimal Price) : AccountCommand(CommandId)
+    {
+        public override string Kind => "fill";
+
+        public override string Fingerprint => Print("fill", Market, Size, Price);
+
+        public override string? MarketNeeded(RiskConfiguration config) => config.TryGetMarket(Market, out _) ? Market : null;
+    }
+
+    public sealed record Deposit(string CommandId, string Asset, decimal Quantity) : AccountCommand(CommandId)
+    {
+        public override string Kind => "deposit";
+
+        public override string Fingerprint => Print("deposit", Asset, Quantity);
+
+        public override string? MarketNeeded(RiskConfiguration config) =>
+            config.TryGetCollateral(Asset, out var spec) ? spec.PriceMarket : null;
+    }
+
+    public sealed record Withdrawal(string CommandId, string Asset, decimal Quantity) : AccountCommand(CommandId)
+    {
+        public override string Kind => "withdrawal";
+
+        public override string Fingerprint => Print("withdraw", Asset, Quantity);
+
+        public override string? MarketNeeded(RiskConfiguration config) =>
+            config.TryGetCollateral(Asset, out var spec) ? spec.PriceMarket : null;
+    }
+}
+
+/// <summary>What a command step decided, as stored for idempotent retries.</summary>
+public sealed record CommandRecord(
+    string CommandId,
+    string Fingerprint,
+    DateTimeOffset At,
+    bool Accepted,
+    string? Reason,
+    IReadOnlyList<ModelEvent> Events,
+    long Version);
+
+/// <summary>
+/// The command ids an account has taken, with their results, kept for a retention period (not a count): a retry
+/// within it is answered with the stored result and changes nothing.
+/// </summary>
+public sealed class CommandLog
+{
+    private readonly List<CommandRecord> _records = [];
+    private Dictionary<string, int>? _index;
+
+    public IReadOnlyList<CommandRecord> Records => _records;
+
+    public static CommandLog Restore(IEnumerable<CommandRecord> records)
+    {
+        var log = new CommandLog();
+        log._records.AddRange(records.OrderBy(r => r.At));
+        return log;
+    }
+
+    public CommandRecord? Find(string commandId)
+    {
+        if (_records.Count <= 8)
+        {
+            return _records.Find(r => r.CommandId == commandId);
+        }
+
+        _index ??= BuildIndex();
+        return _index.TryGetValue(commandId, out var i) ? _records[i] : null;
+    }
+
+    internal void Put(CommandRecord record)
+    {
+        for (var i = _records.Count - 1; i >= 0 && i >= _records.Count - 2; i--)
+        {
+            if (_records[i].CommandId == record.CommandId)
+            {
+                _records[i] = record; // the same command's record, completed (its liquidation's bankruptcy event)
+                return;
+            }
+        }
+
+        _records.Add(record);
+        _index?.Add(record.CommandId, _records.Count - 1);
+    }
+
+    /// <summary>Drops the records added after the log had <paramref name="count"/>, and puts back its last one.</summary>
+    internal void Truncate(int count, CommandRecord? last)
+    {
+        if (_records.Count > count)
+        {
+            _records.RemoveRange(count, _records.Count - count);
+            _index = null;
+        }
+
+        if (last is not null && count > 0)
+        {
+            _records[count - 1] = last;
+        }
+    }
+
+    /// <summary>Forgets the records older than <paramref name="cutoff"/>.</summary>
+    internal void Prune(DateTimeOffset cutoff)
+    {
+        var expired = 0;
+        while (expired < _records.Count && _records[expired].At < cutoff)
+        {
+            expired++;
+        }
+
+        if (expired > 0)
+        {
+            _records.RemoveRange(0, expired);
+            _index = null;
+        }
+    }
+
+    private Dictionary<string, int> BuildIndex()
+    {
+        var index = new Dictionary<string, int>(_records.Count, StringComparer.Ordinal);
+        for (var i = 0; i < _records.Count; i++)
+        {
+            index[_records[i].CommandId] = i;
+        }
+
+        return index;
+    }
+}
+
+/// <summary>
+/// A liquidation applied to the holdings whose settlement with the insurance fund is outstanding (the outbox):
+/// <see cref="FundIncome"/> to pay in, <see cref="Deficit"/> to cover. <see cref="Coordinated"/>: begun for the
+/// coordinator, which holds the charge too and confirms it to the fund itself.
+/// </summary>
+public sealed record PendingLiquidation(
+    string LiquidationId,
+    decimal FundIncome,
+    decimal Deficit,
+    IReadOnlyList<ModelEvent> Events,
+    DateTimeOffset StartedAt,
+    bool Coordinated,
+    string? CommandId)
+{
+    /// <summary>v3 with auto-deleveraging (null without): what counterparties pay of the part the fund cannot cover.</summary>
+    public decimal? AdlRecovered { get; init; }
+
+    /// <summary>v3: the counterparties' auto-deleveraging closes this bankruptcy causes, applied once the fund has the charge.</summary>
+    public IReadOnlyList<AdlClose> Adl { get; init; } = [];
+}
+
+/// <summary>v3: a running Dutch auction of one account's collateral: the asset, the unsold lot, the start and the top price.</summary>
+public sealed record RunningAuction(string Asset, decimal Lot, DateTimeOffset Start, decimal Top);
+
+/// <summary>What evaluating an account at the step's marks found.</summary>
+public readonly record struct Evaluation(AccountHealth Health, ModelEvent? MarginCall)
+{
+    public bool NeedsLiquidation => Health.NeedsLiquidation;
+}
+
+/// <summary>What a command step did: the record (stored for retries) and whether it must now liquidate the account.</summary>
+public sealed record CommandStep(CommandRecord Record, bool Duplicate, bool NeedsLiquidation, Account.Memento Undo);
+
+/// <summary>
+/// One account of the model: its holdings, last status and margin-call flag, the command log and the liquidation
+/// outbox. Every decision about one account is made here at the marks the caller passes in; a grain only loads marks
+/// and configuration, calls this, persists, and publishes the returned events.
+/// </summary>
+public sealed class Account
+{
+    private readonly List<string> _liquidations;
+
+    public Account(string id)
+        : this(id, false, new Portfolio(), AccountStatus.Healthy, true, 0, new CommandLog(), null, [], null)
+    {
+    }
+
+    private Account(
+        string id,
+        bool opened,
+        Portfolio holdings,
+        AccountStatus status,
+        bool armed,
+        long version,
+        CommandLog commands,
+        PendingLiquidation? outbox,
+        List<string> liquidations,
+        RunningAuction? auction)
+    {
+        Auction = auction;
+        Id = id;
+        Opened = opened;
+        Holdings = holdings;
+        Status = status;
+        MarginCallArmed = armed;
+        Version = version;
+        Commands = commands;
+        Outbox = outbox;
+        _liquidations = liquidations;
+    }
+
+    /// <summary>How many liquidation ids an account remembers, to make a retried coordinator request a no-op.</summary>
+    public const int RememberedLiquidations = 256;
+
+    public string Id { get; }
+
+    public bool Opened { get; private set; }
+
+    public Portfolio Holdings { get; private set; }
+
+    /// <summary>The status the last evaluation found.</summary>
+    public AccountStatus Status { get; private set; }
+
+    /// <summary>The margin-call flag: armed at seeding, disarmed by a margin call, re-armed by a Healthy evaluation.</summary>
+    public bool MarginCallArmed { get; private set; }
+
+    /// <summary>Incremented with every change that must be persisted.</summary>
+    public long Version { get; private set; }
+
+    public CommandLog Commands { get; }
+
+    public PendingLiquidation? Outbox { get; private set; }
+
+    /// <summary>v2: the account's last liquidation was deferred by a cap, so it may be in the coordinator's queue.</summary>
+    public bool CapDeferred { get; private set; }
+
+    /// <summary>v3: the Dutch auction of this account's collateral, while it runs.</summary>
+    public RunningAuction? Auction { get; private set; }
+
+    public IReadOnlyList<string> RecentLiquidations => _liquidations;
+
+    public static Account Restore(
+        string id,
+        bool opened,
+        Portfolio holdings,
+        AccountStatus status,
+        bool armed,
+        long version,
+        IEnumerable<CommandRecord> commands,
+        PendingLiquidation? outbox,
+        IEnumerable<string> liquidations,
+        RunningAuction? auction = null) =>
+        new(id, opened, holdings, status, armed, version, CommandLog.Restore(commands), outbox, [.. liquidations], auction);
+
+    /// <summary>Opens the account with the given holdings (seeding); throws <see cref="ArgumentException"/> naming what is wrong.</summary>
+    public void Open(Portfolio holdings, RiskConfiguration config)
+    {
+        if (Opened)
+        {
+            throw new InvalidOperationException($"account '{Id}' is already open");
+        }
+
+        foreach (var (asset, quantity) in holdings.Balances)
+        {
+            if (AccountRules.CheckOpeningBalance(asset, quantity, config) is { } problem)
+            {
+                throw new ArgumentException($"collateral {asset}: {problem}", nameof(holdings));
+            }
+        }
+
+        foreach (var (market, position) in holdings.Positions)
+        {
+            if (AccountRules.CheckOpeningPosition(market, position.Entry, config) is { } problem)
+            {
+                throw new ArgumentException($"position {market} {problem.Field}: {problem.Reason}", nameof(holdings));
+            }
+        }
+
+        Holdings = holdings;
+        Opened = true;
+        Status = AccountStatus.Healthy;
+        MarginCallArmed = true;
+        Version++;
+    }
+
+    /// <summary>The markets whose marks move this account: its positions and the price markets of its collateral.</summary>
+    public IReadOnlyList<string> PricedBy(RiskConfiguration config) => AccountRules.PricedBy(Holdings, config);
+
+    /// <summary>Whether a price of <paramref name="market"/> moves this account.</summary>
+    public bool IsPricedBy(string market, RiskConfiguration config) => AccountRules.IsPricedBy(Holdings, market, config);
+
+    /// <summary>The markets whose current marks a step of this account (and, if given, this command) needs.</summary>
+    public IReadOnlyList<string> MarketsNeeded(RiskConfiguration config, AccountCommand? command = null)
+    {
+        var markets = PricedBy(config);
+        return command?.MarketNeeded(config) is { } extra && !markets.Contains(extra, StringComparer.Ordinal)
+            ? [.. markets, extra]
+            : markets;
+    }
+
+    /// <summary>
+    /// Evaluates at <paramref name="marks"/> as part of a step: emits <c>margin_call</c> when the account is worse than
+    /// Healthy with its flag armed (and disarms it); a Healthy evaluation re-arms it.
+    /// </summary>
+    public Evaluation Evaluate(IMarks marks, RiskConfiguration config) => Judge(MarginCalculator.Evaluate(Holdings, marks, config));
+
+    private Evaluation Judge(AccountHealth health)
+    {
+        ModelEvent? marginCall = null;
+        if (health.Status == AccountStatus.Healthy)
+        {
+            MarginCallArmed = true;
+        }
+        else if (MarginCallArmed)
+        {
+            MarginCallArmed = false;
+            marginCall = new ModelEvent(ModelEventType.MarginCall, Id) { Status = health.Status };
+        }
+
+        Status = health.Status;
+        return new Evaluation(health, marginCall);
+    }
+
+    /// <summary>This account's safe bands at <paramref name="marks"/> (none unless Healthy, or when it cannot be evaluated).</summary>
+    public IReadOnlyDictionary<string, SafeBand>? SafeBands(IMarks marks, RiskConfiguration config)
+    {
+        try
+        {
+            return Domain.SafeBands.For(Holdings, marks, config);
+        }
+        catch (Exception e) when (e is MissingMarkException or ArithmeticException)
+        {
+            return null; // no bands: every tick of its markets reaches the account
+        }
+    }
+
+    /// <summary>The stored result of a command id, or null if it is new; throws <see cref="CommandConflictException"/> on a different body.</summary>
+    public CommandRecord? FindCommand(AccountCommand command)
+    {
+        if (Commands.Find(command.CommandId) is not { } stored)
+        {
+            return null;
+        }
+
+        return stored.Fingerprint == command.Fingerprint ? stored : throw new CommandIdConflictException(command.CommandId);
+    }
+
+    /// <summary>
+    /// A command step at the current <paramref name="marks"/>: refuses it (a <c>rejected</c> event) or applies it and
+    /// evaluates the account, recording the result under its command id. Nothing changes when this throws. When the
+    /// result says <see cref="CommandStep.NeedsLiquidation"/>, the caller liquidates the account next in the same step
+    /// (<see cref="BeginLiquidation"/> with the command id).
+    /// </summary>
+    public CommandStep Execute(AccountCommand command, IMarks marks, RiskConfiguration config, DateTimeOffset now, TimeSpan retention)
+    {
+        if (FindCommand(command) is { } stored)
+        {
+            return new CommandStep(stored, true, false, Save());
+        }
+
+        Commands.Prune(now - retention);
+        var undo = Save();
+        var holdings = Holdings.Clone();
+        var reason = Check(command, holdings, marks, config);
+        Evaluation? evaluation = null;
+        if (reason is null)
+        {
+            Apply(command, holdings);
+            var health = MarginCalculator.Evaluate(holdings, marks, config); // throws before anything has changed
+            Holdings = holdings;
+            evaluation = Judge(health);
+        }
+
+        var events = reason is not null
+            ? [new ModelEvent(ModelEventType.Rejected, Id) { Reason = reason }]
+            : evaluation!.Value.MarginCall is { } call ? [call] : Array.Empty<ModelEvent>();
+        Version++;
+        var record = new CommandRecord(command.CommandId, command.Fingerprint, now, reason is null, reason, events, Version);
+        Commands.Put(record);
+        return new CommandStep(record, false, evaluation?.NeedsLiquidation == true, undo);
+    }
+
+    /// <summary>
+    /// Applies this account's part of a step's liquidation, decided by <see cref="StepLiquidation"/> on holdings of
+    /// version <paramref name="expectedVersion"/> (closes at their execution prices, penalties, collateral sales, the
+    /// write-off, an auction started), and puts the fund settlement in the outbox. Idempotent per
+    /// <paramref name="liquidationId"/>; false when already applied, or when the holdings changed since the decision
+    /// (the account is then decided again by its next step). <paramref name="commandId"/>: the command step it belongs to.
+    /// </summary>
+    public bool ApplyLiquidation(
+        string liquidationId,
+        long expectedVersion,
+        LiquidationResult result,
+        string? deferReason,
+        bool coordinated,
+        DateTimeOffset now,
+        string? commandId = null,
+        decimal? adlRecovered = null,
+        IReadOnlyList<AdlClose>? adl = null,
+        IReadOnlyList<ModelEvent>? batches = null)
+    {
+        if (Outbox is not null)
+        {
+            throw new InvalidOperationException($"account '{Id}' has an unsettled liquidation {Outbox.LiquidationId}");
+        }
+
+        if (_liquidations.Contains(liquidationId, StringComparer.Ordinal) || Version != expectedVersion)
+        {
+            return false;
+        }
+
+        var holdings = Holdings.Clone();
+        result.ApplyTo(holdings);
+        Holdings = holdings;
+        CapDeferred = deferReason == DeferReasons.Cap;
+        if (result.Auction is { } auction)
+        {
+            Auction = new RunningAuction(auction.Asset, auction.Lot, now, auction.Top);
+        }
+
+        IReadOnlyList<ModelEvent> events = [.. batches ?? [], .. new AccountLiquidation(Id, result, null, deferReason).Events];
+        Outbox = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events, now, coordinated, commandId)
+        {
+            AdlRecovered = adlRecovered,
+            Adl = adl ?? [],
+        };
+        Remember(liquidationId);
+        Version++;
+        return true;
+    }
+
+    /// <summary>v3: a counterparty's auto-deleveraging close at the bankruptcy price of another account. Idempotent per id.</summary>
+    public bool ApplyAdl(string adlId, string market, decimal quantity, decimal price)
+    {
+        if (_liquidations.Contains(adlId, StringComparer.Ordinal) || Holdings.PositionIn(market) is not { } position)
+        {
+            return false;
+        }
+
+        var holdings = Holdings.Clone();
+        holdings.ClosePosition(market, Math.Min(quantity, Math.Abs(position.Size)), price);
+        Holdings = holdings;
+        Remember(adlId);
+        Version++;
+        return true;
+    }
+
+    private void Remember(string liquidationId)
+    {
+        _liquidations.Add(liquidationId);
+        if (_liquidations.Count > RememberedLiquidations)
+        {
+            _liquidations.RemoveAt(0);
+        }
+    }
+
+    /// <summary>
+    /// Records the fund's answer to the outstanding liquidation (its bankruptcy cover, if any) and returns the
+    /// liquidation's events. The account's own liquidation re-arms the margin-call flag when it leaves it Healthy.
+    /// </summary>
+    public IReadOnlyList<ModelEvent> CompleteLiquidation(BankruptcyCover? cover, IMarks marks, RiskConfiguration config)
+    {
+        var pending = Outbox ?? throw new InvalidOperationException($"account '{Id}' has no liquidation to complete");
+        var events = new List<ModelEvent>(pending.Events);
+        if (cover is not null)
+        {
+            events.Add(cover.ToEvent(Id));
+            if (cover.AdlRecovered is { } recovered && recovered > 0m)
+            {
+                var holdings = Holdings.Clone();
+                holdings.RecordRecovery(recovered);
+                Holdings = holdings;
+            }
+        }
+
+        if (cover is not null)
+        {
+            events.AddRange(pending.Adl.Select(a => a.ToEvent()));
+        }
+
+        try
+        {
+            Status = MarginCalculator.Evaluate(Holdings, marks, config).Status;
+            if (Status == AccountStatus.Healthy)
+            {
+                MarginCallArmed = true;
+            }
+        }
+        catch (MissingMarkException)
+        {
+            // Settled on reactivation before any mark is known: the next step sets the status.
+        }
+
+        if (pending.CommandId is { } commandId && Commands.Find(commandId) is { } record)
+        {
+            Commands.Put(record with { Events = [.. record.Events, .. events], Version = Version + 1 });
+        }
+
+        Outbox = null;
+        Version++;
+        return events;
+    }
+
+    /// <summary>Everything a step may change, to put back when its result could not be persisted.</summary>
+    public Memento Save() => new(
+        Holdings, Status, MarginCallArmed, Version, Outbox, _liquidations.Count == 0 ? [] : [.. _liquidations], Commands.Records.Count, Commands.Records.LastOrDefault(), Auction);
+
+    /// <summary>Puts back what <see cref="Save"/> took (the step's changes were not persisted).</summary>
+    public void Restore(Memento memento)
+    {
+        Holdings = memento.Holdings;
+        Status = memento.Status;
+        MarginCallArmed = memento.Armed;
+        Version = memento.Version;
+        Outbox = memento.Outbox;
+        _liquidations.Clear();
+        _liquidations.AddRange(memento.Liquidations);
+        Commands.Truncate(memento.CommandCount, memento.LastCommand);
+        Auction = memento.Auction;
+    }
+
+    private static string? Check(AccountCommand command, Portfolio holdings, IMarks marks, RiskConfiguration config) => command switch
+    {
+        AccountCommand.Fill f => AccountRules.CheckFill(f.Market, f.Size, f.Price, marks, config).RejectReason,
+        AccountCommand.Deposit d => AccountRules.CheckDeposit(d.Asset, d.Quantity, config).RejectReason,
+        AccountCommand.Withdrawal w => AccountRules.CheckWithdrawal(holdings, w.Asset, w.Quantity, marks, config).RejectReason,
+        _ => throw new ArgumentOutOfRangeException(nameof(command), command, "unknown command"),
+    };
+
+    private static void Apply(AccountCommand command, Portfolio holdings)
+    {
+        switch (command)
+        {
+            case AccountCommand.Fill f:
+                holdings.ApplyFill(f.Market, f.Size, f.Price);
+                break;
+            case AccountCommand.Deposit d:
+                holdings.Deposit(d.Asset, d.Quantity);
+                break;
+            case AccountCommand.Withdrawal w:
+                holdings.Withdraw(w.Asset, w.Quantity);
+                break;
+        }
+    }
+
+    /// <summary>A copy of what a step may change; the portfolio is kept by reference (steps replace it, never mutate it).</summary>
+    public sealed record Memento(
+        Portfolio Holdings,
+        AccountStatus Status,
+        bool Armed,
+        long Version,
+        PendingLiquidation? Outbox,
+        IReadOnlyList<string> Liquidations,
+        int CommandCount,
+        CommandRecord? LastCommand,
+        RunningAuction? Auction);
+}
+
+/// <summary>A command id reused with a different body.</summary>
+public sealed class CommandIdConflictException(string commandId)
+    : Exception($"command id '{commandId}' was already used with a different body")
+{
+    public string CommandId { get; } = commandId;
+}

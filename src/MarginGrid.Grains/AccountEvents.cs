@@ -1,0 +1,57 @@
+using System.Collections.Immutable;
+using MarginGrid.Domain;
+using Microsoft.Extensions.Logging;
+using Orleans.Streams;
+
+namespace MarginGrid.Grains;
+
+/// <summary>
+/// Where an account's events go: its recent history (persisted with the account), the observer (metrics, audit) and
+/// the cluster's event stream (best effort: the history and the audit trail are the record).
+/// </summary>
+public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, int keep, IGridObserver observer, GridClock clock, ILogger logger)
+{
+    private IAsyncStream<GridEvent>? _stream;
+
+    /// <summary>Stamps the domain's events with their step, records them and publishes them; returns them as published.</summary>
+    public async Task<ImmutableArray<GridEvent>> EmitAsync(IReadOnlyList<ModelEvent> events, string step)
+    {
+        if (events.Count == 0)
+        {
+            return [];
+        }
+
+        var published = events.Select(e => e.ToGrid(step, clock.UtcNow)).ToImmutableArray();
+        var recent = history();
+        foreach (var e in published)
+        {
+            recent.Add(e);
+            observer.EventEmitted(e);
+        }
+
+        if (recent.Count > keep)
+        {
+            recent.RemoveRange(0, recent.Count - keep);
+        }
+
+        await PublishAsync(published);
+        return published;
+    }
+
+    /// <summary>Publishes without recording (an event about an account that does not exist).</summary>
+    public async Task PublishAsync(IReadOnlyCollection<GridEvent> events)
+    {
+        try
+        {
+            _stream ??= grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
+            foreach (var e in events)
+            {
+                await _stream.OnNextAsync(e);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "Could not publish {Count} events to the event stream", events.Count);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+using MarginGrid.Domain;
+
+namespace MarginGrid.Grains;
+
+/// <summary>
+/// An account's links to the markets that price it: the marks it knows (from ticks or fetched from the market grains),
+/// its registrations with the holder shards, and the safe bands it hands them (gated fan-out). I/O only: which markets
+/// and which bands is decided by the domain.
+/// </summary>
+public sealed class AccountMarkets(IGrainFactory grains, string account, GridOptions options)
+{
+    private readonly MarketLinks _links = new();
+
+    /// <summary>The marks this account knows, for the domain to decide at.</summary>
+    public IMarks Marks => _links;
+
+    private bool Gated => options.FanOut == FanOutMode.Gated;
+
+    /// <summary>Takes a tick's mark unless a newer one of its market is known; the shard dropped the band to deliver it.</summary>
+    public bool TakeTick(MarketTick tick)
+    {
+        if (!_links.ApplyMark(tick.Market, tick.Sequence, tick.Price))
+        {
+            return false;
+        }
+
+        if (tick.Evaluate)
+        {
+            _links.SetBandHeld(tick.Market, false);
+        }
+
+        return true;
+    }
+
+    /// <summary>Registers with the holder shard of each market (before fetching, so no tick falls between) and fetches marks.</summary>
+    public async Task LinkAsync(IReadOnlyCollection<string> markets, bool refresh)
+    {
+        foreach (var market in markets)
+        {
+            if (_links.Register(market))
+            {
+                await Shard(market).RegisterAsync(account);
+            }
+        }
+
+        await RefreshAsync(refresh ? markets : [.. markets.Where(m => !_links.TryGetMark(m, out _))]);
+    }
+
+    public async Task UnlinkAsync(string market)
+    {
+        _links.Unregister(market);
+        await Shard(market).UnregisterAsync(account);
+    }
+
+    /// <summary>Fetches the current mark of each market from its market grain.</summary>
+    public async Task RefreshAsync(IReadOnlyCollection<string> markets)
+    {
+        var marks = await Task.WhenAll(markets.Select(m => grains.GetGrain<IMarketGrain>(m).GetMarkAsync()));
+        foreach (var mark in marks.OfType<MarkPrice>())
+        {
+            _links.ApplyMark(mark.Market, mark.Sequence, mark.Price);
+        }
+    }
+
+    /// <summary>
+    /// With gating, ticks inside a band never reach the account: fetch the current marks of <paramref name="markets"/>
+    /// unless no shard holds a band for it (then every tick of them reaches it).
+    /// </summary>
+    public Task RefreshIfGatedAsync(IReadOnlyList<string> markets, string? except = null) =>
+        Gated && markets.Any(m => _links.BandHeld(m) != false)
+            ? RefreshAsync([.. markets.Where(m => m != except)])
+            : Task.CompletedTask;
+
+    /// <summary>
+    /// Hands each market's shard its band (or clears it) and returns the ticks the shards had that are newer than the
+    /// marks the bands were computed at, taken here: the account must settle a step of its own for them.
+    /// </summary>
+    public async Task<IReadOnlyList<MarketTick>> BandAsync(IReadOnlyList<string> markets, IReadOnlyDictionary<string, SafeBand>? bands)
+    {
+        if (!Gated)
+        {
+            return [];
+        }
+
+        var replies = await Task.WhenAll(markets.Select(m =>
+        {
+            var band = bands is not null && bands.TryGetValue(m, out var b) ? b : (SafeBand?)null;
+            if (band is null && _links.BandHeld(m) == false)
+            {
+                return Task.FromResult<MarketTick?>(null); // no band there already: every tick reaches us
+            }
+
+            _links.SetBandHeld(m, band is not null);
+            return Shard(m).SetBandAsync(account, band?.Low, band?.High, _links.Sequence(m));
+        }));
+        return [.. replies.OfType<MarketTick>().Where(t => _links.ApplyMark(t.Market, t.Sequence, t.Price))];
+    }
+
+    private IMarketShardGrain Shard(string market) =>
+        grains.GetGrain<IMarketShardGrain>(StableHash.ShardKey(market, StableHash.Shard(account, options.ShardsPerMarket)));
+}

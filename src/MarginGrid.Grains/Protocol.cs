@@ -1,0 +1,164 @@
+using System.Collections.Immutable;
+using MarginGrid.Domain;
+using Orleans.Concurrency;
+
+namespace MarginGrid.Grains;
+
+// The silo-internal protocol between grains: ticks, bands, liquidation begin/complete, the fund's ledger. These
+// interfaces live beside the grains, not in MarginGrid.Abstractions, so that no client can call them.
+
+/// <summary>The tick and liquidation protocol of an account (same grain as <see cref="IAccountGrain"/>).</summary>
+public interface IAccountRiskGrain : IGrainWithStringKey
+{
+    /// <summary>Takes a tick (stale ones are ignored) and, if it asks for it, evaluates.</summary>
+    Task<EvaluationReport?> OnTickAsync(MarketTick tick);
+
+    /// <summary>Evaluates at the current marks as part of step <paramref name="step"/>.</summary>
+    Task<EvaluationReport?> EvaluateAsync(string step);
+
+    /// <summary>
+    /// First half of a coordinated liquidation: applies the account's part of the step's decision (if its holdings are
+    /// still the version it was decided on), persists it with the fund settlement outstanding, and returns what the fund
+    /// must take and cover. Idempotent per liquidation id; null when there is nothing to do.
+    /// </summary>
+    Task<LiquidationCharge?> BeginLiquidationAsync(LiquidationOrder order);
+
+    /// <summary>
+    /// Second half: records the fund's answer (bankruptcy cover, if any) and the auto-deleveraging closes it caused, and
+    /// returns the liquidation's events.
+    /// </summary>
+    Task<ImmutableArray<GridEvent>> CompleteLiquidationAsync(string liquidationId, BankruptcyCoverView? cover);
+
+    /// <summary>v3: closes part of this account's position at another account's bankruptcy price. Idempotent per id.</summary>
+    Task ApplyAdlAsync(string adlId, AdlOrder close);
+
+    /// <summary>The holdings a liquidation or auto-deleveraging decision is made on (interleaves: a read).</summary>
+    [AlwaysInterleave]
+    Task<AccountSnapshot?> SnapshotAsync();
+}
+
+/// <summary>An account's holdings at a version, and whether its collateral is in auction.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AccountSnapshot")]
+public sealed record AccountSnapshot(
+    [property: Id(0)] string Account,
+    [property: Id(1)] AccountSeed Holdings,
+    [property: Id(2)] long Version,
+    [property: Id(3)] bool InAuction);
+
+/// <summary>One account's part of a step's liquidation, as decided by the domain on holdings of <see cref="Version"/>.</summary>
+[GenerateSerializer, Immutable, Alias("mg.LiquidationOrder")]
+public sealed record LiquidationOrder(
+    [property: Id(0)] string LiquidationId,
+    [property: Id(1)] long Version,
+    [property: Id(2)] ImmutableArray<CloseOrder> Closes,
+    [property: Id(3)] ImmutableArray<SaleOrder> Sales,
+    [property: Id(4)] decimal Deficit,
+    [property: Id(5)] AuctionOrder? Auction,
+    [property: Id(6)] string? DeferReason,
+    [property: Id(7)] decimal? AdlRecovered,
+    [property: Id(8)] ImmutableArray<AdlOrder> Adl);
+
+[GenerateSerializer, Immutable, Alias("mg.CloseOrder")]
+public sealed record CloseOrder(
+    [property: Id(0)] string Market,
+    [property: Id(1)] decimal Quantity,
+    [property: Id(2)] decimal Price,
+    [property: Id(3)] decimal Penalty,
+    [property: Id(4)] decimal RealizedPnl);
+
+[GenerateSerializer, Immutable, Alias("mg.SaleOrder")]
+public sealed record SaleOrder(
+    [property: Id(0)] string Asset,
+    [property: Id(1)] decimal Quantity,
+    [property: Id(2)] decimal Price,
+    [property: Id(3)] decimal Discount,
+    [property: Id(4)] decimal Proceeds);
+
+[GenerateSerializer, Immutable, Alias("mg.AuctionOrder")]
+public sealed record AuctionOrder(
+    [property: Id(0)] string Asset,
+    [property: Id(1)] decimal Lot,
+    [property: Id(2)] decimal Tab,
+    [property: Id(3)] decimal Top);
+
+/// <summary>v3: one auto-deleveraging close of <see cref="Account"/> at the bankruptcy price of <see cref="Counterparty"/>.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AdlOrder")]
+public sealed record AdlOrder(
+    [property: Id(0)] string Account,
+    [property: Id(1)] string Market,
+    [property: Id(2)] decimal Quantity,
+    [property: Id(3)] decimal Price,
+    [property: Id(4)] string Counterparty);
+
+/// <summary>
+/// The holders of one market, sharded by a stable hash of the account id. Key: "{symbol}/{shard}".
+/// Registration interleaves with tick delivery so an account can register while a tick is in flight.
+/// </summary>
+public interface IMarketShardGrain : IGrainWithStringKey
+{
+    [AlwaysInterleave]
+    Task RegisterAsync(string account);
+
+    [AlwaysInterleave]
+    Task UnregisterAsync(string account);
+
+    Task<TickDelivery> DeliverAsync(MarketTick tick);
+
+    /// <summary>
+    /// Sets (or, with null bounds, clears) an account's safe band for this market, computed at marks whose sequence for
+    /// this market was <paramref name="baseSequence"/>. Returns the shard's latest tick when it is newer than that, so the
+    /// account can catch up; a band is not kept when that newer tick is already outside it.
+    /// </summary>
+    [AlwaysInterleave]
+    Task<MarketTick?> SetBandAsync(string account, decimal? low, decimal? high, long baseSequence);
+
+    [AlwaysInterleave]
+    Task<int> CountAsync();
+
+    /// <summary>The accounts registered here (auto-deleveraging looks for counterparties among them).</summary>
+    [AlwaysInterleave]
+    Task<ImmutableArray<string>> HoldersAsync();
+}
+
+/// <summary>Sequences the liquidations of each step, most endangered first. Key: 0.</summary>
+public interface ILiquidationCoordinatorGrain : ILiquidationQueueGrain
+{
+    /// <summary>
+    /// Settles a step: orders its margin calls, evaluates the accounts queued by a cap (a price step whose mark was set),
+    /// decides its liquidations centrally and has the accounts and the fund apply them; returns the step's events.
+    /// </summary>
+    Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep);
+
+    /// <summary>Evaluates the given accounts as one step (after a multi-market price update) and settles it.</summary>
+    Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts);
+
+    /// <summary>Decides the liquidation of an account in its own (command) step; the account applies it itself.</summary>
+    [AlwaysInterleave]
+    Task<AccountStepDecision> DecideAsync(string step, AccountSnapshot candidate);
+
+    /// <summary>An account's own step found it no longer liquidatable: it leaves the cap queue.</summary>
+    [AlwaysInterleave]
+    Task DequeueAsync(string account);
+}
+
+/// <summary>The coordinator's decision for an account's own step: its order, the step's netting events, the ADL closes.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AccountStepDecision")]
+public sealed record AccountStepDecision(
+    [property: Id(0)] LiquidationOrder Order,
+    [property: Id(1)] ImmutableArray<ModelEvent> Batches);
+
+/// <summary>The insurance fund's ledger: liquidation charges, applied idempotently per liquidation id. Key: 0.</summary>
+public interface IFundLedgerGrain : IInsuranceFundGrain
+{
+    /// <summary>Credits a liquidation's penalties and discounts and covers its deficit; idempotent per id.</summary>
+    Task<BankruptcyCoverView?> ApplyLiquidationAsync(LiquidationCharge charge);
+
+    /// <summary>Applies liquidations in the given order (the coordinator's order) with one durable write.</summary>
+    Task<ImmutableArray<BankruptcyCoverView?>> ApplyLiquidationsAsync(ImmutableArray<LiquidationCharge> charges);
+
+    /// <summary>
+    /// The accounts have durably recorded these liquidations' outcomes, so no retry of them can come any more: the fund
+    /// stops remembering their ids. Until then it remembers every applied id, however many liquidations follow.
+    /// </summary>
+    Task ForgetSettledAsync(ImmutableArray<string> liquidationIds);
+}
