@@ -193,9 +193,14 @@ internal sealed class RemoteGrid : IDisposable
         return await FundAsync(ct);
     }
 
+    /// <summary>
+    /// Seeds an account as it is (a simulated book, like a migration): the admin key with <c>allowUnhealthy</c>, since
+    /// traders move no money and the venue may not open an account that is not initial-margin healthy.
+    /// </summary>
     public Task OpenAsync(int index, string id, AccountSeed seed, CancellationToken ct) =>
-        SendAsync(_trader[index % _trader.Length], $"v1/accounts/{Uri.EscapeDataString(id)}", new JsonObject
+        SendAsync(_admin[index % _admin.Length], $"v1/accounts/{Uri.EscapeDataString(id)}", new JsonObject
         {
+            ["allowUnhealthy"] = true,
             ["collateral"] = new JsonObject([.. seed.Collateral.Select(c => KeyValuePair.Create(c.Key, (JsonNode?)Text(c.Value)))]),
             ["positions"] = new JsonArray([.. seed.Positions.Select(p => (JsonNode)new JsonObject
             {
