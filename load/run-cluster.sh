@@ -83,10 +83,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# free_port sets $port (no command substitution: the counter must survive the call).
 next_port=$(( 31000 + ($$ % 1000) * 20 ))
 free_port() {
     while port_in_use "$next_port"; do next_port=$(( next_port + 1 )); done
-    printf '%s\n' "$next_port"
+    port=$next_port
     next_port=$(( next_port + 1 ))
 }
 
@@ -107,7 +108,9 @@ for transport in $transports; do
     log "$transport: starting $silos silos (cluster and service id $id)"
     started=$(date +%s)
     for i in $(seq 1 "$silos"); do
-        http=$(free_port) silo=$(free_port) gateway=$(free_port)
+        free_port; http=$port
+        free_port; silo=$port
+        free_port; gateway=$port
         Logging__LogLevel__Default=Warning \
         MarginGrid__RateLimit__PermitsPerSecond=1000000 \
         DOTNET_gcServer=${DOTNET_gcServer:-0} \
@@ -121,7 +124,7 @@ for transport in $transports; do
     for i in $(seq 1 "$silos"); do
         url="${http_targets[$((i - 1))]}/health/ready"
         deadline=$(( $(date +%s) + 180 ))
-        until curl -fsS -o /dev/null --max-time 5 "$url"; do
+        until curl -fs -o /dev/null --max-time 5 "$url"; do
             kill -0 "${silo_pids[$((i - 1))]}" 2>/dev/null || { tail -n 40 "$dir/silo-$i.log" >&2; die "silo $i exited before it was ready"; }
             [[ $(date +%s) -lt $deadline ]] || { tail -n 40 "$dir/silo-$i.log" >&2; die "silo $i not ready within 180 s"; }
             sleep 0.5 # polling interval of a readiness check with a deadline
