@@ -19,8 +19,11 @@ namespace MarginGrid.Client;
 /// grain does not make them itself. Thread-safe; one per process is enough.
 /// </summary>
 /// <remarks>
-/// Unlike the HTTP API, the client writes no <c>command</c> rows to the audit trail (the API does that itself); the
-/// grains' events (margin calls, liquidations, bankruptcies, rejections) are audited by the silos either way.
+/// The gateway port has no authentication: the API keys guard the HTTP API only, and a process that reaches a gateway
+/// may call every grain. Keep gateways on the cluster's private network (as the Kubernetes manifests do: pod to pod,
+/// no Service) and give this client only to trusted components. Unlike the HTTP API, the client writes no
+/// <c>command</c> rows to the audit trail (the API does that itself); the grains' events (margin calls, liquidations,
+/// bankruptcies, rejections) are audited by the silos either way.
 /// </remarks>
 public sealed class MarginGridClient : IAsyncDisposable
 {
