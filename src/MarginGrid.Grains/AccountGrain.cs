@@ -358,7 +358,7 @@ public sealed class AccountGrain(
         {
             if (needed && Account.Auction is null)
             {
-                var decision = await coordinator.DecideAsync(step, Snapshot());
+                var decision = await coordinator.DecideAsync(step, Snapshot(), _configVersion);
                 Apply(decision.Order, coordinated: false, commandId, decision.Batches);
             }
             else if (Account.CapDeferred)

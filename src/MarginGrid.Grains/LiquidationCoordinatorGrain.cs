@@ -26,9 +26,9 @@ public sealed class LiquidationCoordinatorGrain(
     private long _settled;
     private long _liquidated;
 
-    public async Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep)
+    public async Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion)
     {
-        var (config, _) = await configs.GetAsync();
+        var (config, _) = await configs.GetAsync(configVersion);
         var all = reports.ToList();
         var evaluated = all.Select(r => r.Account).ToHashSet(StringComparer.Ordinal);
         if (priceStep && _queue.Count > 0)
@@ -81,9 +81,9 @@ public sealed class LiquidationCoordinatorGrain(
     /// An account's own step (a command) needs its liquidation: decided here like a price step's, as a step of one,
     /// and applied by the account itself (it is busy with its command, so this interleaves and calls nothing on it).
     /// </summary>
-    public async Task<AccountStepDecision> DecideAsync(string step, AccountSnapshot candidate)
+    public async Task<AccountStepDecision> DecideAsync(string step, AccountSnapshot candidate, long configVersion)
     {
-        var (config, _) = await configs.GetAsync();
+        var (config, _) = await configs.GetAsync(configVersion);
         var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync([candidate], config);
         var decided = plan.Result.Accounts.Single();
         Requeue(candidate.Account, decided.DeferReason);
@@ -175,8 +175,9 @@ public sealed class LiquidationCoordinatorGrain(
 
     public async Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts)
     {
+        var (_, version) = await configs.RefreshAsync(); // a multi-market step right after a configuration change
         var reports = await EvaluateAsync(step, accounts);
-        var events = await SettleAsync(step, [.. reports], priceStep: false);
+        var events = await SettleAsync(step, [.. reports], priceStep: false, version);
         return new StepOutcome(step, events, accounts.Length);
     }
 

@@ -167,7 +167,7 @@ public sealed class MarketGrain(
         }
 
         var notable = reports.SelectMany(r => r.Reports).ToImmutableArray();
-        var events = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SettleAsync(tick.StepId, notable, priceStep: true);
+        var events = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SettleAsync(tick.StepId, notable, priceStep: true, version);
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);
         return new StepOutcome(tick.StepId, [.. ended.Select(e => e.ToGrid(tick.StepId, clock.UtcNow)), .. events], evaluated)

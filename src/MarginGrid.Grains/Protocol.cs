@@ -127,14 +127,14 @@ public interface ILiquidationCoordinatorGrain : ILiquidationQueueGrain
     /// Settles a step: orders its margin calls, evaluates the accounts queued by a cap (a price step whose mark was set),
     /// decides its liquidations centrally and has the accounts and the fund apply them; returns the step's events.
     /// </summary>
-    Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep);
+    Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion);
 
     /// <summary>Evaluates the given accounts as one step (after a multi-market price update) and settles it.</summary>
     Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts);
 
     /// <summary>Decides the liquidation of an account in its own (command) step; the account applies it itself.</summary>
     [AlwaysInterleave]
-    Task<AccountStepDecision> DecideAsync(string step, AccountSnapshot candidate);
+    Task<AccountStepDecision> DecideAsync(string step, AccountSnapshot candidate, long configVersion);
 
     /// <summary>An account's own step found it no longer liquidatable: it leaves the cap queue.</summary>
     [AlwaysInterleave]

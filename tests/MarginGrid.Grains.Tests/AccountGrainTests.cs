@@ -28,7 +28,7 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
     private async Task<LiquidationOrder> OrderAsync(IAccountGrain account, string liquidationId)
     {
         var snapshot = await Risk(account).SnapshotAsync();
-        var decision = await _grains.GetGrain<ILiquidationCoordinatorGrain>(0).DecideAsync(liquidationId, snapshot!);
+        var decision = await _grains.GetGrain<ILiquidationCoordinatorGrain>(0).DecideAsync(liquidationId, snapshot!, 1);
         return decision.Order with { LiquidationId = liquidationId };
     }
 

@@ -174,11 +174,13 @@ public sealed class DifferentialTests(GridUnderTest grid, ITestOutputHelper outp
 /// <summary>The oracle itself, its comparison, the scenario writer and the generator, checked without the grains.</summary>
 public sealed class DifferentialToolTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> PublicScenarios() => ScenarioReplayTests.PublicScenarios();
+    /// <summary>The independent reference implements v1 only: the public v1 scenarios (01–04; 05+ use v2 and v3).</summary>
+    public static TheoryData<string> PublicScenarios() =>
+        [.. ScenarioReplayTests.PublicScenarios().Select(row => (string)row[0]).Where(n => string.CompareOrdinal(n, "05") < 0)];
 
     [Theory]
     [MemberData(nameof(PublicScenarios))]
-    public async Task The_reference_agrees_with_every_public_scenario(string name)
+    public async Task The_reference_agrees_with_every_public_v1_scenario(string name)
     {
         var folder = Path.Combine(AppContext.BaseDirectory, "Scenarios", "public");
         var scenario = ScenarioReader.Read(await File.ReadAllTextAsync(Path.Combine(folder, name + ".json")));
