@@ -15,13 +15,17 @@ namespace MarginGrid.Load;
 /// </summary>
 public static class LoadRun
 {
-    private const decimal InitialFund = 1_000_000m;
+    internal const decimal InitialFund = 1_000_000m;
+
+    /// <summary>The source and time of the markets' initial prices, in the grid and in the baseline.</summary>
+    internal const string InitialSource = "feed-a";
+
+    internal static readonly DateTimeOffset InitialPriceTime = TickPlan.Epoch - TimeSpan.FromMilliseconds(1);
 
     public static async Task<LoadReport> RunAsync(LoadOptions options, IAnsiConsole console, CancellationToken cancellationToken)
     {
         var (config, startPrices, ids, seeds, plan) = LoadSetup.Build(options, "acct");
         var domainConfig = config.ToDomain();
-        var freshness = new GridOptions().PriceSourceFreshness;
 
         var observer = new CountingObserver();
         var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
@@ -56,7 +60,7 @@ public static class LoadRun
             foreach (var (symbol, price) in startPrices)
             {
                 await grains.GetGrain<IMarketGrain>(symbol).PublishPriceAsync(
-                    new PriceUpdate(price, "feed-a", TickPlan.Epoch - TimeSpan.FromMilliseconds(1)) { Evaluate = false });
+                    new PriceUpdate(price, InitialSource, InitialPriceTime) { Evaluate = false });
             }
 
             var initial = await grains.GetGrain<ILiquidationCoordinatorGrain>(0).EvaluateAccountsAsync("initial", ids);
@@ -110,7 +114,7 @@ public static class LoadRun
         if (options.Baseline)
         {
             baseline = await Progress(console, options.Plain, progress =>
-                Task.FromResult(RunBaseline(domainConfig, ids, seeds, startPrices, plan, freshness, initialGridEvents, gridEvents, progress)));
+                Task.FromResult(RunBaseline(domainConfig, ids, seeds, startPrices, plan, initialGridEvents, gridEvents, progress)));
         }
 
         var gridEventCount = initialGridEvents.Count + stepEvents;
@@ -154,28 +158,22 @@ public static class LoadRun
         AccountSeed[] seeds,
         IReadOnlyDictionary<string, decimal> startPrices,
         ImmutableArray<PlannedTick> plan,
-        TimeSpan freshness,
         List<string> initialGridEvents,
         List<string>[] gridEvents,
         Func<string, int, Action<int>> progress)
     {
-        var engine = new ReferenceEngine(config, [.. ids.Select((id, i) => (id, seeds[i].ToPortfolio()))], InitialFund, freshness);
-        foreach (var (symbol, price) in startPrices)
-        {
-            engine.SetInitial(symbol, "feed-a", price, TickPlan.Epoch - TimeSpan.FromMilliseconds(1));
-        }
-
+        var engine = new ReferenceEngine(config, [.. ids.Select((id, i) => ReferenceEngine.Seed(id, seeds[i]))], InitialFund, InitialPriceTime);
         var misses = 0L;
         var extras = 0L;
         var examples = new List<string>();
-        Compare(engine.EvaluateAll(), initialGridEvents, "initial");
+        Compare(engine.Initialize(startPrices, InitialSource), initialGridEvents, "initial");
         var evaluationsBefore = engine.Evaluations;
-        var step = progress("exhaustive baseline (1 thread)", plan.Length);
+        var step = progress("sequential baseline: the domain's step code, every holder (1 thread)", plan.Length);
         var clock = Stopwatch.StartNew();
         var expected = new List<string>[plan.Length];
         foreach (var tick in plan)
         {
-            expected[tick.Index] = engine.Step(tick.Market, tick.Source, tick.Price, tick.Timestamp);
+            expected[tick.Index] = engine.Step(tick);
             step(1);
         }
 

@@ -344,7 +344,8 @@ public static class StepLiquidation
     /// Runs the step's liquidations. <paramref name="candidates"/> must be in liquidation order (health ascending,
     /// accounts without positions first, ties by id: <see cref="MarginCalculator.CompareForLiquidation"/>).
     /// <paramref name="budget"/> is the step's (fresh for each step); <paramref name="ledger"/> receives the penalties
-    /// and discounts and covers the bankruptcies, in order.
+    /// and discounts and covers the bankruptcies, in order. <paramref name="netAcrossAccounts"/> false is not the model:
+    /// each account's closes are netted only with its own, at the same κ — the load tool's "closing each account alone".
     /// </summary>
     public static StepLiquidationResult Run(
         IReadOnlyList<LiquidationCandidate> candidates,
@@ -352,11 +353,13 @@ public static class StepLiquidation
         RiskConfiguration config,
         LiquidationBudget budget,
         InsuranceLedger ledger,
-        IReadOnlyList<KeyValuePair<string, Portfolio>>? counterparties = null)
+        IReadOnlyList<KeyValuePair<string, Portfolio>>? counterparties = null,
+        bool netAcrossAccounts = true)
     {
         var plans = Plan(candidates, marks, config, budget);
-        var batches = Net(plans, marks, config);
+        var batches = netAcrossAccounts ? Net(plans, marks, config) : [];
         var byMarket = batches.ToDictionary(b => b.Market, StringComparer.Ordinal);
+        var alone = netAcrossAccounts ? null : new List<LiquidationBatch>();
         var accounts = new List<AccountLiquidation>(candidates.Count);
         var adl = config.Risk.AutoDeleveraging;
         var excluded = candidates.Select(c => c.Account).ToHashSet(StringComparer.Ordinal);
@@ -365,6 +368,14 @@ public static class StepLiquidation
             : [];
         for (var i = 0; i < candidates.Count; i++)
         {
+            if (alone is not null)
+            {
+                // Not the model: each account's closes form a batch of their own (no netting with other accounts), at the same κ.
+                var own = Net([plans[i]], marks, config);
+                alone.AddRange(own);
+                byMarket = own.ToDictionary(b => b.Market, StringComparer.Ordinal);
+            }
+
             var result = SettleAccount(candidates[i].Portfolio.Clone(), plans[i], byMarket, marks, config);
             var cover = ledger.Apply(result); // a deferred account still pays its penalties; it has no deficit
             IReadOnlyList<AdlClose> adlCloses = [];
@@ -385,7 +396,7 @@ public static class StepLiquidation
             accounts.Add(new AccountLiquidation(candidates[i].Account, result, cover, plans[i].DeferReason) { Adl = adlCloses });
         }
 
-        return new StepLiquidationResult(plans, batches, accounts);
+        return new StepLiquidationResult(plans, alone is null ? batches : [.. alone.OrderBy(b => b.Market, StringComparer.Ordinal)], accounts);
     }
 
     /// <summary>Phase 1: every candidate's plan, in order, on copies; caps are drawn from <paramref name="budget"/>.</summary>

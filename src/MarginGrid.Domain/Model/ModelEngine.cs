@@ -57,6 +57,15 @@ public sealed class ModelEngine
     public IEnumerable<KeyValuePair<string, Portfolio>> Portfolios =>
         _accounts.Select(a => KeyValuePair.Create(a.Key, a.Value.Portfolio));
 
+    /// <summary>Account evaluations so far (the first evaluation of each evaluated account in a step).</summary>
+    public long Evaluations { get; private set; }
+
+    /// <summary>
+    /// True (the model): a step's liquidation closes are netted across accounts per market. False (a comparison, not
+    /// the model): each account's closes are netted only with its own, at the same impact.
+    /// </summary>
+    public bool NetAcrossAccounts { get; init; } = true;
+
     /// <summary>Whether the account's margin-call flag is armed.</summary>
     public bool IsArmed(string account) => _accounts[account].Armed;
 
@@ -88,12 +97,16 @@ public sealed class ModelEngine
     }
 
     /// <summary>The initial step: every market's initial price (source "default", at the start time), then every account evaluated once.</summary>
-    public IReadOnlyList<ModelEvent> Initialize(IEnumerable<KeyValuePair<string, decimal>> initialPrices)
+    public IReadOnlyList<ModelEvent> Initialize(IEnumerable<KeyValuePair<string, decimal>> initialPrices) =>
+        Initialize(initialPrices, MarketPriceState.DefaultSource);
+
+    /// <summary>The initial step with the initial prices from <paramref name="source"/> (a grid prices its markets from a feed).</summary>
+    public IReadOnlyList<ModelEvent> Initialize(IEnumerable<KeyValuePair<string, decimal>> initialPrices, string source)
     {
         foreach (var (market, price) in initialPrices)
         {
             var state = Price(market);
-            state.SetInitial(price, Instant(Now));
+            state.SetInitial(price, Instant(Now), source);
             SetMark(state);
         }
 
@@ -256,6 +269,7 @@ public sealed class ModelEngine
         {
             var account = _accounts[id];
             var health = MarginCalculator.Evaluate(account.Portfolio, _marks, _config);
+            Evaluations++;
             if (health.Status == AccountStatus.Healthy)
             {
                 account.Armed = true;
@@ -284,7 +298,7 @@ public sealed class ModelEngine
                 .Where(a => !_auctions.ContainsKey(a.Key))
                 .Select(a => KeyValuePair.Create(a.Key, a.Value.Portfolio))
                 .ToList();
-            var result = StepLiquidation.Run(candidates, _marks, _config, new LiquidationBudget(_config), Ledger, counterparties);
+            var result = StepLiquidation.Run(candidates, _marks, _config, new LiquidationBudget(_config), Ledger, counterparties, NetAcrossAccounts);
             events.AddRange(result.Events);
             foreach (var outcome in result.Accounts)
             {
