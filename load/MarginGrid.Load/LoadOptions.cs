@@ -40,6 +40,12 @@ public sealed record LoadOptions
     /// <summary>How prices reach the grid: one after another (each settled before the next), or per market on schedule.</summary>
     public FeedMode Feed { get; init; } = FeedMode.Sequential;
 
+    /// <summary>
+    /// <c>v2</c>: instead of one load run, the side-by-side variants of issue 11 (oracle guard, netting with impact,
+    /// caps), written as compare-v2.md/.json; null: a load run.
+    /// </summary>
+    public string? Compare { get; init; }
+
     public string Output { get; init; } = "load-report";
 
     public bool Plain { get; init; }
@@ -84,6 +90,16 @@ public sealed record LoadOptions
         if (Feed == FeedMode.PerMarket && Baseline)
         {
             return "--feed per-market lets the grid conflate prices, so its decisions cannot be compared tick by tick with the exhaustive baseline: add --no-baseline";
+        }
+
+        if (Compare is not null and not "v2")
+        {
+            return $"--compare knows v2, got '{Compare}'";
+        }
+
+        if (Compare is not null && Targets.Count > 0)
+        {
+            return "--compare runs its variants in this process: leave out --target";
         }
 
         var unknown = FailOn.Keys.Except(Thresholds.Known).ToList();

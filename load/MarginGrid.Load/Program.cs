@@ -28,10 +28,11 @@ public static class Program
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md and the plots.", DefaultValueFactory = _ => d.Output };
         var plain = new Option<bool>("--plain") { Description = "No progress bars." };
         var verbose = new Option<bool>("--verbose") { Description = "The embedded grid logs at information level too (default: warnings and errors only)." };
+        var compare = new Option<string?>("--compare") { Description = "v2: run the oracle guard, netting with impact and caps with and without, side by side (compare-v2.md, compare-v2.json), instead of a load run." };
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
         {
-            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, failOn,
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, compare, failOn,
         };
         root.SetAction(async (parse, ct) =>
         {
@@ -66,6 +67,7 @@ public static class Program
                     Plain = parse.GetValue(plain),
                     Verbose = parse.GetValue(verbose),
                     FailOn = ParseThresholds(parse.GetValue(failOn) ?? []),
+                    Compare = parse.GetValue(compare),
                 };
             }
             catch (ArgumentException e)
@@ -84,6 +86,19 @@ public static class Program
             if (parse.GetValue(runId) is { Length: > 0 } id)
             {
                 options = options with { RunId = id };
+            }
+
+            if (options.Compare is not null)
+            {
+                var comparison = await CompareRun.RunAsync(options, console, ct);
+                Directory.CreateDirectory(options.Output);
+                var name = $"compare-{comparison.Set}";
+                await File.WriteAllTextAsync(Path.Combine(options.Output, name + ".json"), comparison.ToJson(), ct);
+                var table = comparison.ToMarkdown();
+                await File.WriteAllTextAsync(Path.Combine(options.Output, name + ".md"), table, ct);
+                console.WriteLine(table);
+                console.WriteLine($"Wrote {Path.Combine(options.Output, name + ".md")} and {name}.json.");
+                return comparison.Variants.All(v => v.ConservationHolds) ? 0 : 1;
             }
 
             var run = options.Targets.Count > 0 ? RemoteRun.RunAsync(options, console, ct) : LoadRun.RunAsync(options, console, ct);
