@@ -20,6 +20,14 @@ public enum GridEventType
     CollateralLiquidation = 2,
     Bankruptcy = 3,
     Rejected = 4,
+    PriceStale = 5,
+    PriceHeld = 6,
+    LiquidationDeferred = 7,
+    LiquidationBatch = 8,
+    Adl = 9,
+    AuctionStart = 10,
+    AuctionTake = 11,
+    AuctionEnd = 12,
 }
 
 /// <summary>
@@ -45,6 +53,21 @@ public sealed record GridEvent(
     [Id(13)] public decimal? Socialized { get; init; }
     [Id(14)] public string? Reason { get; init; }
 
+    // v2: liquidation_batch {market, buys, sells, netted, residual, price}
+    [Id(15)] public decimal? Buys { get; init; }
+    [Id(16)] public decimal? Sells { get; init; }
+    [Id(17)] public decimal? Netted { get; init; }
+    [Id(18)] public decimal? Residual { get; init; }
+
+    // v3: bankruptcy's adl (recovered), adl's counterparty, auction_take's liquidator, auction_start's tab
+    [Id(19)] public decimal? AdlRecovered { get; init; }
+    [Id(20)] public string? Counterparty { get; init; }
+    [Id(21)] public string? Liquidator { get; init; }
+    [Id(22)] public decimal? Tab { get; init; }
+
+    /// <summary>Market-level events (price_stale, price_held, liquidation_batch) have no account.</summary>
+    public bool IsMarketEvent => Type is GridEventType.PriceStale or GridEventType.PriceHeld or GridEventType.LiquidationBatch;
+
     /// <summary>The snake_case name used in results and APIs ("margin_call", ...).</summary>
     public string TypeName => Type switch
     {
@@ -53,6 +76,14 @@ public sealed record GridEvent(
         GridEventType.CollateralLiquidation => "collateral_liquidation",
         GridEventType.Bankruptcy => "bankruptcy",
         GridEventType.Rejected => "rejected",
+        GridEventType.PriceStale => "price_stale",
+        GridEventType.PriceHeld => "price_held",
+        GridEventType.LiquidationDeferred => "liquidation_deferred",
+        GridEventType.LiquidationBatch => "liquidation_batch",
+        GridEventType.Adl => "adl",
+        GridEventType.AuctionStart => "auction_start",
+        GridEventType.AuctionTake => "auction_take",
+        GridEventType.AuctionEnd => "auction_end",
         _ => Type.ToString(),
     };
 }
@@ -171,6 +202,9 @@ public sealed record MarketTick(
     [property: Id(4)] bool Evaluate,
     [property: Id(5)] long ConfigVersion)
 {
+    /// <summary>The market's margin multiplier k after this mark (v2 volatility-scaled margin; 1 without it).</summary>
+    [Id(6)] public decimal Multiplier { get; init; } = 1m;
+
     public string StepId => $"{Market}#{Sequence}";
 }
 
@@ -179,7 +213,14 @@ public sealed record MarkPrice(
     [property: Id(0)] string Market,
     [property: Id(1)] long Sequence,
     [property: Id(2)] decimal Price,
-    [property: Id(3)] DateTimeOffset Timestamp);
+    [property: Id(3)] DateTimeOffset Timestamp)
+{
+    /// <summary>The market's margin multiplier k (v2 volatility-scaled margin; 1 without it).</summary>
+    [Id(4)] public decimal Multiplier { get; init; } = 1m;
+
+    /// <summary>v2: no source of the market is fresh on the engine's clock (its accounts are not liquidated).</summary>
+    [Id(5)] public bool Stale { get; init; }
+}
 
 /// <summary>
 /// What an evaluation found that the step must act on: a margin call to order, or an account to liquidate.
@@ -194,6 +235,14 @@ public sealed record EvaluationReport(
     [property: Id(4)] decimal MaintenanceMargin,
     [property: Id(5)] GridEvent? MarginCall)
 {
+    /// <summary>What a liquidation is decided on (set when the account needs one): its holdings and version.</summary>
+    [Id(6)] public AccountSeed? Holdings { get; init; }
+
+    [Id(7)] public long Version { get; init; }
+
+    /// <summary>v3: the account's collateral is in a Dutch auction: it is evaluated but not liquidated.</summary>
+    [Id(8)] public bool InAuction { get; init; }
+
     public bool NeedsLiquidation => Status is RiskStatus.Liquidatable or RiskStatus.Bankrupt;
 }
 
@@ -302,7 +351,11 @@ public sealed record FundView(
 public sealed record BankruptcyCoverView(
     [property: Id(0)] decimal Deficit,
     [property: Id(1)] decimal InsuranceCovered,
-    [property: Id(2)] decimal Socialized);
+    [property: Id(2)] decimal Socialized)
+{
+    /// <summary>v3 with auto-deleveraging: what the counterparties paid of the uncovered part (0 when nothing).</summary>
+    [Id(3)] public decimal? AdlRecovered { get; init; }
+}
 
 /// <summary>What one account's liquidation owes the insurance fund (penalties + discounts) and asks it to cover.</summary>
 [GenerateSerializer, Immutable, Alias("mg.LiquidationCharge")]
@@ -310,7 +363,11 @@ public sealed record LiquidationCharge(
     [property: Id(0)] string LiquidationId,
     [property: Id(1)] string Account,
     [property: Id(2)] decimal Income,
-    [property: Id(3)] decimal Deficit);
+    [property: Id(3)] decimal Deficit)
+{
+    /// <summary>v3 with auto-deleveraging (null without): what counterparties pay of the part the fund cannot cover.</summary>
+    [Id(4)] public decimal? AdlRecovered { get; init; }
+}
 
 [GenerateSerializer, Immutable, Alias("mg.LiquidationQueueView")]
 public sealed record LiquidationQueueView(

@@ -165,7 +165,17 @@ public sealed record PendingLiquidation(
     IReadOnlyList<ModelEvent> Events,
     DateTimeOffset StartedAt,
     bool Coordinated,
-    string? CommandId);
+    string? CommandId)
+{
+    /// <summary>v3 with auto-deleveraging (null without): what counterparties pay of the part the fund cannot cover.</summary>
+    public decimal? AdlRecovered { get; init; }
+
+    /// <summary>v3: the counterparties' auto-deleveraging closes this bankruptcy causes, applied once the fund has the charge.</summary>
+    public IReadOnlyList<AdlClose> Adl { get; init; } = [];
+}
+
+/// <summary>v3: a running Dutch auction of one account's collateral: the asset, the unsold lot, the start and the top price.</summary>
+public sealed record RunningAuction(string Asset, decimal Lot, DateTimeOffset Start, decimal Top);
 
 /// <summary>What evaluating an account at the step's marks found.</summary>
 public readonly record struct Evaluation(AccountHealth Health, ModelEvent? MarginCall)
@@ -186,7 +196,7 @@ public sealed class Account
     private readonly List<string> _liquidations;
 
     public Account(string id)
-        : this(id, false, new Portfolio(), AccountStatus.Healthy, true, 0, new CommandLog(), null, [])
+        : this(id, false, new Portfolio(), AccountStatus.Healthy, true, 0, new CommandLog(), null, [], null)
     {
     }
 
@@ -199,8 +209,10 @@ public sealed class Account
         long version,
         CommandLog commands,
         PendingLiquidation? outbox,
-        List<string> liquidations)
+        List<string> liquidations,
+        RunningAuction? auction)
     {
+        Auction = auction;
         Id = id;
         Opened = opened;
         Holdings = holdings;
@@ -234,6 +246,12 @@ public sealed class Account
 
     public PendingLiquidation? Outbox { get; private set; }
 
+    /// <summary>v2: the account's last liquidation was deferred by a cap, so it may be in the coordinator's queue.</summary>
+    public bool CapDeferred { get; private set; }
+
+    /// <summary>v3: the Dutch auction of this account's collateral, while it runs.</summary>
+    public RunningAuction? Auction { get; private set; }
+
     public IReadOnlyList<string> RecentLiquidations => _liquidations;
 
     public static Account Restore(
@@ -245,8 +263,9 @@ public sealed class Account
         long version,
         IEnumerable<CommandRecord> commands,
         PendingLiquidation? outbox,
-        IEnumerable<string> liquidations) =>
-        new(id, opened, holdings, status, armed, version, CommandLog.Restore(commands), outbox, [.. liquidations]);
+        IEnumerable<string> liquidations,
+        RunningAuction? auction = null) =>
+        new(id, opened, holdings, status, armed, version, CommandLog.Restore(commands), outbox, [.. liquidations], auction);
 
     /// <summary>Opens the account with the given holdings (seeding); throws <see cref="ArgumentException"/> naming what is wrong.</summary>
     public void Open(Portfolio holdings, RiskConfiguration config)
@@ -377,56 +396,77 @@ public sealed class Account
     }
 
     /// <summary>
-    /// Liquidates the account at <paramref name="marks"/> if it still needs it (MARGIN-MODEL.md, "Liquidation" steps
-    /// 1–2), and puts the fund settlement in the outbox. Idempotent per <paramref name="liquidationId"/>; returns false
-    /// when there is nothing to do. <paramref name="commandId"/>: the command step this liquidation belongs to.
+    /// Applies this account's part of a step's liquidation, decided by <see cref="StepLiquidation"/> on holdings of
+    /// version <paramref name="expectedVersion"/> (closes at their execution prices, penalties, collateral sales, the
+    /// write-off, an auction started), and puts the fund settlement in the outbox. Idempotent per
+    /// <paramref name="liquidationId"/>; false when already applied, or when the holdings changed since the decision
+    /// (the account is then decided again by its next step). <paramref name="commandId"/>: the command step it belongs to.
     /// </summary>
-    public bool BeginLiquidation(
-        string liquidationId, IMarks marks, RiskConfiguration config, bool coordinated, DateTimeOffset now, string? commandId = null)
+    public bool ApplyLiquidation(
+        string liquidationId,
+        long expectedVersion,
+        LiquidationResult result,
+        string? deferReason,
+        bool coordinated,
+        DateTimeOffset now,
+        string? commandId = null,
+        decimal? adlRecovered = null,
+        IReadOnlyList<AdlClose>? adl = null,
+        IReadOnlyList<ModelEvent>? batches = null)
     {
         if (Outbox is not null)
         {
             throw new InvalidOperationException($"account '{Id}' has an unsettled liquidation {Outbox.LiquidationId}");
         }
 
-        if (_liquidations.Contains(liquidationId, StringComparer.Ordinal))
+        if (_liquidations.Contains(liquidationId, StringComparer.Ordinal) || Version != expectedVersion)
         {
             return false;
         }
 
-        if (!MarginCalculator.Evaluate(Holdings, marks, config).NeedsLiquidation)
+        var holdings = Holdings.Clone();
+        result.ApplyTo(holdings);
+        Holdings = holdings;
+        CapDeferred = deferReason == DeferReasons.Cap;
+        if (result.Auction is { } auction)
         {
-            return false; // a later price, deposit or fill has made it safe since the step reported it
+            Auction = new RunningAuction(auction.Asset, auction.Lot, now, auction.Top);
+        }
+
+        IReadOnlyList<ModelEvent> events = [.. batches ?? [], .. new AccountLiquidation(Id, result, null, deferReason).Events];
+        Outbox = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events, now, coordinated, commandId)
+        {
+            AdlRecovered = adlRecovered,
+            Adl = adl ?? [],
+        };
+        Remember(liquidationId);
+        Version++;
+        return true;
+    }
+
+    /// <summary>v3: a counterparty's auto-deleveraging close at the bankruptcy price of another account. Idempotent per id.</summary>
+    public bool ApplyAdl(string adlId, string market, decimal quantity, decimal price)
+    {
+        if (_liquidations.Contains(adlId, StringComparer.Ordinal) || Holdings.PositionIn(market) is not { } position)
+        {
+            return false;
         }
 
         var holdings = Holdings.Clone();
-        var result = Liquidator.Liquidate(holdings, marks, config);
-        var events = new List<ModelEvent>(result.Closes.Count + result.Sales.Count);
-        events.AddRange(result.Closes.Select(c => new ModelEvent(ModelEventType.Liquidation, Id)
-        {
-            Market = c.Market,
-            Quantity = c.Quantity,
-            Price = c.Price,
-            Penalty = c.Penalty,
-        }));
-        events.AddRange(result.Sales.Select(s => new ModelEvent(ModelEventType.CollateralLiquidation, Id)
-        {
-            Asset = s.Asset,
-            Quantity = s.Quantity,
-            Price = s.Price,
-            Discount = s.Discount,
-        }));
-
+        holdings.ClosePosition(market, Math.Min(quantity, Math.Abs(position.Size)), price);
         Holdings = holdings;
-        Outbox = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events, now, coordinated, commandId);
+        Remember(adlId);
+        Version++;
+        return true;
+    }
+
+    private void Remember(string liquidationId)
+    {
         _liquidations.Add(liquidationId);
         if (_liquidations.Count > RememberedLiquidations)
         {
             _liquidations.RemoveAt(0);
         }
-
-        Version++;
-        return true;
     }
 
     /// <summary>
@@ -439,12 +479,18 @@ public sealed class Account
         var events = new List<ModelEvent>(pending.Events);
         if (cover is not null)
         {
-            events.Add(new ModelEvent(ModelEventType.Bankruptcy, Id)
+            events.Add(cover.ToEvent(Id));
+            if (cover.AdlRecovered is { } recovered && recovered > 0m)
             {
-                Deficit = cover.Deficit,
-                InsuranceCovered = cover.InsuranceCovered,
-                Socialized = cover.Socialized,
-            });
+                var holdings = Holdings.Clone();
+                holdings.RecordRecovery(recovered);
+                Holdings = holdings;
+            }
+        }
+
+        if (cover is not null)
+        {
+            events.AddRange(pending.Adl.Select(a => a.ToEvent()));
         }
 
         try
@@ -472,7 +518,7 @@ public sealed class Account
 
     /// <summary>Everything a step may change, to put back when its result could not be persisted.</summary>
     public Memento Save() => new(
-        Holdings, Status, MarginCallArmed, Version, Outbox, _liquidations.Count == 0 ? [] : [.. _liquidations], Commands.Records.Count, Commands.Records.LastOrDefault());
+        Holdings, Status, MarginCallArmed, Version, Outbox, _liquidations.Count == 0 ? [] : [.. _liquidations], Commands.Records.Count, Commands.Records.LastOrDefault(), Auction);
 
     /// <summary>Puts back what <see cref="Save"/> took (the step's changes were not persisted).</summary>
     public void Restore(Memento memento)
@@ -485,6 +531,7 @@ public sealed class Account
         _liquidations.Clear();
         _liquidations.AddRange(memento.Liquidations);
         Commands.Truncate(memento.CommandCount, memento.LastCommand);
+        Auction = memento.Auction;
     }
 
     private static string? Check(AccountCommand command, Portfolio holdings, IMarks marks, RiskConfiguration config) => command switch
@@ -520,7 +567,8 @@ public sealed class Account
         PendingLiquidation? Outbox,
         IReadOnlyList<string> Liquidations,
         int CommandCount,
-        CommandRecord? LastCommand);
+        CommandRecord? LastCommand,
+        RunningAuction? Auction);
 }
 
 /// <summary>A command id reused with a different body.</summary>

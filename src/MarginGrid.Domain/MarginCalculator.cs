@@ -25,6 +25,7 @@ public sealed class MarkBook : IMarks
 {
     private readonly Dictionary<string, decimal> _marks = new(StringComparer.Ordinal);
     private readonly Dictionary<string, decimal> _multipliers = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _stale = new(StringComparer.Ordinal);
 
     public MarkBook()
     {
@@ -51,6 +52,11 @@ public sealed class MarkBook : IMarks
     }
 
     public bool TryGetMark(string market, out decimal mark) => _marks.TryGetValue(market, out mark);
+
+    /// <summary>v2: the markets that are stale at the step's time (no fresh source).</summary>
+    public IReadOnlySet<string> Stale => _stale;
+
+    public void MarkStale(string market) => _stale.Add(market);
 
     /// <summary>Multipliers other than 1, by market.</summary>
     public IReadOnlyDictionary<string, decimal> Multipliers => _multipliers;

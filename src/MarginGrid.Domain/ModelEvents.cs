@@ -3,23 +3,23 @@ namespace MarginGrid.Domain;
 /// <summary>The kinds of event the margin model emits (MARGIN-MODEL.md: v1, v2 and v3).</summary>
 public enum ModelEventType
 {
-    MarginCall,
-    Liquidation,
-    CollateralLiquidation,
-    Bankruptcy,
-    Rejected,
+    MarginCall = 0,
+    Liquidation = 1,
+    CollateralLiquidation = 2,
+    Bankruptcy = 3,
+    Rejected = 4,
 
     // v2
-    PriceStale,
-    PriceHeld,
-    LiquidationDeferred,
-    LiquidationBatch,
+    PriceStale = 5,
+    PriceHeld = 6,
+    LiquidationDeferred = 7,
+    LiquidationBatch = 8,
 
     // v3
-    Adl,
-    AuctionStart,
-    AuctionTake,
-    AuctionEnd,
+    Adl = 9,
+    AuctionStart = 10,
+    AuctionTake = 11,
+    AuctionEnd = 12,
 }
 
 /// <summary>

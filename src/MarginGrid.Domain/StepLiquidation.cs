@@ -337,6 +337,31 @@ public sealed record StepLiquidationResult(
 /// </summary>
 public static class StepLiquidation
 {
+    /// <summary>
+    /// v2 "Stale markets": the account holds a position in, or a non-zero collateral balance priced by, a market that
+    /// is stale; it is then not liquidated in the step (<c>liquidation_deferred</c> "stale").
+    /// </summary>
+    public static bool HoldsStale(Portfolio portfolio, Func<string, bool> isStale, RiskConfiguration config)
+    {
+        foreach (var market in portfolio.Positions.Keys)
+        {
+            if (isStale(market))
+            {
+                return true;
+            }
+        }
+
+        foreach (var (asset, q) in portfolio.Balances)
+        {
+            if (q != 0m && asset != Assets.Usd && config.TryGetCollateral(asset, out var spec) && spec.PriceMarket is { } market && isStale(market))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     public static IReadOnlyDictionary<string, LiquidationBatch> NoBatches { get; } =
         new Dictionary<string, LiquidationBatch>(StringComparer.Ordinal);
 

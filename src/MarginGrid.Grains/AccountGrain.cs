@@ -114,22 +114,16 @@ public sealed class AccountGrain(
         return new PreTradeView(result.Allowed, result.Reason, result.HealthAfter?.Equity, result.HealthAfter?.InitialMargin);
     }
 
-    public async Task<LiquidationCharge?> BeginLiquidationAsync(string liquidationId)
+    public async Task<LiquidationCharge?> BeginLiquidationAsync(LiquidationOrder order)
     {
-        if (Account.Outbox is { } pending && pending.LiquidationId == liquidationId)
+        if (Account.Outbox is { } pending && pending.LiquidationId == order.LiquidationId)
         {
             return pending.ToCharge(Id); // a retry of this very call
         }
 
         await SettlePendingAsync(force: true);
-        if (!Account.Opened)
-        {
-            return null;
-        }
-
-        await Markets.RefreshIfGatedAsync(Account.PricedBy(Config));
         var undo = Account.Save();
-        if (!Account.BeginLiquidation(liquidationId, Marks, Config, coordinated: true, clock.UtcNow))
+        if (!Account.Opened || !Apply(order, coordinated: true))
         {
             return null;
         }
@@ -149,6 +143,33 @@ public sealed class AccountGrain(
         await RebandAsync();
         return events;
     }
+
+    public async Task ApplyAdlAsync(string adlId, AdlOrder close)
+    {
+        var undo = Account.Save();
+        if (Account.ApplyAdl(adlId, close.Market, close.Quantity, close.Price))
+        {
+            await PersistAsync(undo);
+            await RebandAsync();
+        }
+    }
+
+    public Task<AccountSnapshot?> SnapshotAsync() => Task.FromResult(Account.Opened ? Snapshot() : null);
+
+    private AccountSnapshot Snapshot() => new(Id, Account.Holdings.ToSeed(), Account.Version, Account.Auction is not null);
+
+    private bool Apply(LiquidationOrder order, bool coordinated, string? commandId = null, IReadOnlyList<ModelEvent>? batches = null) =>
+        Account.ApplyLiquidation(
+            order.LiquidationId,
+            order.Version,
+            order.ToDomain(),
+            order.DeferReason,
+            coordinated,
+            clock.UtcNow,
+            commandId,
+            order.AdlRecovered,
+            [.. order.Adl.Select(a => new AdlClose(a.Account, a.Market, a.Quantity, a.Price, a.Counterparty))],
+            batches);
 
     public async Task<AccountView?> GetViewAsync()
     {
@@ -196,11 +217,7 @@ public sealed class AccountGrain(
         var now = clock.UtcNow;
         var undo = Account.Save();
         var step = Account.Execute(command, Marks, Config, now, _options.CommandRetention);
-        if (step.NeedsLiquidation)
-        {
-            Account.BeginLiquidation($"{command.CommandId}/liquidation", Marks, Config, coordinated: false, now, command.CommandId);
-        }
-
+        await DecideOwnLiquidationAsync(command.CommandId, step.NeedsLiquidation, undo, command.CommandId);
         await PersistAsync(undo); // the command, its record and its liquidation's outbox: one write
         await Events.EmitAsync(step.Record.Events, command.CommandId);
         await SettlePendingAsync(force: true);
@@ -247,6 +264,11 @@ public sealed class AccountGrain(
         var health = evaluation.Health;
         return marginCall is not null || evaluation.NeedsLiquidation
             ? new EvaluationReport(Id, health.Status.ToWire(), health.HasPositions, health.Equity, health.MaintenanceMargin, marginCall)
+            {
+                Holdings = evaluation.NeedsLiquidation ? Account.Holdings.ToSeed() : null,
+                Version = Account.Version,
+                InAuction = Account.Auction is not null,
+            }
             : null;
     }
 
@@ -260,6 +282,8 @@ public sealed class AccountGrain(
 
         var fund = GrainFactory.GetGrain<IFundLedgerGrain>(0);
         var cover = await fund.ApplyLiquidationAsync(pending.ToCharge(Id));
+        await Task.WhenAll(pending.Adl.Select((c, i) =>
+            GrainFactory.GetGrain<IAccountRiskGrain>(c.Account).ApplyAdlAsync($"{pending.LiquidationId}/adl/{i}", c.ToOrder())));
         await CompleteAsync(cover);
         if (!pending.Coordinated)
         {
@@ -312,13 +336,40 @@ public sealed class AccountGrain(
     }
 
     /// <summary>This account's own step found it liquidatable: liquidate it and settle with the fund directly.</summary>
-    private async Task LiquidateSelfAsync(string liquidationId)
+    private async Task LiquidateSelfAsync(string step)
     {
         var undo = Account.Save();
-        if (Account.BeginLiquidation(liquidationId, Marks, Config, coordinated: false, clock.UtcNow))
+        await DecideOwnLiquidationAsync(step, true, undo);
+        if (Account.Outbox is not null)
         {
             await PersistAsync(undo);
             await SettlePendingAsync(force: true);
+        }
+    }
+
+    /// <summary>
+    /// The liquidation of this account's own step, decided by the coordinator like any step's (a step of one) and
+    /// applied here in memory; also tells the coordinator when the step took a cap-queued account out of danger.
+    /// </summary>
+    private async Task DecideOwnLiquidationAsync(string step, bool needed, Account.Memento undo, string? commandId = null)
+    {
+        var coordinator = GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0);
+        try
+        {
+            if (needed && Account.Auction is null)
+            {
+                var decision = await coordinator.DecideAsync(step, Snapshot());
+                Apply(decision.Order, coordinated: false, commandId, decision.Batches);
+            }
+            else if (Account.CapDeferred)
+            {
+                await coordinator.DequeueAsync(Id);
+            }
+        }
+        catch
+        {
+            Account.Restore(undo); // not applied: the caller's answer is a failure
+            throw;
         }
     }
 

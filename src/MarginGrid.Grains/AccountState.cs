@@ -29,13 +29,31 @@ public struct AccountSurrogate
     [Id(6)] public CommandRecord[]? Commands;
     [Id(7)] public PendingLiquidation? Outbox;
     [Id(8)] public string[]? Liquidations;
+    [Id(9)] public RunningAuction? Auction;
+}
+
+[GenerateSerializer, Alias("mg.RunningAuction")]
+public struct RunningAuctionSurrogate
+{
+    [Id(0)] public string Asset;
+    [Id(1)] public decimal Lot;
+    [Id(2)] public DateTimeOffset Start;
+    [Id(3)] public decimal Top;
+}
+
+[RegisterConverter]
+public sealed class RunningAuctionConverter : IConverter<RunningAuction, RunningAuctionSurrogate>
+{
+    public RunningAuction ConvertFromSurrogate(in RunningAuctionSurrogate s) => new(s.Asset, s.Lot, s.Start, s.Top);
+
+    public RunningAuctionSurrogate ConvertToSurrogate(in RunningAuction a) => new() { Asset = a.Asset, Lot = a.Lot, Start = a.Start, Top = a.Top };
 }
 
 [RegisterConverter]
 public sealed class AccountSurrogateConverter : IConverter<Account, AccountSurrogate>
 {
     public Account ConvertFromSurrogate(in AccountSurrogate s) => Account.Restore(
-        s.Id, s.Opened, s.Holdings ?? new Portfolio(), s.Status.ToDomain(), !s.Disarmed, s.Version, s.Commands ?? [], s.Outbox, s.Liquidations ?? []);
+        s.Id, s.Opened, s.Holdings ?? new Portfolio(), s.Status.ToDomain(), !s.Disarmed, s.Version, s.Commands ?? [], s.Outbox, s.Liquidations ?? [], s.Auction);
 
     public AccountSurrogate ConvertToSurrogate(in Account value) => new()
     {
@@ -48,6 +66,7 @@ public sealed class AccountSurrogateConverter : IConverter<Account, AccountSurro
         Commands = value.Commands.Records.Count == 0 ? null : [.. value.Commands.Records],
         Outbox = value.Outbox,
         Liquidations = value.RecentLiquidations.Count == 0 ? null : [.. value.RecentLiquidations],
+        Auction = value.Auction,
     };
 }
 
@@ -91,13 +110,19 @@ public struct PendingLiquidationSurrogate
     [Id(4)] public DateTimeOffset StartedAt;
     [Id(5)] public bool Coordinated;
     [Id(6)] public string? CommandId;
+    [Id(7)] public decimal? AdlRecovered;
+    [Id(8)] public AdlOrder[]? Adl;
 }
 
 [RegisterConverter]
 public sealed class PendingLiquidationConverter : IConverter<PendingLiquidation, PendingLiquidationSurrogate>
 {
     public PendingLiquidation ConvertFromSurrogate(in PendingLiquidationSurrogate s) =>
-        new(s.LiquidationId, s.FundIncome, s.Deficit, s.Events ?? [], s.StartedAt, s.Coordinated, s.CommandId);
+        new(s.LiquidationId, s.FundIncome, s.Deficit, s.Events ?? [], s.StartedAt, s.Coordinated, s.CommandId)
+        {
+            AdlRecovered = s.AdlRecovered,
+            Adl = [.. (s.Adl ?? []).Select(a => new AdlClose(a.Account, a.Market, a.Quantity, a.Price, a.Counterparty))],
+        };
 
     public PendingLiquidationSurrogate ConvertToSurrogate(in PendingLiquidation p) => new()
     {
@@ -108,6 +133,8 @@ public sealed class PendingLiquidationConverter : IConverter<PendingLiquidation,
         StartedAt = p.StartedAt,
         Coordinated = p.Coordinated,
         CommandId = p.CommandId,
+        AdlRecovered = p.AdlRecovered,
+        Adl = p.Adl.Count == 0 ? null : [.. p.Adl.Select(a => a.ToOrder())],
     };
 }
 

@@ -1,65 +1,163 @@
 using System.Collections.Immutable;
 using MarginGrid.Domain;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace MarginGrid.Grains;
 
 /// <summary>
-/// Settles steps: the step's margin calls in account-id order, then its liquidatable accounts one at a time, most
-/// endangered first (no positions first, then health ascending, then id), each executed by the account itself.
-/// Non-reentrant, so steps are settled one after another and the insurance fund sees close-outs in that order.
+/// Settles steps, one at a time (non-reentrant), so the insurance fund sees close-outs in the model's order: the step's
+/// margin calls by account id; the accounts queued by a liquidation cap (evaluated again in every price step whose mark
+/// was set); then the step's liquidations, decided centrally by the domain (<see cref="StepLiquidation"/>: plan at the
+/// marks, net per market, settle in liquidation order) and applied by the accounts in parallel, the fund applying their
+/// charges in order with one write.
 /// </summary>
-public sealed class LiquidationCoordinatorGrain(IGridObserver observer, ILogger<LiquidationCoordinatorGrain> logger)
+public sealed class LiquidationCoordinatorGrain(
+    RiskConfigProvider configs,
+    IOptions<GridOptions> options,
+    IGridObserver observer,
+    GridClock clock,
+    ILogger<LiquidationCoordinatorGrain> logger)
     : Grain, ILiquidationCoordinatorGrain
 {
     private const int EvaluationBatch = 2048;
+    private readonly SortedSet<string> _queue = new(StringComparer.Ordinal);
     private ImmutableArray<string> _pending = [];
     private long _settled;
     private long _liquidated;
 
-    public async Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports)
+    public async Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep)
     {
-        var events = ImmutableArray.CreateBuilder<GridEvent>();
-        events.AddRange(reports
-            .Where(r => r.MarginCall is not null)
-            .OrderBy(r => r.Account, StringComparer.Ordinal)
-            .Select(r => r.MarginCall!));
+        var (config, _) = await configs.GetAsync();
+        var all = reports.ToList();
+        var evaluated = all.Select(r => r.Account).ToHashSet(StringComparer.Ordinal);
+        if (priceStep && _queue.Count > 0)
+        {
+            // Queued accounts are evaluated with every price step that goes on (those the tick reached already were).
+            var queued = _queue.Where(a => !evaluated.Contains(a)).ToList();
+            all.AddRange(await EvaluateAsync(step, queued));
+            evaluated.UnionWith(queued);
+        }
 
-        var queue = reports.Where(r => r.NeedsLiquidation).ToList();
-        queue.Sort(static (a, b) => MarginCalculator.CompareForLiquidation(a.Account, Health(a), b.Account, Health(b)));
-        _pending = [.. queue.Select(r => r.Account)];
-        observer.LiquidationQueue(_pending.Length);
+        var events = ImmutableArray.CreateBuilder<GridEvent>();
+        events.AddRange(all.Where(r => r.MarginCall is not null).OrderBy(r => r.Account, StringComparer.Ordinal).Select(r => r.MarginCall!));
+        var candidates = all.Where(r => r.NeedsLiquidation && !r.InAuction && r.Holdings is not null).ToList();
+        candidates.Sort(static (a, b) => MarginCalculator.CompareForLiquidation(a.Account, Health(a), b.Account, Health(b)));
+        _pending = [.. candidates.Select(r => r.Account)];
+        observer.LiquidationQueue(_pending.Length + _queue.Count);
+        var deferred = new Dictionary<string, string>(StringComparer.Ordinal);
         try
         {
-            // Accounts close out in parallel (each only touches its own holdings); the fund then applies their charges
-            // in the step's order, so who is covered first is exactly the model's order.
-            var begun = await Task.WhenAll(queue.Select(r =>
-                GrainFactory.GetGrain<IAccountRiskGrain>(r.Account).BeginLiquidationAsync($"{step}:{r.Account}")));
-            var charges = begun.OfType<LiquidationCharge>().ToImmutableArray();
-            if (!charges.IsEmpty)
+            if (candidates.Count > 0)
             {
-                var fund = GrainFactory.GetGrain<IFundLedgerGrain>(0);
-                var covers = await fund.ApplyLiquidationsAsync(charges);
-                var completed = await Task.WhenAll(charges.Select((c, i) =>
-                    GrainFactory.GetGrain<IAccountRiskGrain>(c.Account).CompleteLiquidationAsync(c.LiquidationId, covers[i])));
-                foreach (var closed in completed)
+                var snapshots = candidates.Select(r => new AccountSnapshot(r.Account, r.Holdings!, r.Version, r.InAuction)).ToList();
+                var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync(snapshots, config);
+                events.AddRange(plan.Result.Batches.Select(b => b.ToEvent().ToGrid(step, clock.UtcNow)));
+                events.AddRange(await ApplyAsync(step, plan));
+                foreach (var a in plan.Result.Accounts.Where(a => a.DeferReason is not null))
                 {
-                    events.AddRange(closed);
+                    deferred[a.Account] = a.DeferReason!;
                 }
-
-                await ForgetSettledAsync(fund, [.. charges.Select(c => c.LiquidationId)]);
-
-                _liquidated += charges.Length;
             }
         }
         finally
         {
             _pending = [];
-            observer.LiquidationQueue(0);
         }
 
+        // A queued account leaves the queue when a step evaluates it and it is not deferred again; a stale deferral
+        // neither queues nor unqueues.
+        foreach (var account in evaluated)
+        {
+            Requeue(account, deferred.GetValueOrDefault(account));
+        }
+
+        observer.LiquidationQueue(_queue.Count);
         _settled++;
         return events.ToImmutable();
+    }
+
+    /// <summary>
+    /// An account's own step (a command) needs its liquidation: decided here like a price step's, as a step of one,
+    /// and applied by the account itself (it is busy with its command, so this interleaves and calls nothing on it).
+    /// </summary>
+    public async Task<AccountStepDecision> DecideAsync(string step, AccountSnapshot candidate)
+    {
+        var (config, _) = await configs.GetAsync();
+        var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync([candidate], config);
+        var decided = plan.Result.Accounts.Single();
+        Requeue(candidate.Account, decided.DeferReason);
+        return new AccountStepDecision(decided.ToOrder($"{step}/liquidation", candidate.Version), [.. plan.Result.Batches.Select(b => b.ToEvent())]);
+    }
+
+    public Task DequeueAsync(string account)
+    {
+        _queue.Remove(account);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A queued account leaves the queue when a step evaluates it and does not defer it again; "stale" changes nothing.</summary>
+    private void Requeue(string account, string? deferReason)
+    {
+        if (deferReason == DeferReasons.Cap)
+        {
+            _queue.Add(account);
+        }
+        else if (deferReason != DeferReasons.Stale)
+        {
+            _queue.Remove(account);
+        }
+    }
+
+    /// <summary>
+    /// The accounts apply their parts (fenced by the version decided on), the fund applies the charges in the step's
+    /// order, the counterparties of auto-deleveraging close, and the accounts complete; returns their events in order.
+    /// </summary>
+    private async Task<IEnumerable<GridEvent>> ApplyAsync(string step, PlannedStep plan)
+    {
+        var decided = plan.Result.Accounts;
+        var orders = decided
+            .Select((a, i) => (Decided: a, Order: a.ToOrder($"{step}:{a.Account}", plan.Versions[i])))
+            .ToList();
+        var stale = orders.Where(o => o.Decided.DeferReason == DeferReasons.Stale).Select(o => o.Decided.Account).ToHashSet(StringComparer.Ordinal);
+        var begun = await Task.WhenAll(orders.Select(o => stale.Contains(o.Decided.Account)
+            ? Task.FromResult<LiquidationCharge?>(null)
+            : GrainFactory.GetGrain<IAccountRiskGrain>(o.Decided.Account).BeginLiquidationAsync(o.Order)));
+        for (var i = 0; i < begun.Length; i++)
+        {
+            if (begun[i] is null && !stale.Contains(orders[i].Decided.Account))
+            {
+                logger.LogInformation("Account {Account} changed since step {Step} decided its liquidation; its next step decides again", orders[i].Decided.Account, step);
+            }
+        }
+
+        var charges = begun.OfType<LiquidationCharge>().ToImmutableArray();
+        var fund = GrainFactory.GetGrain<IFundLedgerGrain>(0);
+        var covers = charges.IsEmpty ? [] : await fund.ApplyLiquidationsAsync(charges);
+        var coverOf = charges.Select((c, i) => (c.Account, Cover: covers[i])).ToDictionary(x => x.Account, x => x.Cover, StringComparer.Ordinal);
+
+        // Auto-deleveraging: the counterparties close at the bankruptcy prices once the fund has taken the charges.
+        await Task.WhenAll(orders.Where(o => coverOf.ContainsKey(o.Decided.Account))
+            .SelectMany(o => o.Order.Adl.Select((c, i) => (Id: $"{o.Order.LiquidationId}/adl/{i}", Close: c)))
+            .Select(x => GrainFactory.GetGrain<IAccountRiskGrain>(x.Close.Account).ApplyAdlAsync(x.Id, x.Close)));
+
+        var completed = await Task.WhenAll(decided.Select(a => coverOf.TryGetValue(a.Account, out var cover)
+            ? GrainFactory.GetGrain<IAccountRiskGrain>(a.Account).CompleteLiquidationAsync($"{step}:{a.Account}", cover)
+            : Task.FromResult(stale.Contains(a.Account) ? [Deferred(step, a)] : ImmutableArray<GridEvent>.Empty)));
+        if (!charges.IsEmpty)
+        {
+            await ForgetSettledAsync(fund, [.. charges.Select(c => c.LiquidationId)]);
+            _liquidated += charges.Length;
+        }
+
+        return completed.SelectMany(e => e);
+    }
+
+    private GridEvent Deferred(string step, AccountLiquidation stale)
+    {
+        var e = stale.Events.Single().ToGrid(step, clock.UtcNow);
+        observer.EventEmitted(e);
+        return e;
     }
 
     /// <summary>Every account has recorded its outcome: the fund may forget these ids (if this fails, they expire).</summary>
@@ -77,19 +175,25 @@ public sealed class LiquidationCoordinatorGrain(IGridObserver observer, ILogger<
 
     public async Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts)
     {
-        var reports = ImmutableArray.CreateBuilder<EvaluationReport>();
+        var reports = await EvaluateAsync(step, accounts);
+        var events = await SettleAsync(step, [.. reports], priceStep: false);
+        return new StepOutcome(step, events, accounts.Length);
+    }
+
+    private async Task<List<EvaluationReport>> EvaluateAsync(string step, IReadOnlyList<string> accounts)
+    {
+        var reports = new List<EvaluationReport>();
         foreach (var batch in accounts.Chunk(EvaluationBatch))
         {
             var results = await Task.WhenAll(batch.Select(a => GrainFactory.GetGrain<IAccountRiskGrain>(a).EvaluateAsync(step)));
             reports.AddRange(results.OfType<EvaluationReport>());
         }
 
-        observer.Evaluated(accounts.Length);
-        var events = await SettleAsync(step, reports.ToImmutable());
-        return new StepOutcome(step, events, accounts.Length);
+        observer.Evaluated(accounts.Count);
+        return reports;
     }
 
-    public Task<LiquidationQueueView> GetQueueAsync() => Task.FromResult(new LiquidationQueueView(_pending, _settled, _liquidated));
+    public Task<LiquidationQueueView> GetQueueAsync() => Task.FromResult(new LiquidationQueueView([.. _pending, .. _queue], _settled, _liquidated));
 
     private static AccountHealth Health(EvaluationReport r) =>
         new(r.Equity, r.MaintenanceMargin, 0m, r.Status.ToDomain(), r.HasPositions);

@@ -40,23 +40,17 @@ public static class Mapping
             netUsdTransfers: seed.Collateral.GetValueOrDefault(Assets.Usd));
 
     public static LiquidationCharge ToCharge(this PendingLiquidation pending, string account) =>
-        new(pending.LiquidationId, account, pending.FundIncome, pending.Deficit);
+        new(pending.LiquidationId, account, pending.FundIncome, pending.Deficit) { AdlRecovered = pending.AdlRecovered };
 
-    public static BankruptcyCover ToDomain(this BankruptcyCoverView cover) => new(cover.Deficit, cover.InsuranceCovered, cover.Socialized);
+    public static BankruptcyCover ToDomain(this BankruptcyCoverView cover) =>
+        new(cover.Deficit, cover.InsuranceCovered, cover.Socialized) { AdlRecovered = cover.AdlRecovered };
 
-    public static BankruptcyCoverView ToView(this BankruptcyCover cover) => new(cover.Deficit, cover.InsuranceCovered, cover.Socialized);
+    public static BankruptcyCoverView ToView(this BankruptcyCover cover) =>
+        new(cover.Deficit, cover.InsuranceCovered, cover.Socialized) { AdlRecovered = cover.AdlRecovered };
 
     /// <summary>A domain event as it is published: with the step that caused it and when.</summary>
     public static GridEvent ToGrid(this ModelEvent e, string step, DateTimeOffset timestamp) =>
-        new(e.Type switch
-        {
-            ModelEventType.MarginCall => GridEventType.MarginCall,
-            ModelEventType.Liquidation => GridEventType.Liquidation,
-            ModelEventType.CollateralLiquidation => GridEventType.CollateralLiquidation,
-            ModelEventType.Bankruptcy => GridEventType.Bankruptcy,
-            ModelEventType.Rejected => GridEventType.Rejected,
-            _ => throw new NotSupportedException($"event {e.TypeName} has no wire form yet"),
-        }, e.Account ?? string.Empty, step, timestamp)
+        new((GridEventType)(int)e.Type, e.Account ?? string.Empty, step, timestamp)
         {
             Status = e.Status?.ToWire(),
             Market = e.Market,
@@ -69,7 +63,43 @@ public static class Mapping
             InsuranceCovered = e.InsuranceCovered,
             Socialized = e.Socialized,
             Reason = e.Reason,
+            Buys = e.Buys,
+            Sells = e.Sells,
+            Netted = e.Netted,
+            Residual = e.Residual,
+            AdlRecovered = e.AdlRecovered,
+            Counterparty = e.Counterparty,
+            Liquidator = e.Liquidator,
+            Tab = e.Tab,
         };
+
+    public static LiquidationResult ToDomain(this LiquidationOrder order) =>
+        new([.. order.Closes.Select(c => new PositionClose(c.Market, c.Quantity, c.Price, c.Penalty, c.RealizedPnl))],
+            [.. order.Sales.Select(s => new CollateralSale(s.Asset, s.Quantity, s.Price, s.Discount, s.Proceeds))],
+            order.Deficit)
+        {
+            Auction = order.Auction is { } a ? new AuctionStart(a.Asset, a.Lot, a.Tab, a.Top) : null,
+        };
+
+    public static LiquidationOrder ToOrder(this AccountLiquidation decided, string liquidationId, long version) =>
+        new(liquidationId,
+            version,
+            [.. decided.Result.Closes.Select(c => new CloseOrder(c.Market, c.Quantity, c.Price, c.Penalty, c.RealizedPnl))],
+            [.. decided.Result.Sales.Select(s => new SaleOrder(s.Asset, s.Quantity, s.Price, s.Discount, s.Proceeds))],
+            decided.Result.Deficit,
+            decided.Result.Auction is { } a ? new AuctionOrder(a.Asset, a.Lot, a.Tab, a.Top) : null,
+            decided.DeferReason,
+            decided.Cover?.AdlRecovered,
+            [.. decided.Adl.Select(c => c.ToOrder())]);
+
+    public static AdlOrder ToOrder(this AdlClose close) => new(close.Account, close.Market, close.Quantity, close.Price, close.Counterparty);
+
+    public static Portfolio ToPortfolio(this AccountSnapshot snapshot) => snapshot.Holdings.ToPortfolio();
+
+    /// <summary>The holdings a liquidation is planned on (balances and positions).</summary>
+    public static AccountSeed ToSeed(this Portfolio portfolio) =>
+        new(portfolio.Balances.ToImmutableDictionary(StringComparer.Ordinal),
+            [.. portfolio.Positions.Select(p => new PositionSnapshot(p.Key, p.Value.Size, p.Value.Entry))]);
 
     /// <summary>What a client sees of an account at the given marks.</summary>
     public static AccountView ToView(this Account account, IMarks marks, RiskConfiguration config)

@@ -13,12 +13,40 @@ public sealed class MarketState
     [Id(2)] public DateTimeOffset Timestamp { get; set; }
     [Id(3)] public string? Source { get; set; }
 
-    /// <summary>The latest price of every source, from which the mark is aggregated.</summary>
-    [Id(4)] public Dictionary<string, SourceQuote> Sources { get; set; } = [];
+    // Id 4 held the sources' latest prices in an earlier format; it is not reused.
+
+    /// <summary>The domain's price state (sources, held price, returns), stored through <see cref="MarketPricingSurrogate"/>.</summary>
+    [Id(5)] public MarketPriceSnapshot? Pricing { get; set; }
+
+    /// <summary>The margin multiplier k of the current mark.</summary>
+    [Id(6)] public decimal Multiplier { get; set; } = 1m;
 }
 
-[GenerateSerializer, Immutable, Alias("mg.SourceQuote")]
-public sealed record SourceQuote([property: Id(0)] decimal Price, [property: Id(1)] DateTimeOffset Timestamp);
+[GenerateSerializer, Alias("mg.MarketPricing")]
+public struct MarketPricingSurrogate
+{
+    [Id(0)] public string Market;
+    [Id(1)] public decimal? Mark;
+    [Id(2)] public decimal? Held;
+    [Id(3)] public (string Source, decimal Price, DateTimeOffset Time)[] Sources;
+    [Id(4)] public decimal[] Returns;
+}
+
+[RegisterConverter]
+public sealed class MarketPricingConverter : IConverter<MarketPriceSnapshot, MarketPricingSurrogate>
+{
+    public MarketPriceSnapshot ConvertFromSurrogate(in MarketPricingSurrogate s) =>
+        new(s.Market, s.Mark, s.Held, [.. (s.Sources ?? []).Select(x => new SourcePriceSnapshot(x.Source, x.Price, x.Time))], s.Returns ?? []);
+
+    public MarketPricingSurrogate ConvertToSurrogate(in MarketPriceSnapshot v) => new()
+    {
+        Market = v.Market,
+        Mark = v.Mark,
+        Held = v.Held,
+        Sources = [.. v.Sources.Select(x => (x.Source, x.Price, x.Time))],
+        Returns = [.. v.Returns],
+    };
+}
 
 /// <summary>
 /// One market: guards and sequences its prices, fans each tick out to the holder shards, and hands the step's reports
@@ -29,18 +57,17 @@ public sealed class MarketGrain(
     [PersistentState("market", GridProviders.Storage)] IPersistentState<MarketState> state,
     RiskConfigProvider configs,
     IOptions<GridOptions> options,
-    IGridObserver observer)
+    IGridObserver observer,
+    GridClock clock)
     : Grain, IMarketGrain
 {
     private readonly int _shards = options.Value.ShardsPerMarket;
-    private readonly TimeSpan _freshness = options.Value.PriceSourceFreshness;
 
-
-    /// <summary>The latest price of every source (the state's copy is written with each step).</summary>
-    private PriceBoard? _board;
+    /// <summary>The domain's price state: sources, oracle guard, circuit breaker, volatility (persisted with each step).</summary>
+    private MarketPriceState? _pricing;
 
     /// <summary>Steps of this market, one at a time; prices arriving meanwhile wait together for the next.</summary>
-    private StepConflator<PriceUpdate, StepOutcome>? _steps;
+    private StepConflator<Received, StepOutcome>? _steps;
 
     private string Symbol => this.GetPrimaryKeyString();
 
@@ -55,10 +82,22 @@ public sealed class MarketGrain(
         return Task.WhenAll(deliveries);
     }
 
-    public Task<MarkPrice?> GetMarkAsync() =>
-        Task.FromResult(state.State.Sequence == 0
-            ? null
-            : new MarkPrice(Symbol, state.State.Sequence, state.State.Price, state.State.Timestamp));
+    public async Task<MarkPrice?> GetMarkAsync()
+    {
+        if (state.State.Sequence == 0)
+        {
+            return null;
+        }
+
+        var stale = false;
+        if (state.State.Pricing is not null)
+        {
+            var (config, _) = await configs.GetAsync();
+            stale = config.TryGetMarket(Symbol, out var spec) && Pricing(spec).IsStale(clock.UtcNow);
+        }
+
+        return new MarkPrice(Symbol, state.State.Sequence, state.State.Price, state.State.Timestamp) { Multiplier = state.State.Multiplier, Stale = stale };
+    }
 
     public async Task<StepOutcome> PublishPriceAsync(PriceUpdate update)
     {
@@ -77,40 +116,50 @@ public sealed class MarketGrain(
             }
         }
 
-        _board ??= RestoreBoard();
-        if (!_board.Update(update.Source, update.Price, update.Timestamp))
-        {
-            return StepOutcome.Empty($"{Symbol}#stale"); // older than this source's last price: superseded
-        }
-
         // Conflation: the update joins the next step. While a step runs, every update that arrives is folded into the
         // one after it, which decides at the newest mark; each caller gets the outcome of the step that included it.
-        _steps ??= new StepConflator<PriceUpdate, StepOutcome>(StepAsync);
-        return await _steps.SubmitAsync(update);
+        // Freshness is measured on the engine's clock at receipt, never on the time the feed claims.
+        _steps ??= new StepConflator<Received, StepOutcome>(StepAsync);
+        return await _steps.SubmitAsync(new Received(update, clock.UtcNow));
     }
 
-    private async Task<StepOutcome> StepAsync(IReadOnlyList<PriceUpdate> updates)
+    private async Task<StepOutcome> StepAsync(IReadOnlyList<Received> updates)
     {
-        var evaluate = updates.Any(u => u.Evaluate); // only seeding prices do not ask for evaluation
-        var newest = updates.MaxBy(u => u.Timestamp)!; // its timestamp and source are the tick's
+        var evaluate = updates.Any(u => u.Update.Evaluate); // only seeding prices do not ask for evaluation
+        var newest = updates.MaxBy(u => u.Update.Timestamp)!.Update; // its timestamp and source are the tick's
         var started = Stopwatch.GetTimestamp();
-        var (_, version) = await configs.GetAsync();
-        var board = _board!;
-        var mark = board.Mark()!.Value;
-        state.State.Sources = board.Latest.ToDictionary(q => q.Key, q => new SourceQuote(q.Value.Price, q.Value.Timestamp), StringComparer.Ordinal);
-        if (state.State.Sequence > 0 && mark == state.State.Price && evaluate)
+        var (config, version) = await configs.GetAsync();
+        var pricing = Pricing(config.Market(Symbol));
+        PriceStepOutcome? outcome = null;
+        var ended = new List<ModelEvent>();
+        foreach (var (update, receivedAt) in updates)
         {
-            await state.WriteStateAsync(); // e.g. one source out of line with the others: the median did not move
-            return StepOutcome.Empty($"{Symbol}#{state.State.Sequence}");
+            outcome = update.Evaluate || state.State.Sequence > 0 && pricing.Mark is not null
+                ? pricing.Apply(update.Source, update.Price, receivedAt)
+                : pricing.SetInitial(update.Price, receivedAt, update.Source);
+            if (outcome.Event is { } e)
+            {
+                ended.Add(e);
+            }
+        }
+
+        state.State.Pricing = pricing.Snapshot();
+        if (outcome is not { GoesOn: true, Mark: { } mark })
+        {
+            // price_stale or price_held: the mark is unchanged and nobody is evaluated.
+            await state.WriteStateAsync();
+            var step = $"{Symbol}#{state.State.Sequence}/{(outcome?.Kind ?? PriceStepKind.Stale).ToString().ToLowerInvariant()}";
+            return new StepOutcome(step, [.. ended.Select(e => e.ToGrid(step, clock.UtcNow))], 0);
         }
 
         state.State.Sequence++;
         state.State.Price = mark;
+        state.State.Multiplier = pricing.Multiplier;
         state.State.Timestamp = newest.Timestamp;
         state.State.Source = newest.Source;
         await state.WriteStateAsync();
 
-        var tick = new MarketTick(Symbol, state.State.Sequence, mark, newest.Timestamp, evaluate, version);
+        var tick = new MarketTick(Symbol, state.State.Sequence, mark, newest.Timestamp, evaluate, version) { Multiplier = pricing.Multiplier };
         var reports = await DeliverToShardsAsync(tick);
         if (!evaluate)
         {
@@ -118,18 +167,29 @@ public sealed class MarketGrain(
         }
 
         var notable = reports.SelectMany(r => r.Reports).ToImmutableArray();
-        var events = notable.IsEmpty
-            ? []
-            : await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SettleAsync(tick.StepId, notable);
+        var events = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SettleAsync(tick.StepId, notable, priceStep: true);
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);
-        return new StepOutcome(tick.StepId, events, evaluated) { Delivered = reports.Sum(r => r.Delivered) };
+        return new StepOutcome(tick.StepId, [.. ended.Select(e => e.ToGrid(tick.StepId, clock.UtcNow)), .. events], evaluated)
+        {
+            Delivered = reports.Sum(r => r.Delivered),
+        };
     }
 
-    private PriceBoard RestoreBoard()
+    private MarketPriceState Pricing(MarketSpec spec)
     {
-        var board = new PriceBoard(_freshness);
-        board.Restore(state.State.Sources.Select(q => KeyValuePair.Create(q.Key, new SourcePrice(q.Value.Price, q.Value.Timestamp))));
-        return board;
+        if (_pricing is null)
+        {
+            _pricing = state.State.Pricing is { } snapshot ? MarketPriceState.Restore(spec, snapshot) : new MarketPriceState(spec);
+        }
+        else if (!ReferenceEquals(_pricing.Spec, spec))
+        {
+            _pricing.Reconfigure(spec);
+        }
+
+        return _pricing;
     }
+
+    /// <summary>A price and the engine's time at which it was received.</summary>
+    private readonly record struct Received(PriceUpdate Update, DateTimeOffset ReceivedAt);
 }

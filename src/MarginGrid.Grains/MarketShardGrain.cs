@@ -45,6 +45,9 @@ public sealed class MarketShardGrain(
 
     public Task<int> CountAsync() => Task.FromResult(state.State.Holders.Count);
 
+    public Task<System.Collections.Immutable.ImmutableArray<string>> HoldersAsync() =>
+        Task.FromResult(System.Collections.Immutable.ImmutableArray.CreateRange(state.State.Holders));
+
     public Task RegisterAsync(string account)
     {
         if (!state.State.Holders.Add(account))

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using MarginGrid.Domain;
 using Orleans.Concurrency;
 
 namespace MarginGrid.Grains;
@@ -16,15 +17,78 @@ public interface IAccountRiskGrain : IGrainWithStringKey
     Task<EvaluationReport?> EvaluateAsync(string step);
 
     /// <summary>
-    /// First half of a coordinated liquidation: if the account still needs it, closes and sells at its current marks,
-    /// persists the result with the fund settlement outstanding, and returns what the fund must take and cover.
-    /// Idempotent per <paramref name="liquidationId"/>; null when there is nothing to do.
+    /// First half of a coordinated liquidation: applies the account's part of the step's decision (if its holdings are
+    /// still the version it was decided on), persists it with the fund settlement outstanding, and returns what the fund
+    /// must take and cover. Idempotent per liquidation id; null when there is nothing to do.
     /// </summary>
-    Task<LiquidationCharge?> BeginLiquidationAsync(string liquidationId);
+    Task<LiquidationCharge?> BeginLiquidationAsync(LiquidationOrder order);
 
-    /// <summary>Second half: records the fund's answer (bankruptcy cover, if any) and returns the liquidation's events.</summary>
+    /// <summary>
+    /// Second half: records the fund's answer (bankruptcy cover, if any) and the auto-deleveraging closes it caused, and
+    /// returns the liquidation's events.
+    /// </summary>
     Task<ImmutableArray<GridEvent>> CompleteLiquidationAsync(string liquidationId, BankruptcyCoverView? cover);
+
+    /// <summary>v3: closes part of this account's position at another account's bankruptcy price. Idempotent per id.</summary>
+    Task ApplyAdlAsync(string adlId, AdlOrder close);
+
+    /// <summary>The holdings a liquidation or auto-deleveraging decision is made on (interleaves: a read).</summary>
+    [AlwaysInterleave]
+    Task<AccountSnapshot?> SnapshotAsync();
 }
+
+/// <summary>An account's holdings at a version, and whether its collateral is in auction.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AccountSnapshot")]
+public sealed record AccountSnapshot(
+    [property: Id(0)] string Account,
+    [property: Id(1)] AccountSeed Holdings,
+    [property: Id(2)] long Version,
+    [property: Id(3)] bool InAuction);
+
+/// <summary>One account's part of a step's liquidation, as decided by the domain on holdings of <see cref="Version"/>.</summary>
+[GenerateSerializer, Immutable, Alias("mg.LiquidationOrder")]
+public sealed record LiquidationOrder(
+    [property: Id(0)] string LiquidationId,
+    [property: Id(1)] long Version,
+    [property: Id(2)] ImmutableArray<CloseOrder> Closes,
+    [property: Id(3)] ImmutableArray<SaleOrder> Sales,
+    [property: Id(4)] decimal Deficit,
+    [property: Id(5)] AuctionOrder? Auction,
+    [property: Id(6)] string? DeferReason,
+    [property: Id(7)] decimal? AdlRecovered,
+    [property: Id(8)] ImmutableArray<AdlOrder> Adl);
+
+[GenerateSerializer, Immutable, Alias("mg.CloseOrder")]
+public sealed record CloseOrder(
+    [property: Id(0)] string Market,
+    [property: Id(1)] decimal Quantity,
+    [property: Id(2)] decimal Price,
+    [property: Id(3)] decimal Penalty,
+    [property: Id(4)] decimal RealizedPnl);
+
+[GenerateSerializer, Immutable, Alias("mg.SaleOrder")]
+public sealed record SaleOrder(
+    [property: Id(0)] string Asset,
+    [property: Id(1)] decimal Quantity,
+    [property: Id(2)] decimal Price,
+    [property: Id(3)] decimal Discount,
+    [property: Id(4)] decimal Proceeds);
+
+[GenerateSerializer, Immutable, Alias("mg.AuctionOrder")]
+public sealed record AuctionOrder(
+    [property: Id(0)] string Asset,
+    [property: Id(1)] decimal Lot,
+    [property: Id(2)] decimal Tab,
+    [property: Id(3)] decimal Top);
+
+/// <summary>v3: one auto-deleveraging close of <see cref="Account"/> at the bankruptcy price of <see cref="Counterparty"/>.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AdlOrder")]
+public sealed record AdlOrder(
+    [property: Id(0)] string Account,
+    [property: Id(1)] string Market,
+    [property: Id(2)] decimal Quantity,
+    [property: Id(3)] decimal Price,
+    [property: Id(4)] string Counterparty);
 
 /// <summary>
 /// The holders of one market, sharded by a stable hash of the account id. Key: "{symbol}/{shard}".
@@ -50,17 +114,38 @@ public interface IMarketShardGrain : IGrainWithStringKey
 
     [AlwaysInterleave]
     Task<int> CountAsync();
+
+    /// <summary>The accounts registered here (auto-deleveraging looks for counterparties among them).</summary>
+    [AlwaysInterleave]
+    Task<ImmutableArray<string>> HoldersAsync();
 }
 
 /// <summary>Sequences the liquidations of each step, most endangered first. Key: 0.</summary>
 public interface ILiquidationCoordinatorGrain : ILiquidationQueueGrain
 {
-    /// <summary>Orders the step's margin calls and liquidates its liquidatable accounts; returns the step's events.</summary>
-    Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports);
+    /// <summary>
+    /// Settles a step: orders its margin calls, evaluates the accounts queued by a cap (a price step whose mark was set),
+    /// decides its liquidations centrally and has the accounts and the fund apply them; returns the step's events.
+    /// </summary>
+    Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep);
 
     /// <summary>Evaluates the given accounts as one step (after a multi-market price update) and settles it.</summary>
     Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts);
+
+    /// <summary>Decides the liquidation of an account in its own (command) step; the account applies it itself.</summary>
+    [AlwaysInterleave]
+    Task<AccountStepDecision> DecideAsync(string step, AccountSnapshot candidate);
+
+    /// <summary>An account's own step found it no longer liquidatable: it leaves the cap queue.</summary>
+    [AlwaysInterleave]
+    Task DequeueAsync(string account);
 }
+
+/// <summary>The coordinator's decision for an account's own step: its order, the step's netting events, the ADL closes.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AccountStepDecision")]
+public sealed record AccountStepDecision(
+    [property: Id(0)] LiquidationOrder Order,
+    [property: Id(1)] ImmutableArray<ModelEvent> Batches);
 
 /// <summary>The insurance fund's ledger: liquidation charges, applied idempotently per liquidation id. Key: 0.</summary>
 public interface IFundLedgerGrain : IInsuranceFundGrain

@@ -292,7 +292,7 @@ public sealed class ModelEngine
         {
             var now = Instant(Now);
             var candidates = liquidate
-                .Select(x => new LiquidationCandidate(x.Id, _accounts[x.Id].Portfolio, HoldsStale(_accounts[x.Id].Portfolio, now)))
+                .Select(x => new LiquidationCandidate(x.Id, _accounts[x.Id].Portfolio, StepLiquidation.HoldsStale(_accounts[x.Id].Portfolio, m => _prices.TryGetValue(m, out var state) && state.IsStale(now), _config)))
                 .ToList();
             var counterparties = _accounts
                 .Where(a => !_auctions.ContainsKey(a.Key))
@@ -502,29 +502,6 @@ public sealed class ModelEngine
         foreach (var (asset, q) in portfolio.Balances)
         {
             if (q != 0m && asset != Assets.Usd && _config.TryGetCollateral(asset, out var spec) && spec.PriceMarket == market)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    /// <summary>Holds a position in, or a non-zero collateral balance priced by, a market that is stale now.</summary>
-    private bool HoldsStale(Portfolio portfolio, DateTimeOffset now)
-    {
-        foreach (var market in portfolio.Positions.Keys)
-        {
-            if (_prices[market].IsStale(now))
-            {
-                return true;
-            }
-        }
-
-        foreach (var (asset, q) in portfolio.Balances)
-        {
-            if (q != 0m && asset != Assets.Usd && _config.TryGetCollateral(asset, out var spec)
-                && spec.PriceMarket is { } market && _prices.TryGetValue(market, out var state) && state.IsStale(now))
             {
                 return true;
             }
