@@ -46,6 +46,18 @@ public sealed record LoadOptions
     /// </summary>
     public string? Compare { get; init; }
 
+    /// <summary>Where the comparison's variants run: <c>model</c> (ModelEngine, sequential) or <c>grid</c> (the embedded grid, checked against it).</summary>
+    public string CompareEngine { get; init; } = "model";
+
+    /// <summary>oracle-attack: 2 or 3 sources (a --compare variant).</summary>
+    internal int OracleSources { get; init; } = 3;
+
+    /// <summary>oracle-attack: false leaves the lie out (a --compare variant).</summary>
+    internal bool Lie { get; init; } = true;
+
+    /// <summary>A --compare variant's configuration (the v2 wire fields), applied to the simulated markets'.</summary>
+    internal Func<RiskConfigSnapshot, RiskConfigSnapshot>? Configure { get; init; }
+
     public string Output { get; init; } = "load-report";
 
     public bool Plain { get; init; }
@@ -95,6 +107,11 @@ public sealed record LoadOptions
         if (Compare is not null and not "v2")
         {
             return $"--compare knows v2, got '{Compare}'";
+        }
+
+        if (CompareEngine is not "model" and not "grid")
+        {
+            return $"--compare-on must be model or grid, got '{CompareEngine}'";
         }
 
         if (Compare is not null && Targets.Count > 0)

@@ -29,10 +29,11 @@ public static class Program
         var plain = new Option<bool>("--plain") { Description = "No progress bars." };
         var verbose = new Option<bool>("--verbose") { Description = "The embedded grid logs at information level too (default: warnings and errors only)." };
         var compare = new Option<string?>("--compare") { Description = "v2: run the oracle guard, netting with impact and caps with and without, side by side (compare-v2.md, compare-v2.json), instead of a load run." };
+        var compareOn = new Option<string>("--compare-on") { Description = "model (ModelEngine, sequential) | grid (the embedded grid, each variant checked against ModelEngine)", DefaultValueFactory = _ => d.CompareEngine };
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
         {
-            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, compare, failOn,
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, compare, compareOn, failOn,
         };
         root.SetAction(async (parse, ct) =>
         {
@@ -68,6 +69,7 @@ public static class Program
                     Verbose = parse.GetValue(verbose),
                     FailOn = ParseThresholds(parse.GetValue(failOn) ?? []),
                     Compare = parse.GetValue(compare),
+                    CompareEngine = parse.GetValue(compareOn)!,
                 };
             }
             catch (ArgumentException e)
