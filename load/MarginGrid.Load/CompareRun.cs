@@ -110,12 +110,12 @@ public static class CompareRun
 
         var variants = new List<VariantResult>();
         var notes = new List<string>();
-        async Task Run(string comparison, string variant, LoadScenario scenario, Func<RiskConfigSnapshot, LoadSetup, RiskConfigSnapshot> configure, int sources = 3, bool lie = true, bool net = true)
+        async Task Run(string comparison, string variant, LoadScenario scenario, Func<RiskConfigSnapshot, LoadSetup, RiskConfigSnapshot> configure, int sources = 3, bool lie = true, LiquidationNetting net = LiquidationNetting.Batch)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var setup = LoadSetup.Build(options with { Scenario = scenario }, "acct", sources, lie);
             var config = configure(setup.Config, setup);
-            var onGrid = options.CompareEngine == "grid" && net; // the grid only nets across accounts (the model)
+            var onGrid = options.CompareEngine == "grid" && net == LiquidationNetting.Batch; // the grid only nets across accounts (the model)
             console.WriteLine($"{comparison}: {variant} ({(onGrid ? "grid" : ModelSequential)}) …");
             variants.Add(onGrid
                 ? await RunGridAsync(comparison, variant, options with { Scenario = scenario, OracleSources = sources, Lie = lie, Configure = _ => config, Feed = FeedMode.Sequential, Baseline = true, Plain = true }, cancellationToken)
@@ -138,13 +138,14 @@ public static class CompareRun
 
         await Run("cascade", "no impact (v1)", LoadScenario.Cascade, Plain);
         await Run("cascade", "impact, batch netting", LoadScenario.Cascade, Impact);
-        await Run("cascade", "impact, each account alone", LoadScenario.Cascade, Impact, net: false);
+        await Run("cascade", "impact, each account alone", LoadScenario.Cascade, Impact, net: LiquidationNetting.EachAccountAlone);
+        await Run("cascade", "impact, no netting (gross)", LoadScenario.Cascade, Impact, net: LiquidationNetting.Gross);
         await Run("crash-2020-03-12", "no caps", LoadScenario.Crash20200312, Plain);
         await Run("crash-2020-03-12", "caps", LoadScenario.Crash20200312, Capped);
 
-        notes.Add(string.Create(CultureInfo.InvariantCulture, $"engine \"{ModelSequential}\": ModelEngine, the domain's step code applied one step at a time; \"grid\": the embedded grid (--compare-on grid) configured through RiskConfigSnapshot/MarketConfig, each run checked event by event against ModelEngine (its zero-miss result is in the column). \"each account alone\" is not the model, so it always runs on ModelEngine."));
+        notes.Add(string.Create(CultureInfo.InvariantCulture, $"engine \"{ModelSequential}\": ModelEngine, the domain's step code applied one step at a time; \"grid\": the embedded grid (--compare-on grid) configured through RiskConfigSnapshot/MarketConfig, each run checked event by event against ModelEngine (its zero-miss result is in the column). \"each account alone\" and \"no netting (gross)\" are not the model, so they always run on ModelEngine."));
         notes.Add(string.Create(CultureInfo.InvariantCulture, $"oracle-attack: from 30 % to 60 % of the run source feed-c reports the first market 40 % low; \"2 sources\" has feed-a and feed-c only. Guard: maxAge {Guard.MaxAge} s, maxDeviation {Guard.MaxDeviation}, minSources {Guard.MinSources}. What the lie caused is the lie run minus the honest run of the same configuration."));
-        notes.Add(string.Create(CultureInfo.InvariantCulture, $"cascade: impact κ = {Kappa} per USD of residual notional on every market, maxImpact {MaxImpact}. \"each account alone\" (not the model) nets each account's closes only with its own, at the same κ. Slippage: Σ quantity × |execution price − mark| over liquidation closes."));
+        notes.Add(string.Create(CultureInfo.InvariantCulture, $"cascade: impact κ = {Kappa} per USD of residual notional on every market, maxImpact {MaxImpact}. \"each account alone\" (not the model) nets each account's closes only with its own, at the same κ; \"no netting (gross)\" (not the model) trades each side's whole volume at the impact of that side's total. Slippage: Σ quantity × |execution price − mark| over liquidation closes."));
         notes.Add(string.Create(CultureInfo.InvariantCulture, $"crash-2020-03-12: caps per market and step = {CapShare:P1} of the market's gross open notional at the start. Peak closes per step: liquidation events in one step; peak closed notional: Σ quantity × mark in one step."));
         foreach (var g in variants.GroupBy(v => v.Comparison).Where(g => g.Key.StartsWith("oracle-attack", StringComparison.Ordinal)))
         {
@@ -200,7 +201,7 @@ public static class CompareRun
     }
 
     /// <summary>One variant through <see cref="ModelEngine"/> (via <see cref="ReferenceEngine"/>), one step per planned update.</summary>
-    internal static VariantResult RunModel(string comparison, string variant, RiskConfigSnapshot config, LoadSetup setup, bool netAcrossAccounts = true)
+    internal static VariantResult RunModel(string comparison, string variant, RiskConfigSnapshot config, LoadSetup setup, LiquidationNetting netting = LiquidationNetting.Batch)
     {
         var clock = Stopwatch.StartNew();
         var engine = new ReferenceEngine(
@@ -208,7 +209,7 @@ public static class CompareRun
             [.. setup.Ids.Select((id, i) => ReferenceEngine.Seed(id, setup.Seeds[i]))],
             LoadRun.InitialFund,
             LoadRun.InitialPriceTime,
-            netAcrossAccounts);
+            netting);
         var tally = new Tally(LoadRun.InitialFund);
         engine.Initialize(setup.StartPrices, LoadRun.InitialSource);
         tally.Add(engine);

@@ -16,11 +16,11 @@ public sealed class ReferenceEngine
     private readonly ModelEngine _engine;
 
     /// <param name="start">The clock's start: the time of the initial prices.</param>
-    /// <param name="netAcrossAccounts">False only for the comparison of issue 11 (not the model): each account's closes alone.</param>
+    /// <param name="netting">Other than Batch only for the comparisons of issue 11 (not the model).</param>
     public ReferenceEngine(
-        RiskConfiguration config, IEnumerable<ModelAccountSeed> accounts, decimal fund, DateTimeOffset start, bool netAcrossAccounts = true)
+        RiskConfiguration config, IEnumerable<ModelAccountSeed> accounts, decimal fund, DateTimeOffset start, LiquidationNetting netting = LiquidationNetting.Batch)
     {
-        _engine = new ModelEngine(config, fund, accounts, Seconds(start)) { NetAcrossAccounts = netAcrossAccounts };
+        _engine = new ModelEngine(config, fund, accounts, Seconds(start)) { Netting = netting };
     }
 
     public ModelEngine Engine => _engine;

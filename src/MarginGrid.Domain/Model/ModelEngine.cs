@@ -61,10 +61,10 @@ public sealed class ModelEngine
     public long Evaluations { get; private set; }
 
     /// <summary>
-    /// True (the model): a step's liquidation closes are netted across accounts per market. False (a comparison, not
-    /// the model): each account's closes are netted only with its own, at the same impact.
+    /// <see cref="LiquidationNetting.Batch"/> (the model): a step's liquidation closes are netted across accounts per
+    /// market. The others are comparisons, not the model.
     /// </summary>
-    public bool NetAcrossAccounts { get; init; } = true;
+    public LiquidationNetting Netting { get; init; } = LiquidationNetting.Batch;
 
     /// <summary>Whether the account's margin-call flag is armed.</summary>
     public bool IsArmed(string account) => _accounts[account].Armed;
@@ -298,7 +298,7 @@ public sealed class ModelEngine
                 .Where(a => !_auctions.ContainsKey(a.Key))
                 .Select(a => KeyValuePair.Create(a.Key, a.Value.Portfolio))
                 .ToList();
-            var result = StepLiquidation.Run(candidates, _marks, _config, new LiquidationBudget(_config), Ledger, counterparties, NetAcrossAccounts);
+            var result = StepLiquidation.Run(candidates, _marks, _config, new LiquidationBudget(_config), Ledger, counterparties, Netting);
             events.AddRange(result.Events);
             foreach (var outcome in result.Accounts)
             {
