@@ -33,7 +33,18 @@ public sealed record VariantResult(
     decimal InsuranceFund,
     decimal BadDebt,
     bool ConservationHolds,
-    double Seconds);
+    double Seconds)
+{
+    /// <summary>v3: bankruptcy deficits recovered from counterparties by auto-deleveraging, and its closes.</summary>
+    public decimal AdlRecovered { get; init; }
+
+    public long AdlCloses { get; init; }
+
+    /// <summary>v3: auction purchases by the simulated keepers, and what they earned (Σ quantity × (mark − price)).</summary>
+    public long AuctionTakes { get; init; }
+
+    public decimal KeeperEarnings { get; init; }
+}
 
 /// <summary>The side-by-side runs of <c>--compare v2</c> (issue 11), with the configuration each variant changes.</summary>
 public sealed record CompareReport(
@@ -61,6 +72,24 @@ public sealed record CompareReport(
         md.AppendLine();
         md.AppendLine(inv, $"{Accounts:N0} accounts, {Markets} markets, seed {Seed}, {DurationSeconds:0.#} s of updates at {Rate:N0}/s; the same accounts and prices for every variant of a comparison. Insurance fund {LoadRun.InitialFund:N0} at the start.");
         md.AppendLine();
+        if (Set == "v3")
+        {
+            md.AppendLine("| comparison | variant | engine | liquidations | collateral sales | bankruptcies | fund low → end | fund drawdown (start − low) | bad debt socialized | ADL recovered / closes | auction takes | keepers' earnings | conservation |");
+            md.AppendLine("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+            foreach (var v in Variants)
+            {
+                md.AppendLine(inv, $"| {v.Comparison} | {v.Variant} | {v.Engine} | {v.Liquidations:N0} | {v.CollateralSales:N0} | {v.Bankruptcies:N0} | {v.InsuranceFundLow:N2} → {v.InsuranceFund:N2} | {v.InsuranceFundStart - v.InsuranceFundLow:N2} | {v.BadDebt:N2} | {v.AdlRecovered:N2} / {v.AdlCloses:N0} | {v.AuctionTakes:N0} | {v.KeeperEarnings:N2} | {(v.ConservationHolds ? "holds" : "FAILS")} |");
+            }
+
+            md.AppendLine();
+            foreach (var note in Notes)
+            {
+                md.AppendLine(inv, $"- {note}");
+            }
+
+            return md.ToString();
+        }
+
         md.AppendLine("| comparison | variant | engine | liquidations | collateral sales | bankruptcies | deferred | price stale / held | peak closes per step | peak closed notional per step | slippage | fund low → end | bad debt (socialized) | conservation |");
         md.AppendLine("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
         foreach (var v in Variants)
@@ -103,9 +132,14 @@ public static class CompareRun
 
     public static async Task<CompareReport> RunAsync(LoadOptions options, IAnsiConsole console, CancellationToken cancellationToken)
     {
+        if (options.Compare == "v3")
+        {
+            return CompareV3.Run(options, console, cancellationToken);
+        }
+
         if (options.Compare != "v2")
         {
-            throw new ArgumentException($"--compare knows v2, got '{options.Compare}'");
+            throw new ArgumentException($"--compare knows v2 and v3, got '{options.Compare}'");
         }
 
         var variants = new List<VariantResult>();
@@ -201,12 +235,19 @@ public static class CompareRun
     }
 
     /// <summary>One variant through <see cref="ModelEngine"/> (via <see cref="ReferenceEngine"/>), one step per planned update.</summary>
-    internal static VariantResult RunModel(string comparison, string variant, RiskConfigSnapshot config, LoadSetup setup, LiquidationNetting netting = LiquidationNetting.Batch)
+    internal static VariantResult RunModel(
+        string comparison,
+        string variant,
+        RiskConfigSnapshot config,
+        LoadSetup setup,
+        LiquidationNetting netting = LiquidationNetting.Batch,
+        IReadOnlyList<ModelAccountSeed>? extra = null,
+        Action<ReferenceEngine, Tally>? afterStep = null)
     {
         var clock = Stopwatch.StartNew();
         var engine = new ReferenceEngine(
             config.ToDomain(),
-            [.. setup.Ids.Select((id, i) => ReferenceEngine.Seed(id, setup.Seeds[i]))],
+            [.. setup.Ids.Select((id, i) => ReferenceEngine.Seed(id, setup.Seeds[i])), .. extra ?? []],
             LoadRun.InitialFund,
             LoadRun.InitialPriceTime,
             netting);
@@ -217,6 +258,7 @@ public static class CompareRun
         {
             engine.Step(tick);
             tally.Add(engine);
+            afterStep?.Invoke(engine, tally);
         }
 
         var m = engine.Engine;
@@ -240,11 +282,22 @@ public static class CompareRun
             m.Ledger.Fund,
             m.Ledger.SocializedLoss,
             m.Conservation().Holds,
-            clock.Elapsed.TotalSeconds);
+            clock.Elapsed.TotalSeconds)
+        {
+            AdlRecovered = decimal.Round(tally.AdlRecovered, 2),
+            AdlCloses = tally.AdlCloses,
+            AuctionTakes = tally.AuctionTakes,
+            KeeperEarnings = decimal.Round(tally.KeeperEarnings, 2),
+        };
     }
 
-    private sealed class Tally(decimal fund)
+    internal sealed class Tally(decimal fund)
     {
+        public decimal AdlRecovered { get; private set; }
+        public long AdlCloses { get; private set; }
+        public long AuctionTakes { get; private set; }
+        public decimal KeeperEarnings { get; private set; }
+
         public long Liquidations { get; private set; }
         public long Sales { get; private set; }
         public long Bankruptcies { get; private set; }
@@ -277,6 +330,19 @@ public static class CompareRun
                         break;
                     case ModelEventType.Bankruptcy:
                         Bankruptcies++;
+                        AdlRecovered += e.AdlRecovered ?? 0m;
+                        break;
+                    case ModelEventType.Adl:
+                        AdlCloses++;
+                        break;
+                    case ModelEventType.AuctionTake:
+                        AuctionTakes++;
+                        var spec = engine.Engine.Config.TryGetCollateral(e.Asset!, out var c) ? c : null;
+                        if (spec?.PriceMarket is { } pm)
+                        {
+                            KeeperEarnings += e.Quantity!.Value * (MarginCalculator.Mark(marks, pm) - e.Price!.Value);
+                        }
+
                         break;
                     case ModelEventType.LiquidationDeferred:
                         Deferred++;

@@ -104,9 +104,9 @@ public sealed record LoadOptions
             return "--feed per-market lets the grid conflate prices, so its decisions cannot be compared tick by tick with the exhaustive baseline: add --no-baseline";
         }
 
-        if (Compare is not null and not "v2")
+        if (Compare is not null and not "v2" and not "v3")
         {
-            return $"--compare knows v2, got '{Compare}'";
+            return $"--compare knows v2 and v3, got '{Compare}'";
         }
 
         if (CompareEngine is not "model" and not "grid")

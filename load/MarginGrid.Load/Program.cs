@@ -28,7 +28,7 @@ public static class Program
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md and the plots.", DefaultValueFactory = _ => d.Output };
         var plain = new Option<bool>("--plain") { Description = "No progress bars." };
         var verbose = new Option<bool>("--verbose") { Description = "The embedded grid logs at information level too (default: warnings and errors only)." };
-        var compare = new Option<string?>("--compare") { Description = "v2: run the oracle guard, netting with impact and caps with and without, side by side (compare-v2.md, compare-v2.json), instead of a load run." };
+        var compare = new Option<string?>("--compare") { Description = "v2: the oracle guard, netting with impact and caps with and without, side by side (compare-v2.md/.json); v3: a crash with fixed-discount sales, auctions with keepers, ADL (compare-v3.md/.json) — instead of a load run." };
         var compareOn = new Option<string>("--compare-on") { Description = "model (ModelEngine, sequential) | grid (the embedded grid, each variant checked against ModelEngine)", DefaultValueFactory = _ => d.CompareEngine };
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")

@@ -40,6 +40,9 @@ public sealed class ReferenceEngine
     public List<string> Step(string market, string source, decimal price, DateTimeOffset timestamp) =>
         Keys(_engine.Apply(new ModelPriceStep(market, price) { Source = source, Time = Seconds(timestamp) }));
 
+    /// <summary>A v3 bid as a step at the current time; returns its events.</summary>
+    public List<string> Bid(ModelBidStep bid) => Keys(_engine.Apply(bid));
+
     /// <summary>A load-plan tick as a model step.</summary>
     public List<string> Step(PlannedTick tick) => Step(tick.Market, tick.Source, tick.Price, tick.Timestamp);
 

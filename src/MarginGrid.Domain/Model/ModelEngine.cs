@@ -38,6 +38,8 @@ public sealed class ModelEngine
         }
     }
 
+    public RiskConfiguration Config => _config;
+
     /// <summary>The clock, in scenario seconds.</summary>
     public decimal Now { get; private set; }
 
