@@ -1,3 +1,4 @@
+using MarginGrid.Client;
 using MarginGrid.Grains;
 
 namespace MarginGrid.Load;
@@ -28,8 +29,14 @@ public sealed record LoadOptions
 
     public bool Baseline { get; init; } = true;
 
-    /// <summary>A running cluster's HTTP API base addresses; empty: an embedded grid in this process.</summary>
+    /// <summary>A running cluster's HTTP API base addresses; empty: an embedded grid in this process (or <see cref="Orleans"/>).</summary>
     public IReadOnlyList<Uri> Targets { get; init; } = [];
+
+    /// <summary>A running cluster's gateways, reached through the native client (<c>--target orleans://host:port,…</c>).</summary>
+    public MarginGridClientOptions? Orleans { get; init; }
+
+    /// <summary>Whether the run drives a running cluster (over HTTP or through the native client) rather than an embedded grid.</summary>
+    public bool IsRemote => Targets.Count > 0 || Orleans is not null;
 
     /// <summary>API keys for a running cluster (from MarginGrid__Load__AdminKey, …FeedKey, …TraderKey, …ReaderKey).</summary>
     public LoadKeys Keys { get; init; } = LoadKeys.FromEnvironment();
@@ -94,7 +101,17 @@ public sealed record LoadOptions
             return $"--shards must be between 1 and 256, got {Shards}";
         }
 
-        if (Targets.Count > 0 && Baseline)
+        if (Targets.Count > 0 && Orleans is not null)
+        {
+            return "--target takes either http(s) addresses or one orleans:// target, not both";
+        }
+
+        if (Orleans?.Validate() is { } orleans)
+        {
+            return $"--target: {orleans}";
+        }
+
+        if (IsRemote && Baseline)
         {
             return "--target drives a running cluster that other clients may change too, so there is no exhaustive baseline: add --no-baseline";
         }
@@ -114,7 +131,7 @@ public sealed record LoadOptions
             return $"--compare-on must be model or grid, got '{CompareEngine}'";
         }
 
-        if (Compare is not null && Targets.Count > 0)
+        if (Compare is not null && IsRemote)
         {
             return "--compare runs its variants in this process: leave out --target";
         }

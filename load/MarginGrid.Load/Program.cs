@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using MarginGrid.Client;
 using MarginGrid.Grains;
 using Spectre.Console;
 
@@ -22,7 +23,7 @@ public static class Program
         var shards = new Option<int>("--shards") { Description = "Holder shards per market.", DefaultValueFactory = _ => d.Shards };
         var warmup = new Option<double?>("--warmup") { Description = "Seconds left out of the steady-state tick→decision and tick→margin-call figures (default: min(5, 25 % of --duration))." };
         var feed = new Option<string>("--feed") { Description = "sequential (each update settled before the next; needed for the zero-miss check) | per-market (every market on its own schedule; the grid conflates)", DefaultValueFactory = _ => "sequential" };
-        var target = new Option<string?>("--target") { Description = "Comma-separated HTTP API base addresses of a running cluster (keys from MarginGrid__Load__{Admin,Feed,Trader,Reader}Key); default: an embedded grid in this process." };
+        var target = new Option<string?>("--target") { Description = "A running cluster: comma-separated HTTP API base addresses (keys from MarginGrid__Load__{Admin,Feed,Trader,Reader}Key), or orleans://host:port,host:port[?cluster-id=ID&service-id=ID] for its gateways through the native client (MarginGrid.Client); default: an embedded grid in this process." };
         var runId = new Option<string?>("--run-id") { Description = "Prefix of the account ids on a running cluster (default: load-<UTC time>)." };
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the exhaustive baseline and the zero-miss check." };
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md and the plots.", DefaultValueFactory = _ => d.Output };
@@ -58,6 +59,7 @@ public static class Program
                     Warmup = parse.GetValue(warmup) is { } w ? TimeSpan.FromSeconds(w) : null,
                     Baseline = !parse.GetValue(noBaseline),
                     Targets = ParseTargets(parse.GetValue(target)),
+                    Orleans = ParseOrleansTarget(parse.GetValue(target)),
                     Feed = parse.GetValue(feed) switch
                     {
                         "sequential" => FeedMode.Sequential,
@@ -103,7 +105,7 @@ public static class Program
                 return comparison.Variants.All(v => v.ConservationHolds) ? 0 : 1;
             }
 
-            var run = options.Targets.Count > 0 ? RemoteRun.RunAsync(options, console, ct) : LoadRun.RunAsync(options, console, ct);
+            var run = options.IsRemote ? RemoteRun.RunAsync(options, console, ct) : LoadRun.RunAsync(options, console, ct);
             var report = (await run).Checked(options.FailOn);
             Directory.CreateDirectory(options.Output);
             await File.WriteAllTextAsync(Path.Combine(options.Output, "report.json"), report.ToJson(), ct);
@@ -117,11 +119,31 @@ public static class Program
         return root;
     }
 
-    private static Uri[] ParseTargets(string? text) =>
+    private static bool IsOrleansTarget(string? text) =>
+        text?.TrimStart().StartsWith(MarginGridClientOptions.Scheme + "://", StringComparison.OrdinalIgnoreCase) == true;
+
+    private static MarginGridClientOptions? ParseOrleansTarget(string? text)
+    {
+        if (!IsOrleansTarget(text))
+        {
+            return null;
+        }
+
+        try
+        {
+            return MarginGridClientOptions.Parse(text!.Trim());
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"--target: {e.Message}", e);
+        }
+    }
+
+    private static Uri[] ParseTargets(string? text) => IsOrleansTarget(text) ? [] :
         [.. (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t =>
             Uri.TryCreate(t.EndsWith('/') ? t : t + "/", UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
                 ? uri
-                : throw new ArgumentException($"--target expects http(s) base addresses, got '{t}'"))];
+                : throw new ArgumentException($"--target expects http(s) base addresses or one orleans://host:port,… target, got '{t}'"))];
 
     private static Dictionary<string, double> ParseThresholds(string[] items)
     {

@@ -8,16 +8,19 @@ using System.Text.Json.Nodes;
 using HdrHistogram;
 using MarginGrid.Domain;
 using MarginGrid.Simulation;
+using MarginGrid.Client;
 using Spectre.Console;
 
 namespace MarginGrid.Load;
 
 /// <summary>
-/// A load run against a running cluster through its HTTP API (<c>--target</c>): configures the markets (and seeds the
-/// insurance fund if it is new), opens the simulated accounts through the targets in turn, publishes the scenario's
-/// prices — timestamped from now on — and measures each update's latency from its scheduled time to the API's answer,
-/// which carries the step's events. At the end it reads every account and the fund back and checks conservation.
-/// There is no baseline: other clients may be changing the cluster too.
+/// A load run against a running cluster (<c>--target</c>), through its HTTP API (<c>http://…</c>) or through the native
+/// client at its gateways (<c>orleans://host:port,…</c>, <see cref="MarginGridClient"/>): the same flow either way
+/// (<see cref="IRemoteGrid"/> is the transport). It configures the markets (and seeds the insurance fund if it is
+/// new), opens the simulated accounts through the targets in turn, publishes the scenario's prices — timestamped from
+/// now on — and measures each update's latency from its scheduled time to the answer, which carries the step's
+/// events. At the end it reads every account and the fund back and checks conservation. There is no baseline: other
+/// clients may be changing the cluster too.
 /// </summary>
 public static class RemoteRun
 {
@@ -25,8 +28,19 @@ public static class RemoteRun
 
     public static async Task<LoadReport> RunAsync(LoadOptions options, IAnsiConsole console, CancellationToken cancellationToken)
     {
+        await using var grid = await ConnectAsync(options, cancellationToken);
+        return await RunAsync(options, grid, console, cancellationToken);
+    }
+
+    /// <summary>The transport <paramref name="options"/> asks for: the native client for an orleans:// target, HTTP otherwise.</summary>
+    internal static async Task<IRemoteGrid> ConnectAsync(LoadOptions options, CancellationToken cancellationToken) =>
+        options.Orleans is { } orleans
+            ? new ClientRemoteGrid(await MarginGridClient.ConnectAsync(orleans, cancellationToken))
+            : new HttpRemoteGrid(options.Targets, options.Keys);
+
+    internal static async Task<LoadReport> RunAsync(LoadOptions options, IRemoteGrid api, IAnsiConsole console, CancellationToken cancellationToken)
+    {
         var (config, startPrices, ids, seeds, plan) = LoadSetup.Build(options, options.RunId);
-        using var api = new RemoteGrid(options.Targets, options.Keys);
 
         var fundStart = await api.ConfigureAsync(config, InitialFund, cancellationToken);
         var latencies = new LatencyRecorder(options.EffectiveWarmup);
@@ -41,7 +55,7 @@ public static class RemoteRun
             // Markets are priced before accounts open in them: the API refuses an account that depends on an unpriced market.
             var origin = DateTimeOffset.UtcNow - TimeSpan.FromSeconds(1);
             DateTimeOffset Stamp(DateTimeOffset planned) => origin + (planned - TickPlan.Epoch);
-            await api.PublishAsync(0, [.. startPrices.Select(p => (p.Key, "feed-a", p.Value, Stamp(TickPlan.Epoch - TimeSpan.FromMilliseconds(1))))], cancellationToken);
+            await api.PublishAsync(0, [.. startPrices.Select(p => new RemotePrice(p.Key, "feed-a", p.Value, Stamp(TickPlan.Epoch - TimeSpan.FromMilliseconds(1))))], cancellationToken);
 
             var opening = progress("open accounts", ids.Length);
             await Parallel.ForEachAsync(Enumerable.Range(0, ids.Length), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (i, ct) =>
@@ -55,7 +69,7 @@ public static class RemoteRun
             var clock = Stopwatch.StartNew();
             async Task PublishAsync(PlannedTick tick)
             {
-                var step = await api.PublishAsync(tick.Index, [(tick.Market, tick.Source, tick.Price, Stamp(tick.Timestamp))], cancellationToken);
+                var step = await api.PublishAsync(tick.Index, [new RemotePrice(tick.Market, tick.Source, tick.Price, Stamp(tick.Timestamp))], cancellationToken);
                 lock (gate)
                 {
                     var latency = clock.Elapsed - tick.At;
@@ -93,7 +107,7 @@ public static class RemoteRun
         {
             Scenario = TickPlan.Name(options.Scenario),
             FanOut = "cluster",
-            Target = string.Join(",", options.Targets),
+            Target = api.Target,
             Accounts = options.Accounts,
             Markets = options.Markets,
             Seed = options.Seed,
@@ -122,15 +136,16 @@ public static class RemoteRun
 }
 
 /// <summary>The cluster's HTTP API as the load generator uses it (exact decimals as strings, API keys by role).</summary>
-internal sealed class RemoteGrid : IDisposable
+internal sealed class HttpRemoteGrid : IRemoteGrid
 {
     private readonly HttpClient[] _admin;
     private readonly HttpClient[] _feed;
     private readonly HttpClient[] _trader;
     private readonly HttpClient[] _reader;
 
-    public RemoteGrid(IReadOnlyList<Uri> targets, LoadKeys keys)
+    public HttpRemoteGrid(IReadOnlyList<Uri> targets, LoadKeys keys)
     {
+        Target = string.Join(",", targets);
         HttpClient[] Clients(string? key) => [.. targets.Select(t =>
         {
             var client = new HttpClient { BaseAddress = t, Timeout = TimeSpan.FromSeconds(60) };
@@ -147,14 +162,10 @@ internal sealed class RemoteGrid : IDisposable
         _reader = Clients(keys.Reader);
     }
 
-    public record struct StepAnswer(string Step, int Evaluated, ImmutableArray<string> EventTypes);
-
-    public record struct View(decimal Usd, decimal NetUsdTransfers, decimal RealizedPnl, decimal CollateralSoldValue);
-
-    public record struct Fund(decimal InsuranceFund, decimal SocializedLoss);
+    public string Target { get; }
 
     /// <summary>Sets the markets; seeds the fund when the cluster's is new. Returns the fund before the run.</summary>
-    public async Task<Fund> ConfigureAsync(RiskConfigSnapshot config, decimal initialFund, CancellationToken ct)
+    public async Task<RemoteFund> ConfigureAsync(RiskConfigSnapshot config, decimal initialFund, CancellationToken ct)
     {
         var body = new JsonObject
         {
@@ -193,9 +204,14 @@ internal sealed class RemoteGrid : IDisposable
         return await FundAsync(ct);
     }
 
+    /// <summary>
+    /// Seeds an account as it is (a simulated book, like a migration): the admin key with <c>allowUnhealthy</c>, since
+    /// traders move no money and the venue may not open an account that is not initial-margin healthy.
+    /// </summary>
     public Task OpenAsync(int index, string id, AccountSeed seed, CancellationToken ct) =>
-        SendAsync(_trader[index % _trader.Length], $"v1/accounts/{Uri.EscapeDataString(id)}", new JsonObject
+        SendAsync(_admin[index % _admin.Length], $"v1/accounts/{Uri.EscapeDataString(id)}", new JsonObject
         {
+            ["allowUnhealthy"] = true,
             ["collateral"] = new JsonObject([.. seed.Collateral.Select(c => KeyValuePair.Create(c.Key, (JsonNode?)Text(c.Value)))]),
             ["positions"] = new JsonArray([.. seed.Positions.Select(p => (JsonNode)new JsonObject
             {
@@ -206,7 +222,7 @@ internal sealed class RemoteGrid : IDisposable
         }, ct);
 
     /// <summary>Publishes a batch of prices through one of the targets; returns the first price's step.</summary>
-    public async Task<StepAnswer> PublishAsync(int index, IReadOnlyList<(string Market, string Source, decimal Price, DateTimeOffset Timestamp)> prices, CancellationToken ct)
+    public async Task<RemoteStep> PublishAsync(int index, IReadOnlyList<RemotePrice> prices, CancellationToken ct)
     {
         var body = new JsonArray([.. prices.Select(p => (JsonNode)new JsonObject
         {
@@ -217,19 +233,19 @@ internal sealed class RemoteGrid : IDisposable
         })]);
         var answer = await SendAsync(_feed[index % _feed.Length], "v1/prices", body, ct);
         var step = answer.GetProperty("steps")[0];
-        return new StepAnswer(
+        return new RemoteStep(
             step.GetProperty("step").GetString()!,
             step.GetProperty("evaluated").GetInt32(),
             [.. step.GetProperty("events").EnumerateArray().Select(e => e.GetProperty("type").GetString()!)]);
     }
 
-    public async Task<(IReadOnlyList<View> Views, Fund Fund)> AuditAsync(IReadOnlyList<string> ids, CancellationToken ct)
+    public async Task<(IReadOnlyList<RemoteView> Views, RemoteFund Fund)> AuditAsync(IReadOnlyList<string> ids, CancellationToken ct)
     {
-        var views = new View[ids.Count];
+        var views = new RemoteView[ids.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, ids.Count), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (i, token) =>
         {
             var view = await GetAsync(_reader[i % _reader.Length], $"v1/accounts/{Uri.EscapeDataString(ids[i])}", token);
-            views[i] = new View(
+            views[i] = new RemoteView(
                 view.GetProperty("collateral").TryGetProperty(Assets.Usd, out var usd) ? Number(usd) : 0m,
                 Number(view.GetProperty("netUsdTransfers")),
                 Number(view.GetProperty("realizedPnl")),
@@ -238,18 +254,20 @@ internal sealed class RemoteGrid : IDisposable
         return (views, await FundAsync(ct));
     }
 
-    public void Dispose()
+    public ValueTask DisposeAsync()
     {
         foreach (var client in _admin.Concat(_feed).Concat(_trader).Concat(_reader))
         {
             client.Dispose();
         }
+
+        return ValueTask.CompletedTask;
     }
 
-    private async Task<Fund> FundAsync(CancellationToken ct)
+    private async Task<RemoteFund> FundAsync(CancellationToken ct)
     {
         var fund = await GetAsync(_reader[0], "v1/insurance-fund", ct);
-        return new Fund(Number(fund.GetProperty("insuranceFund")), Number(fund.GetProperty("socializedLoss")));
+        return new RemoteFund(Number(fund.GetProperty("insuranceFund")), Number(fund.GetProperty("socializedLoss")));
     }
 
     private static string Text(decimal value) => value.ToString(CultureInfo.InvariantCulture);

@@ -65,6 +65,15 @@ public sealed record GridEvent(
     [Id(21)] public string? Liquidator { get; init; }
     [Id(22)] public decimal? Tab { get; init; }
 
+    /// <summary>A margin call's (or liquidation's) equity at the step, where the emitter knows it.</summary>
+    [Id(23)] public decimal? Equity { get; init; }
+
+    /// <summary>A margin call's (or liquidation's) maintenance margin at the step, where the emitter knows it.</summary>
+    [Id(24)] public decimal? MaintenanceMargin { get; init; }
+
+    /// <summary>The marks the decision was taken at (market → price), where the emitter knows them.</summary>
+    [Id(25)] public ImmutableSortedDictionary<string, decimal>? Marks { get; init; }
+
     /// <summary>Market-level events (price_stale, price_held, liquidation_batch) have no account.</summary>
     public bool IsMarketEvent => Type is GridEventType.PriceStale or GridEventType.PriceHeld or GridEventType.LiquidationBatch;
 
@@ -115,7 +124,17 @@ public sealed record MarketConfig(
 
     /// <summary>v2 bound of the impact fraction; null: 0.5.</summary>
     [Id(8)] public decimal? MaxImpact { get; init; }
+
+    /// <summary>The market's bounds; null takes the defaults (<c>MarginGrid.Domain.MarketLimits.Default</c>).</summary>
+    [Id(9)] public MarketLimitsConfig? Limits { get; init; }
 }
+
+/// <summary>The bounds of one market (see <c>MarginGrid.Domain.MarketLimits</c>).</summary>
+[GenerateSerializer, Immutable, Alias("mg.MarketLimitsConfig")]
+public sealed record MarketLimitsConfig(
+    [property: Id(0)] decimal MaxPrice,
+    [property: Id(1)] decimal MaxPositionSize,
+    [property: Id(2)] decimal MaxNotional);
 
 /// <summary>v2 oracle guard of a market: ages in seconds; every part is off when null (minSources: 1).</summary>
 [GenerateSerializer, Immutable, Alias("mg.OracleConfig")]
@@ -141,6 +160,9 @@ public sealed record CollateralConfig(
 {
     /// <summary>v3 Dutch auction of the asset in liquidations; null: sold to the system (v1).</summary>
     [Id(4)] public AuctionConfig? Auction { get; init; }
+
+    /// <summary>The largest quantity of the asset in a command or a balance; null takes the default (1e13).</summary>
+    [Id(5)] public decimal? MaxQuantity { get; init; }
 }
 
 /// <summary>v3 Dutch auction: top = P × buf, price top × cut^⌊(t − t0) / step⌋, ends after tail seconds or below cusp.</summary>
@@ -190,6 +212,12 @@ public sealed record PriceUpdate(
 {
     /// <summary>When false, holders take the mark without evaluating (the first half of a multi-market step).</summary>
     [Id(3)] public bool Evaluate { get; init; } = true;
+
+    /// <summary>
+    /// When the engine received the price (the API stamps it on the engine's clock); freshness is measured from it,
+    /// never from the source's <see cref="Timestamp"/>. Null for prices from replays and tests.
+    /// </summary>
+    [Id(4)] public DateTimeOffset? ReceivedAt { get; init; }
 }
 
 /// <summary>A mark delivered to the holders of a market; <see cref="Sequence"/> orders ticks of one market.</summary>

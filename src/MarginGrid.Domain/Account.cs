@@ -341,7 +341,9 @@ public sealed class Account
     {
         try
         {
-            return Domain.SafeBands.For(Holdings, marks, config);
+            // k of a volatility-scaled market changes with each of its marks, ticks inside a band included: bands are
+            // computed at each such market's largest k, so that no tick inside them can make the account unhealthy.
+            return Domain.SafeBands.For(Holdings, new WorstCaseMultipliers(marks, config), config);
         }
         catch (Exception e) when (e is MissingMarkException or ArithmeticException)
         {
@@ -569,6 +571,15 @@ public sealed class Account
         int CommandCount,
         CommandRecord? LastCommand,
         RunningAuction? Auction);
+}
+
+/// <summary>Marks with each volatility-scaled market at its largest multiplier (for safe bands).</summary>
+internal sealed class WorstCaseMultipliers(IMarks marks, RiskConfiguration config) : IMarks
+{
+    public bool TryGetMark(string market, out decimal mark) => marks.TryGetMark(market, out mark);
+
+    public decimal Multiplier(string market) =>
+        config.TryGetMarket(market, out var spec) && spec.Volatility is { } v ? Math.Max(v.MaxMultiplier, marks.Multiplier(market)) : marks.Multiplier(market);
 }
 
 /// <summary>A command id reused with a different body.</summary>

@@ -19,7 +19,7 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
     /// <summary>Takes a tick's mark unless a newer one of its market is known; the shard dropped the band to deliver it.</summary>
     public bool TakeTick(MarketTick tick)
     {
-        if (!_links.ApplyMark(tick.Market, tick.Sequence, tick.Price))
+        if (!_links.ApplyMark(tick.Market, tick.Sequence, tick.Price, tick.Multiplier))
         {
             return false;
         }
@@ -58,7 +58,7 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
         var marks = await Task.WhenAll(markets.Select(m => grains.GetGrain<IMarketGrain>(m).GetMarkAsync()));
         foreach (var mark in marks.OfType<MarkPrice>())
         {
-            _links.ApplyMark(mark.Market, mark.Sequence, mark.Price);
+            _links.ApplyMark(mark.Market, mark.Sequence, mark.Price, mark.Multiplier);
         }
     }
 
@@ -93,7 +93,7 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
             _links.SetBandHeld(m, band is not null);
             return Shard(m).SetBandAsync(account, band?.Low, band?.High, _links.Sequence(m));
         }));
-        return [.. replies.OfType<MarketTick>().Where(t => _links.ApplyMark(t.Market, t.Sequence, t.Price))];
+        return [.. replies.OfType<MarketTick>().Where(t => _links.ApplyMark(t.Market, t.Sequence, t.Price, t.Multiplier))];
     }
 
     private IMarketShardGrain Shard(string market) =>

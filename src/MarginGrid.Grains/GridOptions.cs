@@ -81,3 +81,22 @@ public sealed class GridClock(TimeProvider time)
 
     public DateTimeOffset UtcNow => Time.GetUtcNow();
 }
+
+/// <summary>A clock that stands still until it is moved forward: replay drives the engine's clock with a scenario's time.</summary>
+public sealed class SteppedTimeProvider(DateTimeOffset start) : TimeProvider
+{
+    private long _ticks = start.UtcTicks;
+
+    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
+
+    /// <summary>Moves the clock to <paramref name="time"/>; never backwards.</summary>
+    public void AdvanceTo(DateTimeOffset time)
+    {
+        if (time.UtcTicks < Interlocked.Read(ref _ticks))
+        {
+            throw new ArgumentOutOfRangeException(nameof(time), $"the clock cannot go back from {GetUtcNow():O} to {time:O}");
+        }
+
+        Interlocked.Exchange(ref _ticks, time.UtcTicks);
+    }
+}

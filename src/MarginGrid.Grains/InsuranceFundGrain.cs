@@ -81,7 +81,15 @@ public sealed class InsuranceFundGrain(
             ledger.Collect(charge.Income);
             state.State.Peak = Math.Max(state.State.Peak, ledger.Fund);
             var cover = charge.Deficit > 0m ? ledger.Cover(charge.Deficit) : null;
-            var view = cover is null ? null : new BankruptcyCoverView(cover.Deficit, cover.InsuranceCovered, cover.Socialized);
+            if (cover is not null && charge.AdlRecovered is { } adl)
+            {
+                // v3: what auto-deleveraging takes from the counterparties is not socialized.
+                var recovered = Math.Min(adl, cover.Socialized);
+                ledger.Recover(recovered);
+                cover = cover with { Socialized = cover.Socialized - recovered, AdlRecovered = recovered };
+            }
+
+            var view = cover?.ToView();
             var applied = new AppliedLiquidation(charge.LiquidationId, view, clock.UtcNow);
             state.State.Applied.Add(applied);
             _index[charge.LiquidationId] = applied;

@@ -96,6 +96,31 @@ public static class Mapping
 
     public static Portfolio ToPortfolio(this AccountSnapshot snapshot) => snapshot.Holdings.ToPortfolio();
 
+    /// <summary>A published event back in the domain's terms (its step and time dropped).</summary>
+    public static ModelEvent ToModel(this GridEvent e) =>
+        new((ModelEventType)(int)e.Type, e.IsMarketEvent ? null : e.Account)
+        {
+            Status = e.Status?.ToDomain(),
+            Market = e.Market,
+            Asset = e.Asset,
+            Quantity = e.Quantity,
+            Price = e.Price,
+            Penalty = e.Penalty,
+            Discount = e.Discount,
+            Deficit = e.Deficit,
+            InsuranceCovered = e.InsuranceCovered,
+            Socialized = e.Socialized,
+            Reason = e.Reason,
+            Buys = e.Buys,
+            Sells = e.Sells,
+            Netted = e.Netted,
+            Residual = e.Residual,
+            AdlRecovered = e.AdlRecovered,
+            Counterparty = e.Counterparty,
+            Liquidator = e.Liquidator,
+            Tab = e.Tab,
+        };
+
     /// <summary>The holdings a liquidation is planned on (balances and positions).</summary>
     public static AccountSeed ToSeed(this Portfolio portfolio) =>
         new(portfolio.Balances.ToImmutableDictionary(StringComparer.Ordinal),

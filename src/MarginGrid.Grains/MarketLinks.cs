@@ -25,8 +25,15 @@ public sealed class MarketLinks : IMarks
         return false;
     }
 
+    /// <summary>The margin multiplier k of the market's mark (v2 volatility-scaled margin; 1 without it).</summary>
+    public decimal Multiplier(string market)
+    {
+        var i = IndexOf(market);
+        return i >= 0 && _links[i].HasMark && _links[i].Multiplier > 1m ? _links[i].Multiplier : 1m;
+    }
+
     /// <summary>Takes a mark unless one of an equal or newer sequence was already taken; true when it was taken.</summary>
-    public bool ApplyMark(string market, long sequence, decimal price)
+    public bool ApplyMark(string market, long sequence, decimal price, decimal multiplier = 1m)
     {
         if (price <= 0m)
         {
@@ -40,6 +47,7 @@ public sealed class MarketLinks : IMarks
         }
 
         link.Mark = price;
+        link.Multiplier = multiplier;
         link.Sequence = sequence;
         link.HasMark = true;
         return true;
@@ -123,6 +131,7 @@ public sealed class MarketLinks : IMarks
     {
         public string Market;
         public decimal Mark;
+        public decimal Multiplier;
         public long Sequence;
         public bool HasMark;
         public bool Registered;

@@ -31,7 +31,8 @@ public sealed class EmbeddedGrid : IAsyncDisposable
         IGridObserver? observer = null,
         LogLevel logLevel = LogLevel.Warning,
         Action<GridOptions>? configure = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        GridClock? clock = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddEnvironmentVariables();
@@ -39,6 +40,11 @@ public sealed class EmbeddedGrid : IAsyncDisposable
         builder.Logging.AddFilter(GridLogging.PollyCategory, LogLevel.Warning);
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging")); // after the filters above: it overrides them
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        if (clock is not null)
+        {
+            builder.Services.AddSingleton(clock); // the engine's clock (replay drives it); Orleans keeps the real one
+        }
+
         builder.Services.AddMarginGridGrains(configure);
         if (observer is not null)
         {

@@ -27,6 +27,10 @@ public sealed class AuditLog : IAsyncDisposable
         + "ORDER BY ordinal "
         + "ON CONFLICT DO NOTHING";
 
+    private const string QuarantineSql =
+        $"INSERT INTO margingrid_audit_quarantine ({Columns}, error) "
+        + "VALUES (@kind, @type, @account_id, @command_id, @market, @payload, @grain_version, @silo, @error)";
+
     private const string ReadSql =
         $"SELECT id, recorded_at, {Columns} FROM margingrid_audit "
         + "WHERE account_id = @account_id AND id > @after_id ORDER BY id LIMIT @limit";
@@ -156,6 +160,51 @@ public sealed class AuditLog : IAsyncDisposable
         return result;
     }
 
+    /// <summary>
+    /// Stores <paramref name="record"/> in <c>margingrid_audit_quarantine</c>, as text, with the reason it could not be
+    /// appended: NUL characters become the six characters <c>\u0000</c>, so that any record can be kept.
+    /// </summary>
+    public async Task QuarantineAsync(AuditRecord record, string error, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        await using var command = _dataSource.CreateCommand(QuarantineSql);
+        command.Parameters.Add(Nullable("kind", NpgsqlDbType.Text, Enum.IsDefined(record.Kind) ? ToDatabase(record.Kind) : record.Kind.ToString()));
+        command.Parameters.Add(Nullable("type", NpgsqlDbType.Text, Escape(record.Type)));
+        command.Parameters.Add(Nullable("account_id", NpgsqlDbType.Text, Escape(record.AccountId)));
+        command.Parameters.Add(Nullable("command_id", NpgsqlDbType.Text, Escape(record.CommandId)));
+        command.Parameters.Add(Nullable("market", NpgsqlDbType.Text, Escape(record.Market)));
+        command.Parameters.Add(Nullable("payload", NpgsqlDbType.Text, Escape(record.PayloadJson)));
+        command.Parameters.Add(Nullable("grain_version", NpgsqlDbType.Bigint, record.GrainVersion));
+        command.Parameters.Add(Nullable("silo", NpgsqlDbType.Text, Escape(record.Silo)));
+        command.Parameters.Add(new NpgsqlParameter<string>("error", Escape(error) ?? "unknown"));
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The quarantined records, oldest first.</summary>
+    public async Task<IReadOnlyList<(long Id, string? AccountId, string? Payload, string Error)>> ReadQuarantineAsync(
+        CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand("SELECT id, account_id, payload, error FROM margingrid_audit_quarantine ORDER BY id");
+        var result = new List<(long, string?, string?, string)>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            result.Add((reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3)));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// True when appending failed because of what the records hold — PostgreSQL refused the data (a NUL character, a
+    /// value too long, a violated check) or the record is invalid — so that retrying the same records can never succeed.
+    /// Connection failures, timeouts and the like are transient: false.
+    /// </summary>
+    public static bool IsPermanent(Exception exception) =>
+        exception is ArgumentException
+        || (exception is PostgresException pg && !pg.IsTransient
+            && (pg.SqlState.StartsWith("22", StringComparison.Ordinal) || pg.SqlState.StartsWith("23", StringComparison.Ordinal)));
+
     /// <summary>Disposes the connection pool if this log created it (<see cref="Create"/>).</summary>
     public ValueTask DisposeAsync() => _ownsDataSource ? _dataSource.DisposeAsync() : ValueTask.CompletedTask;
 
@@ -187,6 +236,8 @@ public sealed class AuditLog : IAsyncDisposable
     {
         AuditKind.Command => "command",
         AuditKind.Event => "event",
+        AuditKind.Price => "price",
+        AuditKind.Config => "config",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
@@ -194,8 +245,12 @@ public sealed class AuditLog : IAsyncDisposable
     {
         "command" => AuditKind.Command,
         "event" => AuditKind.Event,
+        "price" => AuditKind.Price,
+        "config" => AuditKind.Config,
         _ => throw new InvalidOperationException($"unknown audit kind '{kind}' in margingrid_audit"),
     };
+
+    private static string? Escape(string? text) => text?.Replace("\0", "\\u0000", StringComparison.Ordinal);
 
     private static NpgsqlParameter Nullable(string name, NpgsqlDbType type, object? value) =>
         new(name, type) { Value = value ?? DBNull.Value };

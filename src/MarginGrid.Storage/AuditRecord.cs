@@ -8,6 +8,12 @@ public enum AuditKind
 
     /// <summary>An event: a margin call, liquidation, collateral sale, bankruptcy.</summary>
     Event,
+
+    /// <summary>A published price (account id <c>*</c>: it concerns every holder of the market).</summary>
+    Price,
+
+    /// <summary>An accepted risk configuration (account id <c>*</c>).</summary>
+    Config,
 }
 
 /// <summary>One row to append to the audit trail (<c>margingrid_audit</c>).</summary>

@@ -13,11 +13,12 @@ public sealed class ApiTests(SiloFixture fixture) : IClassFixture<SiloFixture>
     public async Task DepositFillPriceEndsInAMarginCall()
     {
         using var trader = fixture.Client("trader");
+        using var venue = fixture.Client("venue");
         using var feed = fixture.Client("feed");
         await EnsureOkAsync(await feed.PostAsync("v1/prices", Json(fixture.Price("ETH-USD", "100"))));
-        await EnsureOkAsync(await trader.PostAsync("v1/accounts/e2e", Json("{}")));
-        await EnsureOkAsync(await trader.PostAsync("v1/accounts/e2e/deposits", Json("""{ "commandId": "d-1", "asset": "USD", "quantity": 1000 }""")));
-        var fill = await EnsureOkAsync(await trader.PostAsync(
+        await EnsureOkAsync(await venue.PostAsync("v1/accounts/e2e", Json("{}")));
+        await EnsureOkAsync(await venue.PostAsync("v1/accounts/e2e/deposits", Json("""{ "commandId": "d-1", "asset": "USD", "quantity": 1000 }""")));
+        var fill = await EnsureOkAsync(await venue.PostAsync(
             "v1/accounts/e2e/fills", Json("""{ "commandId": "f-1", "market": "ETH-USD", "size": "90", "price": "100" }""")));
         Assert.True(fill.GetProperty("accepted").GetBoolean());
 
@@ -97,7 +98,7 @@ public sealed class ApiTests(SiloFixture fixture) : IClassFixture<SiloFixture>
     [Fact]
     public async Task ARepeatedCommandIdReturnsTheFirstResultAndADifferentBodyIsAConflict()
     {
-        using var trader = fixture.Client("trader");
+        using var trader = fixture.Client("venue");
         await EnsureOkAsync(await trader.PostAsync("v1/accounts/idem", Json("""{ "collateral": { "USD": "100" } }""")));
         const string deposit = """{ "commandId": "dep-1", "asset": "USD", "quantity": "25.50" }""";
         var first = await EnsureOkAsync(await trader.PostAsync("v1/accounts/idem/deposits", Json(deposit)));

@@ -16,7 +16,7 @@ public sealed class LiveFeaturesTests(SiloFixture fixture) : IClassFixture<SiloF
     public async Task AMarginCallReachesTheEventStreamAndTheAuditTrail()
     {
         using var reader = fixture.Client("reader");
-        using var trader = fixture.Client("trader");
+        using var venue = fixture.Client("venue");
         using var feed = fixture.Client("feed");
         using var timeout = new CancellationTokenSource(Deadline);
 
@@ -28,11 +28,11 @@ public sealed class LiveFeaturesTests(SiloFixture fixture) : IClassFixture<SiloF
         Assert.Equal(": subscribed", await lines.ReadLineAsync(timeout.Token)); // the subscription is in place
 
         await EnsureOkAsync(await feed.PostAsync("v1/prices", Json(fixture.Price("SOL-USD", "100"))));
-        await EnsureOkAsync(await trader.PostAsync("v1/accounts/own-sse", Json("{}")));
-        await EnsureOkAsync(await trader.PostAsync("v1/accounts/own-sse/deposits", Json("""{ "commandId": "d-1", "asset": "USD", "quantity": "1000" }""")));
-        var fill = await EnsureOkAsync(await trader.PostAsync(
+        await EnsureOkAsync(await venue.PostAsync("v1/accounts/own-sse", Json("{}")));
+        await EnsureOkAsync(await venue.PostAsync("v1/accounts/own-sse/deposits", Json("""{ "commandId": "d-1", "asset": "USD", "quantity": "1000" }""")));
+        var fill = await EnsureOkAsync(await venue.PostAsync(
             "v1/accounts/own-sse/fills", Json("""{ "commandId": "f-1", "market": "SOL-USD", "size": "90", "price": "100" }""")));
-        using (var rejected = await trader.PostAsync(
+        using (var rejected = await venue.PostAsync(
                    "v1/accounts/own-sse/withdrawals", Json("""{ "commandId": "w-1", "asset": "USD", "quantity": "900" }""")))
         {
             Assert.Equal(HttpStatusCode.UnprocessableEntity, rejected.StatusCode);
@@ -127,15 +127,19 @@ public sealed class LiveFeaturesTests(SiloFixture fixture) : IClassFixture<SiloF
         await EnsureOkAsync(await admin.PostAsync("v1/accounts/acct-71", Json("{}")));
         await EnsureOkAsync(await admin.PostAsync("v1/accounts/acct-80", Json("{}")));
 
-        await EnsureOkAsync(await trader7.PostAsync("v1/accounts/acct-71/deposits", Json("""{ "commandId": "d", "asset": "USD", "quantity": "5" }""")));
+        using var venue = fixture.Client("venue");
+        await EnsureOkAsync(await venue.PostAsync("v1/accounts/acct-71/deposits", Json("""{ "commandId": "d", "asset": "USD", "quantity": "5" }""")));
         await EnsureOkAsync(await trader7.GetAsync("v1/accounts/acct-71"));
+
+        // A trader moves no money, not even on its own accounts: that is the venue's.
+        await ExpectForbiddenAsync(await trader7.PostAsync("v1/accounts/acct-71/deposits", Json("""{ "commandId": "d2", "asset": "USD", "quantity": "5" }""")));
 
         await ExpectForbiddenAsync(await trader7.PostAsync("v1/accounts/acct-80/deposits", Json("""{ "commandId": "d", "asset": "USD", "quantity": "5" }""")));
         await ExpectForbiddenAsync(await trader7.GetAsync("v1/accounts/acct-80"));
         await ExpectForbiddenAsync(await trader7.GetAsync("v1/accounts/acct-80/events"));
         await ExpectForbiddenAsync(await trader.PostAsync("v1/accounts/acct-71/withdrawals", Json("""{ "commandId": "w", "asset": "USD", "quantity": "1" }""")));
 
-        // Nothing changed on acct-80 and acct-71 has only trader7's deposit; readers see every account.
+        // Nothing changed on acct-80 and acct-71 has only the venue's deposit; readers see every account.
         var untouched = await reader.GetJsonAsync("v1/accounts/acct-80");
         Assert.Equal(JsonValueKind.Object, untouched.GetProperty("collateral").ValueKind);
         Assert.False(untouched.GetProperty("collateral").TryGetProperty("USD", out var usd) && Decimals.Parse(usd) != 0m);

@@ -23,8 +23,8 @@ public sealed class SiloFixture : IAsyncLifetime
 
     public string ConnectionString => _database?.ConnectionString ?? throw new InvalidOperationException("fixture not initialized");
 
-    /// <summary>Key name → key; the name is the role, except <c>trader7</c>, a trader.</summary>
-    public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "feed", "trader", "reader", "trader7" }
+    /// <summary>Key name → key; the name is the role, except <c>trader7</c>, a trader. <c>venue</c> moves money.</summary>
+    public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "feed", "trader", "reader", "trader7", "venue" }
         .ToDictionary(r => r, _ => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
 
     public async Task InitializeAsync()

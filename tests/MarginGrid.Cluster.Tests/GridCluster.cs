@@ -48,7 +48,6 @@ public sealed partial class GridCluster : IAsyncDisposable
             _environment[$"MarginGrid__ApiKeys__{role}__Role"] = role;
         }
 
-        _environment["MarginGrid__ApiKeys__trader__Accounts"] = "*";
         foreach (var (key, value) in extra ?? new Dictionary<string, string>())
         {
             _environment[key] = value;
@@ -59,7 +58,7 @@ public sealed partial class GridCluster : IAsyncDisposable
 
     public string ConnectionString { get; }
 
-    public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "feed", "trader", "reader" }
+    public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "feed", "venue", "reader" }
         .ToDictionary(r => r, _ => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
 
     /// <summary>Every node started, in order, killed ones included.</summary>
@@ -135,7 +134,7 @@ public sealed partial class GridCluster : IAsyncDisposable
     public async Task OpenAccountsAsync(IReadOnlyList<string> accounts, Func<int, decimal> size, decimal usd = 1000m)
     {
         var running = Running;
-        var clients = running.Select(n => Client(n, "trader")).ToList();
+        var clients = running.Select(n => Client(n, "venue")).ToList();
         try
         {
             await Parallel.ForEachAsync(Enumerable.Range(0, accounts.Count), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, _) =>

@@ -40,7 +40,7 @@ public sealed class SiloJoinTests(ITestOutputHelper output) : IAsyncLifetime
         // always on the silo that called it, and a silo that has just joined may not have published its own yet: open
         // accounts through it, a dozen at a time, until one is activated there.
         var fresh = new List<string>();
-        using (var trader = _cluster.Client(fourth, "trader"))
+        using (var trader = _cluster.Client(fourth, "venue"))
         {
             await Poll.UntilAsync(
                 async () =>

@@ -142,7 +142,7 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
             {
                 var targets = cluster.Running;
                 var node = targets[random.Next(targets.Count)];
-                var (status, json, failure) = await PostAsync(node, "trader", record.Path, record.Body);
+                var (status, json, failure) = await PostAsync(node, "venue", record.Path, record.Body);
                 if (status is >= 200 and < 500)
                 {
                     record.ResendStatus = status;
@@ -227,7 +227,7 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
         record.Node = node.Name;
         record.Sent = Clock.Elapsed;
         _commands.Enqueue(record);
-        var (status, json, failure) = await PostAsync(node, "trader", record.Path, record.Body);
+        var (status, json, failure) = await PostAsync(node, "venue", record.Path, record.Body);
         record.Completed = Clock.Elapsed;
         record.Status = status;
         record.Failure = failure;

@@ -24,6 +24,14 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
     /// <summary>The silo-internal protocol side of an account (ticks, liquidation begin/complete).</summary>
     private IAccountRiskGrain Risk(IAccountGrain account) => _grains.GetGrain<IAccountRiskGrain>(account.GetPrimaryKeyString());
 
+    /// <summary>The coordinator's decision for the account at the current marks, under the given liquidation id.</summary>
+    private async Task<LiquidationOrder> OrderAsync(IAccountGrain account, string liquidationId)
+    {
+        var snapshot = await Risk(account).SnapshotAsync();
+        var decision = await _grains.GetGrain<ILiquidationCoordinatorGrain>(0).DecideAsync(liquidationId, snapshot!);
+        return decision.Order with { LiquidationId = liquidationId };
+    }
+
     private async Task<IAccountGrain> OpenAsync(string market, decimal usd = 10_000m, decimal size = 2m, decimal entry = 50_000m)
     {
         var account = _grains.GetGrain<IAccountGrain>($"acct-{Guid.NewGuid():N}");
@@ -143,8 +151,8 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
             new PriceUpdate(45_440m, "test", ClusterFixture.Time.GetUtcNow()) { Evaluate = false });
         var before = await fund.GetAsync();
 
-        var charge = await Risk(account).BeginLiquidationAsync("step-x:a");
-        var retry = await Risk(account).BeginLiquidationAsync("step-x:a");
+        var charge = await Risk(account).BeginLiquidationAsync(await OrderAsync(account, "step-x:a"));
+        var retry = await Risk(account).BeginLiquidationAsync(await OrderAsync(account, "step-x:a"));
         Assert.NotNull(charge);
         Assert.Equal(charge, retry);
         Assert.Equal(26.62784m, charge.Income);
@@ -160,7 +168,7 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         var close = Assert.Single(events);
         Assert.Equal((GridEventType.Liquidation, 0.293m, 45_440m, 26.62784m), (close.Type, close.Quantity!.Value, close.Price!.Value, close.Penalty!.Value));
         Assert.Equal(before.InsuranceFund + 26.62784m, after.InsuranceFund);
-        Assert.Null(await Risk(account).BeginLiquidationAsync("step-x:a")); // done: nothing to do again
+        Assert.Null(await Risk(account).BeginLiquidationAsync(await OrderAsync(account, "step-x:a"))); // done: nothing to do again
     }
 
     [Fact]
@@ -204,7 +212,7 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         var before = await fund.GetAsync();
 
         // The coordinator begins; before its fund batch, a command makes the account settle the liquidation itself.
-        var charge = await Risk(account).BeginLiquidationAsync("late-batch:a");
+        var charge = await Risk(account).BeginLiquidationAsync(await OrderAsync(account, "late-batch:a"));
         Assert.NotNull(charge);
         var deposit = await account.DepositAsync(new TransferCommand("late-batch-deposit", "USD", 1m));
         Assert.True(deposit.Accepted);
@@ -249,7 +257,7 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         var fund = _grains.GetGrain<IFundLedgerGrain>(0);
         await _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(
             new PriceUpdate(45_440m, "test", ClusterFixture.Time.GetUtcNow()) { Evaluate = false });
-        var charge = await Risk(account).BeginLiquidationAsync("orphan:a");
+        var charge = await Risk(account).BeginLiquidationAsync(await OrderAsync(account, "orphan:a"));
         Assert.NotNull(charge);
         var before = await fund.GetAsync();
 

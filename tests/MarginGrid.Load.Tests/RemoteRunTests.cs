@@ -65,9 +65,50 @@ public sealed class RemoteRunTests
     }
 
     [Fact]
+    public async Task The_load_drives_a_running_silo_through_the_native_client_at_its_gateway_and_money_is_conserved()
+    {
+        await using var silo = await SiloProcess.StartAsync("load-client-tests", null, new Dictionary<string, string>
+        {
+            ["Logging__LogLevel__Default"] = "Warning",
+        });
+        var options = new LoadOptions
+        {
+            Scenario = LoadScenario.Wick,
+            Accounts = 200,
+            Markets = 2,
+            Duration = TimeSpan.FromSeconds(2),
+            Rate = 100,
+            Baseline = false,
+            Plain = true,
+            Orleans = MarginGrid.Client.MarginGridClientOptions.Parse($"orleans://127.0.0.1:{silo.GatewayPort}?cluster-id=load-client-tests"),
+            RunId = "native",
+        };
+        Assert.Null(options.Validate());
+        using var console = new StringWriter();
+        var report = await RemoteRun.RunAsync(options, AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(console) }), CancellationToken.None);
+
+        Assert.Equal($"orleans://127.0.0.1:{silo.GatewayPort}?cluster-id=load-client-tests&service-id=margingrid", report.Target);
+        Assert.Equal(report.Updates, report.TickDecision.Count);
+        Assert.Equal(1_000_000m, report.InsuranceFundStart);
+        Assert.True(report.MarginCalls + report.Liquidations > 0, "the wick made no margin call and no liquidation: the run proved nothing");
+        Assert.True(report.ConservationHolds, $"conservation failed by {report.ConservationDifference}");
+        Assert.Empty(report.Checked(new Dictionary<string, double>()).Failures);
+    }
+
+    [Fact]
     public void A_target_needs_no_baseline_and_an_http_address()
     {
         Assert.NotNull(new LoadOptions { Targets = [new Uri("http://127.0.0.1:1/")] }.Validate());
         Assert.Null(new LoadOptions { Targets = [new Uri("http://127.0.0.1:1/")], Baseline = false }.Validate());
+    }
+
+    [Fact]
+    public void An_orleans_target_needs_no_baseline_and_excludes_http_addresses()
+    {
+        var orleans = MarginGrid.Client.MarginGridClientOptions.Parse("orleans://127.0.0.1:30000,127.0.0.1:30001");
+        Assert.NotNull(new LoadOptions { Orleans = orleans }.Validate());
+        Assert.Null(new LoadOptions { Orleans = orleans, Baseline = false }.Validate());
+        Assert.True(new LoadOptions { Orleans = orleans }.IsRemote);
+        Assert.NotNull(new LoadOptions { Orleans = orleans, Targets = [new Uri("http://127.0.0.1:1/")], Baseline = false }.Validate());
     }
 }

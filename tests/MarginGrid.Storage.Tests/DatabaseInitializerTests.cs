@@ -13,6 +13,7 @@ public sealed class DatabaseInitializerTests
         "PostgreSQL-Reminders.sql",
         "001-audit",
         "002-orleans-cleanup-defunct-silos",
+        "003-audit-prices-config-quarantine",
     ];
 
     [Fact]
@@ -109,7 +110,7 @@ public sealed class DatabaseInitializerTests
         Assert.Equal(2, results.Count(r => r.WasUpToDate));
 
         await using var dataSource = database.CreateDataSource();
-        Assert.Equal(2, await ScalarAsync<long>(dataSource, "SELECT count(*) FROM margingrid_schema_version"));
+        Assert.Equal(3, await ScalarAsync<long>(dataSource, "SELECT count(*) FROM margingrid_schema_version"));
     }
 
     [Fact]

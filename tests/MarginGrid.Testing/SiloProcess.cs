@@ -37,12 +37,13 @@ public sealed class SiloProcess : IAsyncDisposable
         };
     }
 
-    private SiloProcess(string name, Process process, int httpPort, int siloPort)
+    private SiloProcess(string name, Process process, int httpPort, int siloPort, int gatewayPort)
     {
         Name = name;
         _process = process;
         HttpPort = httpPort;
         SiloPort = siloPort;
+        GatewayPort = gatewayPort;
         BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/");
     }
 
@@ -52,6 +53,9 @@ public sealed class SiloProcess : IAsyncDisposable
 
     /// <summary>The silo-to-silo port: with the address, what identifies this silo in OrleansMembershipTable.</summary>
     public int SiloPort { get; }
+
+    /// <summary>The client gateway port (Orleans clients such as MarginGrid.Client connect here, on 127.0.0.1).</summary>
+    public int GatewayPort { get; }
 
     public Uri BaseAddress { get; }
 
@@ -97,12 +101,13 @@ public sealed class SiloProcess : IAsyncDisposable
     {
         var httpPort = Ports.Free();
         var siloPort = Ports.Free();
+        var gatewayPort = Ports.Free();
         List<string> args =
         [
             "silo",
             "--http-port", Text(httpPort),
             "--silo-port", Text(siloPort),
-            "--gateway-port", Text(Ports.Free()),
+            "--gateway-port", Text(gatewayPort),
             "--advertised-ip", "127.0.0.1",
             "--cluster-id", clusterId,
         ];
@@ -112,7 +117,7 @@ public sealed class SiloProcess : IAsyncDisposable
         }
 
         var process = new Process { StartInfo = Margingrid.StartInfo(args, environment) };
-        var silo = new SiloProcess(name, process, httpPort, siloPort);
+        var silo = new SiloProcess(name, process, httpPort, siloPort, gatewayPort);
         process.OutputDataReceived += (_, e) => silo.Append(e.Data);
         process.ErrorDataReceived += (_, e) => silo.Append(e.Data);
         process.Start();

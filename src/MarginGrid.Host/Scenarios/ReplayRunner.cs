@@ -1,3 +1,4 @@
+using MarginGrid.Domain;
 using MarginGrid.Grains;
 using System.Collections.Immutable;
 using MarginGrid.Simulation;
@@ -12,13 +13,21 @@ public static class ReplayRunner
 {
     public static async Task<ReplayResult> RunAsync(Scenario scenario, CancellationToken cancellationToken = default, bool verbose = false)
     {
-        await using var grid = await EmbeddedGrid.StartAsync(logLevel: GridLogging.ToolLevel(verbose), cancellationToken: cancellationToken);
-        return await RunAsync(scenario, grid.Grains, TimeProvider.System);
+        var time = new SteppedTimeProvider(DateTimeOffset.UnixEpoch);
+        await using var grid = await EmbeddedGrid.StartAsync(
+            logLevel: GridLogging.ToolLevel(verbose), cancellationToken: cancellationToken, clock: new GridClock(time));
+        return await RunAsync(scenario, grid.Grains, time, time.AdvanceTo);
     }
 
-    /// <summary>Runs on an existing grid whose configuration, markets, accounts and fund are fresh.</summary>
-    public static async Task<ReplayResult> RunAsync(Scenario scenario, IGrainFactory grains, TimeProvider time)
+    /// <summary>
+    /// Runs on an existing grid whose configuration, markets, accounts and fund are fresh. The grid's engine clock is
+    /// <paramref name="time"/>; <paramref name="advanceTo"/> moves it: a price step's <c>time</c> (scenario seconds) is
+    /// the clock's time at the start of the run plus the seconds since the scenario's <c>startTime</c>.
+    /// </summary>
+    public static async Task<ReplayResult> RunAsync(Scenario scenario, IGrainFactory grains, TimeProvider time, Action<DateTimeOffset> advanceTo)
     {
+        var origin = time.GetUtcNow();
+        var now = scenario.StartTime;
         await grains.GetGrain<IRiskConfigGrain>(0).SetAsync(scenario.Config);
         await grains.GetGrain<IInsuranceFundGrain>(0).SeedAsync(scenario.InsuranceFund);
         await Task.WhenAll(scenario.Accounts.Select(a => grains.GetGrain<IAccountGrain>(a.Id).OpenAsync(a.Seed)));
@@ -29,7 +38,7 @@ public static class ReplayRunner
         foreach (var (market, price) in scenario.InitialPrices)
         {
             await grains.GetGrain<IMarketGrain>(market)
-                .PublishPriceAsync(new PriceUpdate(price, "replay", time.GetUtcNow()) { Evaluate = false });
+                .PublishPriceAsync(new PriceUpdate(price, MarketPriceState.DefaultSource, time.GetUtcNow()) { Evaluate = false });
         }
 
         var initial = await grains.GetGrain<ILiquidationCoordinatorGrain>(0)
@@ -42,7 +51,7 @@ public static class ReplayRunner
             var stepEvents = scenario.Steps[i] switch
             {
                 PriceStep p => (await grains.GetGrain<IMarketGrain>(p.Market)
-                    .PublishPriceAsync(new PriceUpdate(p.Price, "replay", time.GetUtcNow()))).Events,
+                    .PublishPriceAsync(new PriceUpdate(p.Price, p.Source, At(p.Time)))).Events,
                 FillStep f => (await grains.GetGrain<IAccountGrain>(f.Account)
                     .FillAsync(new FillCommand(commandId, f.Market, f.Size, f.Price))).Events,
                 DepositStep d => (await grains.GetGrain<IAccountGrain>(d.Account)
@@ -52,6 +61,18 @@ public static class ReplayRunner
                 _ => throw new InvalidOperationException($"unknown step {scenario.Steps[i]}"),
             };
             events.AddRange(stepEvents);
+        }
+
+        // The clock moves to a price step's time before the step (earlier times make a scenario invalid, so never back).
+        DateTimeOffset At(decimal? seconds)
+        {
+            if (seconds is { } t && t > now)
+            {
+                now = t;
+                advanceTo(origin.AddTicks((long)decimal.Round((t - scenario.StartTime) * TimeSpan.TicksPerSecond)));
+            }
+
+            return time.GetUtcNow();
         }
 
         var views = await Task.WhenAll(scenario.Accounts.Select(a => grains.GetGrain<IAccountGrain>(a.Id).GetViewAsync()));

@@ -1,3 +1,4 @@
+using MarginGrid.Grains;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -70,40 +71,8 @@ public static class ResultWriter
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
 
-    public static void WriteEvent(Utf8JsonWriter w, GridEvent e)
-    {
-        w.WriteStartObject();
-        w.WriteString("type", e.TypeName);
-        w.WriteString("account", e.Account);
-        switch (e.Type)
-        {
-            case GridEventType.MarginCall:
-                w.WriteString("status", e.Status?.ToString());
-                break;
-            case GridEventType.Liquidation:
-                w.WriteString("market", e.Market);
-                WriteDecimal(w, "quantity", e.Quantity);
-                WriteDecimal(w, "price", e.Price);
-                WriteDecimal(w, "penalty", e.Penalty);
-                break;
-            case GridEventType.CollateralLiquidation:
-                w.WriteString("asset", e.Asset);
-                WriteDecimal(w, "quantity", e.Quantity);
-                WriteDecimal(w, "price", e.Price);
-                WriteDecimal(w, "discount", e.Discount);
-                break;
-            case GridEventType.Bankruptcy:
-                WriteDecimal(w, "deficit", e.Deficit);
-                WriteDecimal(w, "insuranceCovered", e.InsuranceCovered);
-                WriteDecimal(w, "socialized", e.Socialized);
-                break;
-            case GridEventType.Rejected:
-                w.WriteString("reason", e.Reason);
-                break;
-        }
-
-        w.WriteEndObject();
-    }
+    /// <summary>One event in the result format (the model's fields for its type; one writer for the grid and the model).</summary>
+    public static void WriteEvent(Utf8JsonWriter w, GridEvent e) => ModelResultWriter.WriteEvent(w, e.ToModel());
 
     public static string Format(decimal value) => DecimalMath.Normalize(value).ToString(CultureInfo.InvariantCulture);
 

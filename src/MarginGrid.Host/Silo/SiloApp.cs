@@ -55,7 +55,17 @@ public static class SiloApp
         services.AddUnavailableProblems(); // 503 + Retry-After when PostgreSQL or a cluster node is unavailable (Problems.cs)
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         services.AddMarginGridRateLimits(builder.Configuration);
-        services.AddHealthChecks().AddCheck<SiloReadiness>("silo", tags: [SiloReadiness.Tag]);
+        var health = services.AddHealthChecks().AddCheck<SiloReadiness>("silo", tags: [SiloReadiness.Tag]);
+        if (settings.ConnectionString is { } readinessConnection)
+        {
+            // /health/ready answers 503 while PostgreSQL is away.
+            services.AddSingleton(_ => new PostgresReadiness(readinessConnection));
+            health.AddCheck<PostgresReadiness>("postgresql", tags: [SiloReadiness.Tag]);
+        }
+
+        services.AddSingleton(sp => new PriceClock(
+            sp.GetRequiredService<GridClock>().Time, // the engine's clock
+            builder.Configuration.GetValue(PriceClock.SkewKey, PriceClock.DefaultSkew)));
         services.AddOpenApi();
         builder.UseOrleans(silo => silo.ConfigureGrid(settings));
         // After UseOrleans: hosted services start in order, so the silo is up when the hub subscribes.

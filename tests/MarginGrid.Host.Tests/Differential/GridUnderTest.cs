@@ -53,7 +53,7 @@ public sealed class GridUnderTest : IAsyncLifetime
     {
         var prefix = $"c{Interlocked.Increment(ref _case)}.";
         await ResetFundAsync();
-        var result = await ReplayRunner.RunAsync(Prefixed(scenario, prefix), Grains, Time);
+        var result = await ReplayRunner.RunAsync(Prefixed(scenario, prefix), Grains, Time, t => { if (t > Time.GetUtcNow()) { Time.SetUtcNow(t); } });
         return ResultWriter.ToJson(Unprefixed(result, prefix));
     }
 

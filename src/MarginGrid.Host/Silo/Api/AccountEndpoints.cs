@@ -7,19 +7,21 @@ using MarginGrid.Host.Silo.Security;
 namespace MarginGrid.Host.Silo.Api;
 
 /// <summary>
-/// Accounts: open, deposits, withdrawals, fills (each with a client command id), the pre-trade check, the view and
-/// the recent events. Requests are checked against the configuration first, so bad input never reaches the account.
-/// Every command that reaches an account is recorded in the audit trail with its result.
+/// Accounts: open, deposits, withdrawals, fills (each with a client command id) — the venue's (matching engine, wallet
+/// service) — the pre-trade check (traders on their own accounts, and the venue), the view and the recent events.
+/// Requests are checked against the configuration and its bounds first, so bad input never reaches the account.
+/// Every command that reaches an account is recorded in the audit trail with its result; a command waits while the
+/// audit trail is behind (back-pressure) and answers 503 if it stays behind.
 /// </summary>
 public static class AccountEndpoints
 {
     public static void Map(RouteGroupBuilder mutating, RouteGroupBuilder reading)
     {
-        var commands = mutating.MapGroup("/accounts/{id}").RequireApiRole(ApiRole.Trader)
+        var commands = mutating.MapGroup("/accounts/{id}").RequireApiRole(ApiRole.Venue)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         commands.MapPost("", OpenAsync).Accepts<OpenAccountBody>("application/json").Produces(StatusCodes.Status201Created)
-            .ProducesProblem(StatusCodes.Status409Conflict);
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         commands.MapPost("/deposits", (string id, HttpRequest r, IGrainFactory g, ConfigLookup c, AuditTrail a, IGridObserver o, CancellationToken ct) =>
                 TransferAsync(id, r, g, c, a, o, deposit: true, ct))
             .Accepts<TransferBody>("application/json").Produces<CommandResultBody>()
@@ -30,10 +32,12 @@ public static class AccountEndpoints
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         commands.MapPost("/fills", FillAsync)
             .Accepts<FillBody>("application/json").Produces<CommandResultBody>()
-            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
-        commands.MapPost("/pre-trade", PreTradeAsync).Accepts<PreTradeBody>("application/json").Produces<PreTradeView>();
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        mutating.MapPost("/accounts/{id}/pre-trade", PreTradeAsync).RequireApiRole(ApiRole.Trader, ApiRole.Venue)
+            .Accepts<PreTradeBody>("application/json").Produces<PreTradeView>()
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
 
-        var views = reading.MapGroup("/accounts/{id}").RequireApiRole(ApiRole.Reader, ApiRole.Trader)
+        var views = reading.MapGroup("/accounts/{id}").RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue)
             .ProducesProblem(StatusCodes.Status404NotFound);
         views.MapGet("", async (string id, IGrainFactory grains) =>
                 await grains.GetGrain<IAccountGrain>(id).GetViewAsync() is { } view
@@ -51,7 +55,8 @@ public static class AccountEndpoints
     }
 
     private static async Task<IResult> OpenAsync(
-        string id, HttpRequest request, IGrainFactory grains, ConfigLookup configs, AuditTrail audit, CancellationToken cancellationToken)
+        string id, HttpRequest request, IGrainFactory grains, ConfigLookup configs, AuditTrail audit, ApiKeys keys,
+        CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync<OpenAccountBody>(request, cancellationToken);
         if (body is null)
@@ -59,37 +64,70 @@ public static class AccountEndpoints
             return error!;
         }
 
-        var config = await configs.GetAsync();
-        if (config is null)
+        if (body.AllowUnhealthy && keys.Enabled
+            && (request.HttpContext.Items[ApiRoleFilter.KeyItem] as ApiKey)?.Role != ApiRole.Admin)
+        {
+            return Problems.Problem(StatusCodes.Status403Forbidden, "Forbidden",
+                "allowUnhealthy: only an admin key may open an account that is not initial-margin healthy",
+                new Dictionary<string, object?> { ["field"] = "allowUnhealthy" });
+        }
+
+        var view = await configs.GetViewAsync();
+        if (view is null)
         {
             return Problems.Conflict("no risk configuration has been set yet");
         }
 
+        var config = view.Config;
         var collateral = body.Collateral ?? ImmutableDictionary<string, decimal>.Empty;
-        foreach (var (asset, quantity) in collateral)
+        foreach (var (asset, quantity) in collateral.OrderBy(c => c.Key, StringComparer.Ordinal))
         {
+            var field = $"collateral.{(Identifiers.IsValidSymbol(asset) ? asset : "<asset>")}";
+            if (Identifiers.WhyNotSymbol(asset) is { } badAsset)
+            {
+                return Problems.Invalid(field, badAsset);
+            }
+
             if (!config.IsPricedAsset(asset))
             {
-                return Problems.BadRequest($"collateral.{asset}: unknown asset '{asset}'");
+                return Problems.Invalid(field, $"unknown asset '{asset}'");
             }
 
             if (quantity < 0m && asset != Assets.Usd)
             {
-                return Problems.BadRequest($"collateral.{asset}: must not be negative, got {quantity}");
+                return Problems.Invalid(field, $"must not be negative, got {quantity}");
+            }
+
+            if (Limits.CheckQuantity(view.MaxQuantityOf(asset), quantity, field, allowNegative: true) is { } tooBig)
+            {
+                return Problems.Invalid(tooBig);
             }
         }
 
         var positions = body.Positions ?? [];
-        foreach (var position in positions)
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < positions.Length; i++)
         {
-            if (!config.TryGetMarket(position.Market, out _))
+            var position = positions[i];
+            if (Identifiers.WhyNotSymbol(position.Market) is { } badMarket)
             {
-                return Problems.NotFound($"positions: unknown market '{position.Market}'");
+                return Problems.Invalid($"positions[{i}].market", badMarket);
             }
 
-            if (position.EntryPrice <= 0m || position.Size == 0m)
+            if (!config.TryGetMarket(position.Market, out _))
             {
-                return Problems.BadRequest($"positions.{position.Market}: size must be non-zero and entryPrice positive");
+                return Problems.Invalid($"positions[{i}].market", $"unknown market '{position.Market}'", StatusCodes.Status404NotFound);
+            }
+
+            if (!seen.Add(position.Market))
+            {
+                return Problems.Invalid($"positions[{i}].market", $"a second position in '{position.Market}'");
+            }
+
+            if (Limits.CheckTrade(view.LimitsOf(position.Market), position.Size, position.EntryPrice,
+                    $"positions[{i}].size", $"positions[{i}].entryPrice") is { } badPosition)
+            {
+                return Problems.Invalid(badPosition);
             }
         }
 
@@ -100,10 +138,15 @@ public static class AccountEndpoints
             .Distinct(StringComparer.Ordinal)
             .Order(StringComparer.Ordinal)
             .ToList();
+        var marks = new MarkBook();
         var unpriced = new List<string>();
         foreach (var market in dependsOn)
         {
-            if (await grains.GetGrain<IMarketGrain>(market).GetMarkAsync() is null)
+            if (await grains.GetGrain<IMarketGrain>(market).GetMarkAsync() is { } mark)
+            {
+                marks.Set(market, mark.Price);
+            }
+            else
             {
                 unpriced.Add(market);
             }
@@ -114,17 +157,35 @@ public static class AccountEndpoints
             return Problems.Conflict($"no price yet for {string.Join(", ", unpriced)}: publish one before opening accounts that depend on it");
         }
 
+        var seed = new AccountSeed(collateral, [.. positions.Select(p => new PositionSnapshot(p.Market, p.Size, p.EntryPrice))]);
+
+        // Opening is not a fact like a fill: an account that would not be initial-margin healthy at the current marks
+        // is refused unless an admin asks for it (a migration of accounts as they are).
+        var health = MarginCalculator.Evaluate(seed.ToPortfolio(), marks, config);
+        if (!body.AllowUnhealthy && (health.Equity < health.InitialMargin || health.Status != AccountStatus.Healthy))
+        {
+            return Problems.Problem(StatusCodes.Status422UnprocessableEntity, "Account not initial-margin healthy",
+                $"at the current marks the account would have equity {health.Equity} against an initial margin of "
+                + $"{health.InitialMargin} (status {health.Status}); an admin may open it with \"allowUnhealthy\": true",
+                new Dictionary<string, object?>
+                {
+                    ["equity"] = health.Equity,
+                    ["initialMargin"] = health.InitialMargin,
+                    ["maintenanceMargin"] = health.MaintenanceMargin,
+                });
+        }
+
         var account = grains.GetGrain<IAccountGrain>(id);
         if (await account.ExistsAsync())
         {
             return Problems.Conflict($"account '{id}' is already open");
         }
 
-        await account.OpenAsync(new AccountSeed(
-            collateral, [.. positions.Select(p => new PositionSnapshot(p.Market, p.Size, p.EntryPrice))]));
-        var view = await account.GetViewAsync();
-        audit.Command("open", id, new { request = body, result = new { opened = true } }, view?.Version);
-        return Results.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", view);
+        await audit.WaitForRoomAsync(cancellationToken);
+        await account.OpenAsync(seed);
+        var opened = await account.GetViewAsync();
+        audit.Command("open", id, new { request = body, result = new { opened = true } }, opened?.Version);
+        return Results.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", opened);
     }
 
     private static async Task<IResult> TransferAsync(
@@ -137,27 +198,32 @@ public static class AccountEndpoints
             return error!;
         }
 
-        if (CheckCommandId(body.CommandId) is { } badId)
+        if (Identifiers.WhyNotId(body.CommandId) is { } badId)
         {
-            return badId;
+            return Problems.Invalid("commandId", badId);
         }
 
-        if (body.Quantity <= 0m)
+        if (Identifiers.WhyNotSymbol(body.Asset) is { } badAsset)
         {
-            return Problems.BadRequest($"quantity must be positive, got {body.Quantity}");
+            return Problems.Invalid("asset", badAsset);
         }
 
-        var config = await configs.GetAsync();
-        if (config is null || !config.IsPricedAsset(body.Asset))
+        var config = await configs.GetViewAsync();
+        if (config is null || !config.Config.IsPricedAsset(body.Asset))
         {
-            return Problems.BadRequest($"asset: unknown asset '{body.Asset}'");
+            return Problems.Invalid("asset", $"unknown asset '{body.Asset}'");
+        }
+
+        if (Limits.CheckQuantity(config.MaxQuantityOf(body.Asset), body.Quantity, "quantity") is { } badQuantity)
+        {
+            return Problems.Invalid(badQuantity);
         }
 
         var account = grains.GetGrain<IAccountGrain>(id);
         var command = new TransferCommand(body.CommandId, body.Asset, body.Quantity);
         return await RunAsync(
             id, account, audit, observer, deposit ? "deposit" : "withdrawal", body, null,
-            () => deposit ? account.DepositAsync(command) : account.WithdrawAsync(command));
+            () => deposit ? account.DepositAsync(command) : account.WithdrawAsync(command), cancellationToken);
     }
 
     private static async Task<IResult> FillAsync(
@@ -170,26 +236,20 @@ public static class AccountEndpoints
             return error!;
         }
 
-        if (CheckCommandId(body.CommandId) is { } badId)
+        if (Identifiers.WhyNotId(body.CommandId) is { } badId)
         {
-            return badId;
+            return Problems.Invalid("commandId", badId);
         }
 
-        if (CheckTrade(body.Size, body.Price) is { } badTrade)
+        if (await CheckTradeAsync(configs, body.Market, body.Size, body.Price) is { } badTrade)
         {
             return badTrade;
-        }
-
-        var config = await configs.GetAsync();
-        if (config is null || !config.TryGetMarket(body.Market, out _))
-        {
-            return Problems.NotFound($"market: unknown market '{body.Market}'");
         }
 
         var account = grains.GetGrain<IAccountGrain>(id);
         return await RunAsync(
             id, account, audit, observer, "fill", body, body.Market,
-            () => account.FillAsync(new FillCommand(body.CommandId, body.Market, body.Size, body.Price)));
+            () => account.FillAsync(new FillCommand(body.CommandId, body.Market, body.Size, body.Price)), cancellationToken);
     }
 
     private static async Task<IResult> PreTradeAsync(
@@ -201,15 +261,9 @@ public static class AccountEndpoints
             return error!;
         }
 
-        if (CheckTrade(body.Size, body.Price) is { } badTrade)
+        if (await CheckTradeAsync(configs, body.Market, body.Size, body.Price) is { } badTrade)
         {
             return badTrade;
-        }
-
-        var config = await configs.GetAsync();
-        if (config is null || !config.TryGetMarket(body.Market, out _))
-        {
-            return Problems.NotFound($"market: unknown market '{body.Market}'");
         }
 
         var account = grains.GetGrain<IAccountGrain>(id);
@@ -221,19 +275,37 @@ public static class AccountEndpoints
         return Results.Ok(await account.PreTradeAsync(body.Market, body.Size, body.Price));
     }
 
+    /// <summary>A fill or pre-trade: a known market (404 otherwise), a size and price within its bounds.</summary>
+    private static async Task<IResult?> CheckTradeAsync(ConfigLookup configs, string market, decimal size, decimal price)
+    {
+        if (Identifiers.WhyNotSymbol(market) is { } badMarket)
+        {
+            return Problems.Invalid("market", badMarket);
+        }
+
+        var config = await configs.GetViewAsync();
+        if (config is null || !config.Config.TryGetMarket(market, out _))
+        {
+            return Problems.Invalid("market", $"unknown market '{market}'", StatusCodes.Status404NotFound);
+        }
+
+        return Limits.CheckTrade(config.LimitsOf(market), size, price, "size", "price") is { } bad ? Problems.Invalid(bad) : null;
+    }
+
     /// <summary>
     /// Runs a command on an open account: its result, a rejection's problem, or 409 for a reused command id; each
     /// recorded in the audit trail.
     /// </summary>
     private static async Task<IResult> RunAsync(
         string id, IAccountGrain account, AuditTrail audit, IGridObserver observer, string type, object body, string? market,
-        Func<Task<CommandResult>> command)
+        Func<Task<CommandResult>> command, CancellationToken cancellationToken)
     {
         if (!await account.ExistsAsync())
         {
             return Problems.NotFound($"unknown account '{id}'");
         }
 
+        await audit.WaitForRoomAsync(cancellationToken);
         try
         {
             var result = await command();
@@ -253,16 +325,4 @@ public static class AccountEndpoints
             throw;
         }
     }
-
-    private static IResult? CheckCommandId(string commandId) =>
-        string.IsNullOrWhiteSpace(commandId) || commandId.Length > 128
-            ? Problems.BadRequest("commandId must be a non-empty string of at most 128 characters")
-            : null;
-
-    private static IResult? CheckTrade(decimal size, decimal price) =>
-        size == 0m
-            ? Problems.BadRequest("size must not be zero (positive buys, negative sells)")
-            : price <= 0m
-                ? Problems.BadRequest($"price must be positive, got {price}")
-                : null;
 }

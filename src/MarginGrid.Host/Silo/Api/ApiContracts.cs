@@ -6,9 +6,15 @@ namespace MarginGrid.Host.Silo.Api;
 
 public sealed record BracketBody(decimal Floor, decimal Mmr, decimal Imr);
 
-public sealed record MarketBody(string Symbol, decimal LotSize, decimal LiquidationPenalty, ImmutableArray<BracketBody> Brackets);
+/// <summary>A market's bounds (all three, or none for the defaults: 1e9 USD, 1e9 units, 1e13 USD).</summary>
+public sealed record LimitsBody(decimal MaxPrice, decimal MaxPositionSize, decimal MaxNotional);
 
-public sealed record CollateralBody(string Asset, decimal Weight, string? PriceMarket = null, decimal LiquidationDiscount = 0m);
+public sealed record MarketBody(
+    string Symbol, decimal LotSize, decimal LiquidationPenalty, ImmutableArray<BracketBody> Brackets, LimitsBody? Limits = null);
+
+/// <summary>A collateral asset; <c>maxQuantity</c> bounds every command and balance of it (default 1e13).</summary>
+public sealed record CollateralBody(
+    string Asset, decimal Weight, string? PriceMarket = null, decimal LiquidationDiscount = 0m, decimal? MaxQuantity = null);
 
 public sealed record RiskBody(decimal MarginCallRatio, decimal LiquidationTargetRatio);
 
@@ -23,9 +29,14 @@ public sealed record PriceBody(string Market, string Source, decimal Price, Date
 
 public sealed record SeedPositionBody(string Market, decimal Size, decimal EntryPrice);
 
-/// <summary>POST /v1/accounts/{id}: opens the account with these holdings (both optional).</summary>
+/// <summary>
+/// POST /v1/accounts/{id}: opens the account with these holdings (both optional). An account that would not be
+/// initial-margin healthy is refused (422) unless an admin sets <c>allowUnhealthy</c> (migrations).
+/// </summary>
 public sealed record OpenAccountBody(
-    ImmutableDictionary<string, decimal>? Collateral = null, ImmutableArray<SeedPositionBody>? Positions = null);
+    ImmutableDictionary<string, decimal>? Collateral = null,
+    ImmutableArray<SeedPositionBody>? Positions = null,
+    bool AllowUnhealthy = false);
 
 public sealed record TransferBody(string CommandId, string Asset, decimal Quantity);
 
@@ -51,9 +62,23 @@ public sealed record EventBody(
     decimal? Socialized,
     string? Reason)
 {
+    /// <summary>Equity at the step (margin calls, where the engine reports it).</summary>
+    public decimal? Equity { get; init; }
+
+    /// <summary>Maintenance margin at the step (margin calls, where the engine reports it).</summary>
+    public decimal? MaintenanceMargin { get; init; }
+
+    /// <summary>The marks of the decision (margin calls, where the engine reports them).</summary>
+    public ImmutableSortedDictionary<string, decimal>? Marks { get; init; }
+
     public static EventBody From(GridEvent e) => new(
         e.TypeName, e.Account, e.Step, e.Timestamp, e.Status, e.Market, e.Asset, e.Quantity, e.Price, e.Penalty,
-        e.Discount, e.Deficit, e.InsuranceCovered, e.Socialized, e.Reason);
+        e.Discount, e.Deficit, e.InsuranceCovered, e.Socialized, e.Reason)
+    {
+        Equity = e.Equity,
+        MaintenanceMargin = e.MaintenanceMargin,
+        Marks = e.Marks,
+    };
 
     public static ImmutableArray<EventBody> From(ImmutableArray<GridEvent> events) => [.. events.Select(From)];
 }

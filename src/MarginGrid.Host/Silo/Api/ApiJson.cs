@@ -5,7 +5,7 @@ using System.Text.Json.Serialization;
 namespace MarginGrid.Host.Silo.Api;
 
 /// <summary>
-/// The API's JSON: camelCase, strict (unknown members and missing required ones are errors), decimals read exactly
+/// The API's JSON: camelCase, strict (unknown, duplicate and missing required members are errors), decimals read exactly
 /// from numbers or strings and written as strings, enums as snake_case strings.
 /// </summary>
 public static class ApiJson
@@ -16,6 +16,7 @@ public static class ApiJson
     {
         options.NumberHandling = JsonNumberHandling.Strict;
         options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        options.AllowDuplicateProperties = false; // {"quantity":"1","quantity":"1e6"} is ambiguous: 400, never "last wins"
         options.RespectNullableAnnotations = true;
         options.RespectRequiredConstructorParameters = true;
         options.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
@@ -31,6 +32,9 @@ public static class ApiJson
 /// </summary>
 public sealed class ExactDecimalConverter : JsonConverter<decimal>
 {
+    /// <summary>The message of a value that is not a decimal (also the API's problem detail for it).</summary>
+    public const string ExpectedDecimal = "expected a decimal number within ±79228162514264337593543950335 (a JSON number or a string such as \"12.50\")";
+
     private const NumberStyles Style = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
 
     public override decimal Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
@@ -42,7 +46,7 @@ public sealed class ExactDecimalConverter : JsonConverter<decimal>
             case JsonTokenType.String when decimal.TryParse(reader.GetString(), Style, CultureInfo.InvariantCulture, out var text):
                 return text;
             default:
-                throw new JsonException("expected a decimal number (a JSON number or a string such as \"12.50\")");
+                throw new JsonException(ExpectedDecimal);
         }
     }
 

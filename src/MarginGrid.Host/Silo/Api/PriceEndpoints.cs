@@ -1,9 +1,16 @@
 using System.Collections.Immutable;
+using MarginGrid.Domain;
+using MarginGrid.Host.Silo.Audit;
 using MarginGrid.Host.Silo.Security;
 
 namespace MarginGrid.Host.Silo.Api;
 
-/// <summary>POST /v1/prices: a batch of prices, each one step of its market, in the order given.</summary>
+/// <summary>
+/// POST /v1/prices: a batch of prices, each one step of its market, in the order given. The whole batch is checked
+/// first (a bad batch changes nothing): known market, a valid source id, a positive price within the market's
+/// <c>maxPrice</c>, and a timestamp at most <see cref="PriceClock.MaxFutureSkew"/> ahead of the engine's clock. Each
+/// price is stamped with its receipt time on that clock and audited with the step it became.
+/// </summary>
 public static class PriceEndpoints
 {
     public static void Map(RouteGroupBuilder mutating) =>
@@ -15,7 +22,7 @@ public static class PriceEndpoints
             .RequireApiRole(ApiRole.Feed);
 
     private static async Task<IResult> PublishAsync(
-        HttpRequest request, IGrainFactory grains, ConfigLookup configs, CancellationToken cancellationToken)
+        HttpRequest request, IGrainFactory grains, ConfigLookup configs, PriceClock clock, AuditTrail audit, CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync<PriceBody[]>(request, cancellationToken);
         if (body is null)
@@ -25,27 +32,39 @@ public static class PriceEndpoints
 
         if (body.Length == 0)
         {
-            return Problems.BadRequest("the batch holds no prices");
+            return Problems.Invalid("body", "the batch holds no prices");
         }
 
-        // The whole batch is checked before any price is published: a bad batch changes nothing.
-        var config = await configs.GetAsync();
+        var receivedAt = clock.Now;
+        var config = await configs.GetViewAsync();
         for (var i = 0; i < body.Length; i++)
         {
             var price = body[i];
-            if (string.IsNullOrWhiteSpace(price.Source))
+            if (Identifiers.WhyNotSymbol(price.Market) is { } badMarket)
             {
-                return Problems.BadRequest($"[{i}].source must not be empty");
+                return Problems.Invalid($"[{i}].market", badMarket);
             }
 
-            if (price.Price <= 0m)
+            if (Identifiers.WhyNotId(price.Source) is { } badSource)
             {
-                return Problems.BadRequest($"[{i}].price must be positive, got {price.Price}");
+                return Problems.Invalid($"[{i}].source", badSource);
             }
 
-            if (config is null || !config.TryGetMarket(price.Market, out _))
+            if (config is null || !config.Config.TryGetMarket(price.Market, out _))
             {
-                return Problems.NotFound($"[{i}].market: unknown market '{price.Market}'");
+                return Problems.Invalid($"[{i}].market", $"unknown market '{price.Market}'", StatusCodes.Status404NotFound);
+            }
+
+            if (Limits.CheckPrice(config.LimitsOf(price.Market), price.Price, $"[{i}].price") is { } badPrice)
+            {
+                return Problems.Invalid(badPrice);
+            }
+
+            if (price.Timestamp > receivedAt + clock.MaxFutureSkew)
+            {
+                return Problems.Invalid(
+                    $"[{i}].timestamp",
+                    $"{price.Timestamp:O} is more than {clock.MaxFutureSkew.TotalSeconds:0.###} s ahead of the engine's clock ({receivedAt:O})");
             }
         }
 
@@ -53,7 +72,18 @@ public static class PriceEndpoints
         foreach (var price in body)
         {
             var outcome = await grains.GetGrain<IMarketGrain>(price.Market)
-                .PublishPriceAsync(new PriceUpdate(price.Price, price.Source, price.Timestamp));
+                .PublishPriceAsync(new PriceUpdate(price.Price, price.Source, price.Timestamp) { ReceivedAt = receivedAt });
+            audit.Price(price.Market, new
+            {
+                market = price.Market,
+                source = price.Source,
+                price = price.Price,
+                timestamp = price.Timestamp,
+                receivedAt,
+                step = outcome.Step,
+                evaluated = outcome.Evaluated,
+                events = outcome.Events.Length,
+            });
             steps.Add(new StepBody(price.Market, outcome.Step, outcome.Evaluated, EventBody.From(outcome.Events)));
         }
 

@@ -16,6 +16,16 @@ public static class Problems
         "A dependency of the grid (PostgreSQL or another cluster node) is unavailable. The request may or may not have "
         + "taken effect: retry it with the same commandId, which applies it at most once.";
 
+    /// <summary>A request whose <paramref name="field"/> is invalid: the detail names the field, as does the <c>field</c> member.</summary>
+    public static IResult Invalid(string field, string reason, int status = StatusCodes.Status400BadRequest) =>
+        Problem(status, status == StatusCodes.Status400BadRequest ? "Bad request" : ReasonPhrase(status), $"{field}: {reason}",
+            new Dictionary<string, object?> { ["field"] = field });
+
+    public static IResult Invalid((string Field, string Reason) error, int status = StatusCodes.Status400BadRequest) =>
+        Invalid(error.Field, error.Reason, status);
+
+    private static string ReasonPhrase(int status) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status);
+
     public static IResult BadRequest(string detail) => Problem(StatusCodes.Status400BadRequest, "Bad request", detail);
 
     public static IResult NotFound(string detail) => Problem(StatusCodes.Status404NotFound, "Not found", detail);
@@ -75,12 +85,23 @@ public static class Problems
     /// </summary>
     public static bool IsUnavailable(Exception exception)
     {
+        // A statement PostgreSQL refuses for what it holds (a value too long, a constraint, a bad character) fails the
+        // same way on every retry: a permanent error (500), never a 503 that invites the client to retry forever.
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is Npgsql.PostgresException { IsTransient: false })
+            {
+                return false;
+            }
+        }
+
         for (var e = exception; e is not null; e = e.InnerException)
         {
             switch (e)
             {
                 case DbException or SocketException or TimeoutException:
                 case InconsistentStateException: // the ETag fence: another activation wrote first
+                case Audit.AuditBackPressureException: // the audit trail is behind: the command was not run
                 case OrleansMessageRejectionException: // includes SiloUnavailableException
                 case OrleansException when e.Message.StartsWith("Error from storage provider", StringComparison.Ordinal):
                     return true;

@@ -11,11 +11,17 @@ public sealed record AuditSettings
 {
     public const string Section = "MarginGrid:Audit";
 
-    /// <summary>Records that may wait for the writer; beyond it records are dropped (counted, logged), never blocking.</summary>
+    /// <summary>
+    /// Records that may wait for the writer before commands feel back-pressure: beyond it, a command waits (up to
+    /// <see cref="BackPressureTimeout"/>, then 503) until the writer catches up. Nothing is ever dropped.
+    /// </summary>
     public int Capacity { get; init; } = 65_536;
 
     /// <summary>The most records one INSERT appends.</summary>
     public int BatchSize { get; init; } = 500;
+
+    /// <summary>How long a command waits for room in a full audit queue before it answers 503 (nothing applied).</summary>
+    public TimeSpan BackPressureTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     public static AuditSettings From(IConfiguration configuration)
     {
@@ -24,29 +30,51 @@ public sealed record AuditSettings
         {
             Capacity = configuration.GetValue($"{Section}:Capacity", defaults.Capacity),
             BatchSize = configuration.GetValue($"{Section}:BatchSize", defaults.BatchSize),
+            BackPressureTimeout = configuration.GetValue($"{Section}:BackPressureTimeout", defaults.BackPressureTimeout),
         };
-        return settings.Capacity > 0 && settings.BatchSize > 0
+        return settings.Capacity > 0 && settings.BatchSize > 0 && settings.BackPressureTimeout > TimeSpan.Zero
             ? settings
-            : throw new InvalidOperationException($"{Section}:Capacity and {Section}:BatchSize must be positive");
+            : throw new InvalidOperationException($"{Section}:Capacity, {Section}:BatchSize and {Section}:BackPressureTimeout must be positive");
     }
 }
 
+/// <summary>The audit queue stayed full for longer than <see cref="AuditSettings.BackPressureTimeout"/>: the command was not run.</summary>
+public sealed class AuditBackPressureException(TimeSpan waited)
+    : Exception($"the audit trail is {waited.TotalSeconds:0.#} s behind (PostgreSQL slow or away): the command was not run");
+
 /// <summary>
-/// The front of the audit trail: commands and events are queued here, on whatever thread reports them (grain threads
-/// included), without ever blocking; <see cref="AuditWriter"/> appends them to <c>margingrid_audit</c> in batches.
-/// When the queue is full a record is dropped, counted in <c>margingrid_audit_dropped_total</c> and logged.
-/// Without a PostgreSQL connection string the trail is disabled and nothing is queued.
+/// The front of the audit trail: commands, events, prices and configuration changes are queued here, on whatever
+/// thread reports them (grain threads included); <see cref="AuditWriter"/> appends them to <c>margingrid_audit</c> in
+/// batches. <b>No record is ever dropped</b>: the queue itself is unbounded, and <see cref="AuditSettings.Capacity"/>
+/// is where back-pressure starts. HTTP commands call <see cref="WaitForRoomAsync"/> before they run, so while the
+/// writer is behind (PostgreSQL slow or away) new commands wait and then answer 503 without being applied; events and
+/// prices, which come from the grid itself and must never stall a liquidation, are always queued (counted in
+/// <c>margingrid_audit_over_capacity_total</c> when beyond the capacity; memory is then the bound, and the
+/// <c>margingrid_audit_backlog</c> gauge shows it). Without a PostgreSQL connection string the trail is disabled.
 /// </summary>
 public sealed class AuditTrail
 {
+    /// <summary>The account id of records that concern no single account (prices, configuration).</summary>
+    public const string AllAccounts = "*";
+
     private static readonly Counter Dropped = Prometheus.Metrics.CreateCounter(
-        "margingrid_audit_dropped_total", "Audit records dropped because the audit queue was full (or the trail was stopped).");
+        "margingrid_audit_dropped_total", "Audit records refused because the trail was already stopped (shutdown).");
 
     private static readonly Counter Queued = Prometheus.Metrics.CreateCounter(
         "margingrid_audit_queued_total", "Audit records queued for PostgreSQL.");
 
+    private static readonly Counter OverCapacity = Prometheus.Metrics.CreateCounter(
+        "margingrid_audit_over_capacity_total", "Audit records queued while the queue was beyond its capacity (kept, not dropped).");
+
+    private static readonly Gauge Backlog = Prometheus.Metrics.CreateGauge(
+        "margingrid_audit_backlog", "Audit records queued and not yet written (or quarantined).");
+
     private readonly Channel<AuditRecord> _queue;
     private readonly ILogger<AuditTrail> _logger;
+    private readonly AuditSettings _settings;
+    private readonly object _gate = new();
+    private TaskCompletionSource _room = Completed();
+    private long _backlog;
     private long _dropped;
 
     public AuditTrail(bool enabled, string silo, AuditSettings settings, ILogger<AuditTrail> logger)
@@ -54,12 +82,8 @@ public sealed class AuditTrail
         Enabled = enabled;
         Silo = silo;
         _logger = logger;
-        _queue = Channel.CreateBounded<AuditRecord>(new BoundedChannelOptions(settings.Capacity)
-        {
-            FullMode = BoundedChannelFullMode.Wait, // TryWrite then fails instead of waiting: we count the drop
-            SingleReader = true,
-            SingleWriter = false,
-        });
+        _settings = settings;
+        _queue = Channel.CreateUnbounded<AuditRecord>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
     }
 
     public bool Enabled { get; }
@@ -69,11 +93,55 @@ public sealed class AuditTrail
 
     public ChannelReader<AuditRecord> Reader => _queue.Reader;
 
-    /// <summary>How many records this process dropped.</summary>
+    /// <summary>How many records this process refused after the trail stopped.</summary>
     public long DroppedCount => Interlocked.Read(ref _dropped);
+
+    /// <summary>Records queued and not yet written.</summary>
+    public long BacklogCount => Interlocked.Read(ref _backlog);
 
     /// <summary>Stops accepting records; the writer drains what is queued.</summary>
     public void Complete() => _queue.Writer.TryComplete();
+
+    /// <summary>
+    /// Waits while the backlog is at or beyond the capacity; throws <see cref="AuditBackPressureException"/> after
+    /// <see cref="AuditSettings.BackPressureTimeout"/>. Commands call it before they run.
+    /// </summary>
+    public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
+    {
+        if (!Enabled || BacklogCount < _settings.Capacity)
+        {
+            return;
+        }
+
+        Task room;
+        lock (_gate)
+        {
+            room = _room.Task;
+        }
+
+        try
+        {
+            await room.WaitAsync(_settings.BackPressureTimeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw new AuditBackPressureException(_settings.BackPressureTimeout);
+        }
+    }
+
+    /// <summary>The writer stored (or quarantined) <paramref name="count"/> records.</summary>
+    public void Written(int count)
+    {
+        var backlog = Interlocked.Add(ref _backlog, -count);
+        Backlog.Set(backlog);
+        if (backlog < _settings.Capacity)
+        {
+            lock (_gate)
+            {
+                _room.TrySetResult();
+            }
+        }
+    }
 
     /// <summary>Queues an event record: the event with its step and price, as the API shows it.</summary>
     public void Event(GridEvent e)
@@ -86,6 +154,36 @@ public sealed class AuditTrail
         Enqueue(new AuditRecord(AuditKind.Event, e.TypeName, e.Account, JsonSerializer.Serialize(EventBody.From(e), ApiJson.Options))
         {
             Market = e.Market,
+            Silo = Silo,
+        });
+    }
+
+    /// <summary>Queues a price record: what the source sent, when the engine received it, and the step it became.</summary>
+    public void Price(string market, object payload)
+    {
+        if (!Enabled)
+        {
+            return;
+        }
+
+        Enqueue(new AuditRecord(AuditKind.Price, "price", AllAccounts, JsonSerializer.Serialize(payload, ApiJson.Options))
+        {
+            Market = market,
+            Silo = Silo,
+        });
+    }
+
+    /// <summary>Queues a configuration record: the accepted configuration and its version.</summary>
+    public void Config(long version, object payload)
+    {
+        if (!Enabled)
+        {
+            return;
+        }
+
+        Enqueue(new AuditRecord(AuditKind.Config, "config", AllAccounts, JsonSerializer.Serialize(payload, ApiJson.Options))
+        {
+            GrainVersion = version,
             Silo = Silo,
         });
     }
@@ -128,11 +226,26 @@ public sealed class AuditTrail
         });
     }
 
-    private void Enqueue(AuditRecord record)
+    /// <summary>Queues a record as it is (tests, and callers that build their own records).</summary>
+    public void Enqueue(AuditRecord record)
     {
         if (_queue.Writer.TryWrite(record))
         {
             Queued.Inc();
+            var backlog = Interlocked.Increment(ref _backlog);
+            Backlog.Set(backlog);
+            if (backlog >= _settings.Capacity)
+            {
+                OverCapacity.Inc();
+                lock (_gate)
+                {
+                    if (_room.Task.IsCompleted && Interlocked.Read(ref _backlog) >= _settings.Capacity)
+                    {
+                        _room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    }
+                }
+            }
+
             return;
         }
 
@@ -141,9 +254,16 @@ public sealed class AuditTrail
         if (dropped == 1 || dropped % 1000 == 0)
         {
             _logger.LogError(
-                "Audit queue full or stopped: dropped the {Kind} record {Type} of account {Account} ({Dropped} dropped so far)",
+                "Audit trail already stopped: refused the {Kind} record {Type} of account {Account} ({Dropped} so far)",
                 record.Kind, record.Type, record.AccountId, dropped);
         }
+    }
+
+    private static TaskCompletionSource Completed()
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        done.SetResult();
+        return done;
     }
 }
 

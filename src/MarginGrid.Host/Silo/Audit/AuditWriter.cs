@@ -5,9 +5,11 @@ namespace MarginGrid.Host.Silo.Audit;
 
 /// <summary>
 /// Drains <see cref="AuditTrail"/> into PostgreSQL with <see cref="AuditLog.AppendManyAsync"/>, one batch per INSERT.
-/// A failed batch is retried (with a growing pause) until it is written or the silo stops, so a database outage
-/// delays the trail and fills the queue (then drops are counted) but loses nothing already taken from the queue.
-/// On shutdown it writes what is queued, for at most <see cref="DrainTimeout"/>.
+/// A batch that fails for a transient reason (PostgreSQL away, a timeout) is retried, with a growing pause, until it
+/// is written or the silo stops. A batch that PostgreSQL refuses for what it holds (<see cref="AuditLog.IsPermanent"/>:
+/// a NUL character, a violated check) is written record by record instead, and each record it still refuses is
+/// moved to <c>margingrid_audit_quarantine</c> and counted in <c>margingrid_audit_quarantined_total</c>: one bad record
+/// never blocks the rest. On shutdown it writes what is queued, for at most <see cref="DrainTimeout"/>.
 /// </summary>
 public sealed class AuditWriter(AuditTrail trail, AuditLog log, AuditSettings settings, TimeProvider time, ILogger<AuditWriter> logger)
     : BackgroundService
@@ -20,6 +22,9 @@ public sealed class AuditWriter(AuditTrail trail, AuditLog log, AuditSettings se
     private static readonly Counter Failures = Prometheus.Metrics.CreateCounter(
         "margingrid_audit_write_failures_total", "Failed attempts to append a batch of audit records.");
 
+    private static readonly Counter Quarantined = Prometheus.Metrics.CreateCounter(
+        "margingrid_audit_quarantined_total", "Audit records PostgreSQL refused, kept in margingrid_audit_quarantine instead.");
+
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         trail.Complete();
@@ -31,7 +36,7 @@ public sealed class AuditWriter(AuditTrail trail, AuditLog log, AuditSettings se
         }
         catch (OperationCanceledException)
         {
-            logger.LogError("The audit trail was not drained within {Timeout}: queued records are lost", DrainTimeout);
+            logger.LogError("The audit trail was not drained within {Timeout}: {Count} queued records are lost", DrainTimeout, trail.BacklogCount);
         }
 
         await base.StopAsync(cancellationToken);
@@ -49,36 +54,85 @@ public sealed class AuditWriter(AuditTrail trail, AuditLog log, AuditSettings se
             }
 
             await WriteAsync(batch, stoppingToken);
+            trail.Written(batch.Count);
             batch.Clear();
         }
     }
 
     private async Task WriteAsync(List<AuditRecord> batch, CancellationToken stoppingToken)
     {
+        var permanent = await RetryAsync(
+            async () =>
+            {
+                await log.AppendManyAsync(batch, CancellationToken.None);
+                Written.Inc(batch.Count);
+            },
+            batch.Count, stoppingToken);
+        if (permanent is null)
+        {
+            return;
+        }
+
+        // Refused for what it holds: find the records PostgreSQL refuses, one at a time; keep them aside, write the rest.
+        logger.LogWarning(permanent, "PostgreSQL refused a batch of {Count} audit records: writing them one by one", batch.Count);
+        foreach (var record in batch)
+        {
+            var refused = await RetryAsync(async () => { await log.AppendAsync(record, CancellationToken.None); Written.Inc(); }, 1, stoppingToken);
+            if (refused is null)
+            {
+                continue;
+            }
+
+            var failure = await RetryAsync(
+                () => log.QuarantineAsync(record, $"{refused.GetType().Name}: {refused.Message}", CancellationToken.None), 1, stoppingToken);
+            if (failure is null)
+            {
+                Quarantined.Inc();
+                logger.LogError(
+                    "Audit record {Kind}/{Type} of account {Account} was refused by PostgreSQL ({Error}): kept in margingrid_audit_quarantine",
+                    record.Kind, record.Type, record.AccountId, refused.Message);
+            }
+            else
+            {
+                logger.LogCritical(failure, "Audit record {Kind}/{Type} could neither be written nor quarantined: {Payload}", record.Kind, record.Type, record.PayloadJson);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="write"/> until it succeeds (null) or fails permanently (that exception); transient failures
+    /// are retried with a growing pause, and given up after three attempts once the silo is stopping.
+    /// </summary>
+    private async Task<Exception?> RetryAsync(Func<Task> write, int count, CancellationToken stoppingToken)
+    {
         var pause = TimeSpan.FromMilliseconds(100);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await log.AppendManyAsync(batch, CancellationToken.None);
-                Written.Inc(batch.Count);
+                await write();
                 if (attempt > 1)
                 {
                     logger.LogInformation("Audit trail writes again after {Attempts} attempts", attempt);
                 }
 
-                return;
+                return null;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 Failures.Inc();
-                if (stoppingToken.IsCancellationRequested && attempt >= 3)
+                if (AuditLog.IsPermanent(e))
                 {
-                    logger.LogError(e, "Stopping: {Count} audit records could not be written and are lost", batch.Count);
-                    return;
+                    return e;
                 }
 
-                logger.LogWarning(e, "Could not append {Count} audit records (attempt {Attempt}); retrying in {Pause}", batch.Count, attempt, pause);
+                if (stoppingToken.IsCancellationRequested && attempt >= 3)
+                {
+                    logger.LogError(e, "Stopping: {Count} audit records could not be written and are lost", count);
+                    return null;
+                }
+
+                logger.LogWarning(e, "Could not append {Count} audit records (attempt {Attempt}); retrying in {Pause}", count, attempt, pause);
                 try
                 {
                     await Task.Delay(pause, time, stoppingToken); // retry back-off, not synchronization

@@ -5,7 +5,7 @@ namespace MarginGrid.Host.Silo.Audit;
 
 /// <summary>
 /// What the silo's grains report: Prometheus metrics, and each event to the audit trail. Called on grain threads:
-/// both are non-blocking (counters, and a bounded queue that drops rather than waits).
+/// both are non-blocking (counters, and a queue that never blocks a grain and never drops).
 /// </summary>
 public sealed class SiloGridObserver(PrometheusGridObserver metrics, AuditTrail audit) : IGridObserver
 {

@@ -5,12 +5,19 @@ using MarginGrid.Host.Silo.Api;
 
 namespace MarginGrid.Host.Silo.Security;
 
+/// <summary>
+/// Who may do what. <c>Admin</c> configures (and may do everything, including opening unhealthy accounts for
+/// migrations); <c>Venue</c> (the matching engine, the wallet service) opens accounts and posts fills, deposits and
+/// withdrawals; <c>Feed</c> posts prices; <c>Trader</c> reads its own accounts and runs pre-trade checks, nothing that
+/// moves money; <c>Reader</c> reads everything.
+/// </summary>
 public enum ApiRole
 {
     Feed,
     Trader,
     Admin,
     Reader,
+    Venue,
 }
 
 /// <summary>
@@ -72,7 +79,7 @@ public sealed class ApiKeys
 
             if (!Enum.TryParse<ApiRole>(section["Role"], ignoreCase: true, out var role) || !Enum.IsDefined(role))
             {
-                throw new InvalidOperationException($"{Section}:{section.Key}:Role must be one of feed, trader, admin, reader");
+                throw new InvalidOperationException($"{Section}:{section.Key}:Role must be one of admin, venue, feed, trader, reader");
             }
 
             var accounts = section.GetSection("Accounts") is var a && a.Value is { Length: > 0 } single
@@ -110,21 +117,36 @@ public sealed class ApiKeys
     }
 }
 
-/// <summary>Allows an endpoint to the given roles (admin is always allowed): 401 without a valid key, 403 with another role.</summary>
-public sealed class ApiRoleFilter(ApiKeys keys, ApiRole[] roles) : IEndpointFilter
+/// <summary>
+/// Allows an endpoint to the given roles (admin is always allowed): 401 without a valid key, 403 with another role,
+/// 429 (with <c>Retry-After</c>) for a client address that failed authentication too often, 400 for a route
+/// <c>{id}</c> that is not a valid id (<see cref="MarginGrid.Domain.Identifiers"/>).
+/// </summary>
+public sealed class ApiRoleFilter(ApiKeys keys, ApiRole[] roles, AuthFailureLimiter failures) : IEndpointFilter
 {
     public const string KeyItem = "margingrid.apikey";
 
     public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
+        var http = context.HttpContext;
         if (!keys.Enabled)
         {
-            return next(context);
+            return CheckRouteId(http) is { } badId ? ValueTask.FromResult<object?>(badId) : next(context);
         }
 
-        var http = context.HttpContext;
+        var address = AuthFailureLimiter.ClientAddress(http);
+        if (failures.IsLockedOut(address))
+        {
+            return ValueTask.FromResult<object?>(failures.TooMany(http));
+        }
+
         if (keys.Find(http.Request) is not { } key)
         {
+            if (!failures.RecordFailure(address))
+            {
+                return ValueTask.FromResult<object?>(failures.TooMany(http));
+            }
+
             http.Response.Headers.WWWAuthenticate = ApiKeys.Header;
             return ValueTask.FromResult<object?>(Problems.Problem(
                 StatusCodes.Status401Unauthorized, "Unauthorized",
@@ -137,6 +159,11 @@ public sealed class ApiRoleFilter(ApiKeys keys, ApiRole[] roles) : IEndpointFilt
                 StatusCodes.Status403Forbidden, "Forbidden", $"the role '{key.Role.ToString().ToLowerInvariant()}' may not do this"));
         }
 
+        if (CheckRouteId(http) is { } invalid)
+        {
+            return ValueTask.FromResult<object?>(invalid);
+        }
+
         if (key.Role == ApiRole.Trader && http.Request.RouteValues["id"] is string account && !key.MayActOn(account))
         {
             return ValueTask.FromResult<object?>(Problems.Problem(
@@ -146,6 +173,11 @@ public sealed class ApiRoleFilter(ApiKeys keys, ApiRole[] roles) : IEndpointFilt
         http.Items[KeyItem] = key;
         return next(context);
     }
+
+    private static IResult? CheckRouteId(HttpContext http) =>
+        http.Request.RouteValues["id"] is string id && MarginGrid.Domain.Identifiers.WhyNotId(id) is { } reason
+            ? Problems.Invalid("id", reason)
+            : null;
 }
 
 public static class ApiRoleExtensions
@@ -154,7 +186,9 @@ public static class ApiRoleExtensions
         where TBuilder : IEndpointConventionBuilder =>
         builder.AddEndpointFilterFactory((factory, next) =>
         {
-            var filter = new ApiRoleFilter(factory.ApplicationServices.GetRequiredService<ApiKeys>(), roles);
+            var filter = new ApiRoleFilter(
+                factory.ApplicationServices.GetRequiredService<ApiKeys>(), roles,
+                factory.ApplicationServices.GetRequiredService<AuthFailureLimiter>());
             return context => filter.InvokeAsync(context, next);
         });
 }

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The production-path figure in one command: a throwaway PostgreSQL (scripts/pg.sh), `margingrid db init`,
+# a cluster of 3 `margingrid silo` processes on it (ADO.NET clustering, grain storage, reminders, pub-sub),
+# the crash scenario through `--target` over the HTTP API and over the native client (MarginGrid.Client at the
+# silos' gateways), each on a fresh cluster, the key figures of both reports, and everything stopped again.
+#
+#   load/run-cluster.sh                       # 10,000 accounts, crash-2020-03-12, 3 silos, http then client
+#   load/run-cluster.sh --accounts 2000 --duration 10 --transports client
+#
+# Options (defaults in brackets):
+#   --accounts N [10000]  --markets N [8]  --duration S [20]  --rate R [200]  --scenario NAME [crash-2020-03-12]
+#   --feed sequential|per-market [sequential]   --silos N [3]   --transports "http client" [both]
+#   --out DIR [artifacts/cluster-run]   --no-build (use the existing Release build)
+#
+# Each transport gets a cluster of its own (its own cluster and service id on the same database, so its grain
+# state, fund and pub-sub start empty): the two runs do not see each other's accounts. The silos run with
+# workstation GC (as the tests do) and no API keys (loopback only). Reports: DIR/<transport>/report.{json,md},
+# silo logs: DIR/<transport>/silo-N.log. Exit code: 0 when every run finished and money was conserved in each,
+# 1 otherwise. Whether tick→liquidation p99 met the 2 s target is printed, not enforced.
+set -Eeuo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+log() { printf 'run-cluster: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+accounts=10000 markets=8 duration=20 rate=200 scenario=crash-2020-03-12 feed=sequential silos=3
+transports="http client" out="$repo_root/artifacts/cluster-run" build=1
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --accounts) accounts=$2; shift 2 ;;
+        --markets) markets=$2; shift 2 ;;
+        --duration) duration=$2; shift 2 ;;
+        --rate) rate=$2; shift 2 ;;
+        --scenario) scenario=$2; shift 2 ;;
+        --feed) feed=$2; shift 2 ;;
+        --silos) silos=$2; shift 2 ;;
+        --transports) transports=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        --no-build) build=0; shift ;;
+        -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+for t in $transports; do
+    [[ $t == http || $t == client ]] || die "--transports takes http and/or client, got '$t'"
+done
+command -v jq >/dev/null || die "jq is needed for the summary (Debian: apt-get install jq)"
+command -v curl >/dev/null || die "curl is needed for the readiness checks"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+host_dll=$repo_root/src/MarginGrid.Host/bin/Release/net10.0/margingrid.dll
+load_dll=$repo_root/load/MarginGrid.Load/bin/Release/net10.0/MarginGrid.Load.dll
+if [[ $build -eq 1 ]]; then
+    log "building margingrid and the load tool (Release)"
+    dotnet build src/MarginGrid.Host -c Release -v q -nologo >&2
+    dotnet build load/MarginGrid.Load -c Release -v q -nologo >&2
+fi
+[[ -f $host_dll && -f $load_dll ]] || die "no Release build found: run without --no-build"
+
+# ---- everything started here is stopped on exit ----------------------------------------------------------------
+pg_state=$(mktemp -u "/tmp/margingrid-pg-run-cluster-$$-XXXXXX.env")
+silo_pids=()
+stop_silos() {
+    local pid
+    for pid in "${silo_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${silo_pids[@]}"; do
+        # A silo leaves the cluster gracefully on SIGTERM; one that has not exited within 30 s is killed.
+        timeout 30 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    done
+    silo_pids=()
+}
+cleanup() {
+    stop_silos
+    if [[ -f $pg_state ]]; then
+        MARGINGRID_PG_STATE=$pg_state "$repo_root/scripts/pg.sh" stop || log "warning: scripts/pg.sh stop failed"
+    fi
+    rm -f -- "$pg_state.lock"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# free_port sets $port (no command substitution: the counter must survive the call).
+next_port=$(( 31000 + ($$ % 1000) * 20 ))
+free_port() {
+    while port_in_use "$next_port"; do next_port=$(( next_port + 1 )); done
+    port=$next_port
+    next_port=$(( next_port + 1 ))
+}
+
+pg_env=$(MARGINGRID_PG_STATE=$pg_state "$repo_root/scripts/pg.sh" start)
+eval "$pg_env"
+connection="$MARGINGRID_TEST_PG"
+log "PostgreSQL on port $MARGINGRID_PG_PORT; initializing the schema"
+dotnet "$host_dll" db init --connection-string "$connection" >&2
+
+mkdir -p "$out"
+failed=0
+for transport in $transports; do
+    dir="$out/$transport"
+    rm -rf -- "$dir"
+    mkdir -p "$dir"
+    id="run-$transport-$(date -u +%Y%m%d%H%M%S)"
+    http_targets=() gateways=() ready_at=()
+    log "$transport: starting $silos silos (cluster and service id $id)"
+    started=$(date +%s)
+    for i in $(seq 1 "$silos"); do
+        free_port; http=$port
+        free_port; silo=$port
+        free_port; gateway=$port
+        Logging__LogLevel__Default=Warning \
+        MarginGrid__RateLimit__PermitsPerSecond=1000000 \
+        DOTNET_gcServer=${DOTNET_gcServer:-0} \
+            dotnet "$host_dll" silo --http-port "$http" --silo-port "$silo" --gateway-port "$gateway" \
+            --advertised-ip 127.0.0.1 --cluster-id "$id" --service-id "$id" --connection-string "$connection" \
+            >"$dir/silo-$i.log" 2>&1 &
+        silo_pids+=("$!")
+        http_targets+=("http://127.0.0.1:$http")
+        gateways+=("127.0.0.1:$gateway")
+    done
+    for i in $(seq 1 "$silos"); do
+        url="${http_targets[$((i - 1))]}/health/ready"
+        deadline=$(( $(date +%s) + 180 ))
+        until curl -fs -o /dev/null --max-time 5 "$url"; do
+            kill -0 "${silo_pids[$((i - 1))]}" 2>/dev/null || { tail -n 40 "$dir/silo-$i.log" >&2; die "silo $i exited before it was ready"; }
+            [[ $(date +%s) -lt $deadline ]] || { tail -n 40 "$dir/silo-$i.log" >&2; die "silo $i not ready within 180 s"; }
+            sleep 0.5 # polling interval of a readiness check with a deadline
+        done
+    done
+    log "$transport: $silos silos ready in $(( $(date +%s) - started )) s"
+
+    if [[ $transport == http ]]; then
+        target=$(IFS=,; printf '%s' "${http_targets[*]}")
+    else
+        target="orleans://$(IFS=,; printf '%s' "${gateways[*]}")?cluster-id=$id&service-id=$id"
+    fi
+    log "$transport: --target $target"
+    if ! dotnet "$load_dll" --target "$target" --no-baseline --plain --scenario "$scenario" --accounts "$accounts" \
+        --markets "$markets" --duration "$duration" --rate "$rate" --feed "$feed" --run-id "$transport" --out "$dir" \
+        >"$dir/load.log" 2>&1; then
+        log "$transport: the load run failed:"
+        tail -n 40 "$dir/load.log" >&2
+        failed=1
+    fi
+    stop_silos
+done
+
+# ---- summary ---------------------------------------------------------------------------------------------------
+printf '\nProduction path: %s, %s accounts, %s markets, %s s at %s updates/s (%s feed), %s silos on PostgreSQL\n\n' \
+    "$scenario" "$accounts" "$markets" "$duration" "$rate" "$feed" "$silos"
+printf '| transport | updates/s | tick→decision p99 ms | tick→liquidation p50 / p99 / max ms | liquidations (closes) | closes/s | margin calls | bankruptcies | conservation | p99 ≤ 2 s |\n'
+printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
+for transport in $transports; do
+    report="$out/$transport/report.json"
+    if [[ ! -f $report ]]; then
+        printf '| %s | run failed: see %s |  |  |  |  |  |  |  |  |\n' "$transport" "$out/$transport/load.log"
+        continue
+    fi
+    jq -r --arg t "$transport" '
+        def f: . * 100 | round / 100;
+        "| \($t) | \(.updatesPerSecond | f) | \(.tickDecision.p99 | f) | \(.tickLiquidation.p50 | f) / \(.tickLiquidation.p99 | f) / \(.tickLiquidation.max | f) (\(.tickLiquidation.count) steps) | \(.liquidations) | \(if .gridSeconds > 0 then (.liquidations / .gridSeconds | f) else 0 end) | \(.marginCalls) | \(.bankruptcies) | \(if .conservationHolds then "holds" else "FAILS by \(.conservationDifference)" end) | \(if .tickLiquidation.count == 0 then "n/a" elif .tickLiquidation.p99 <= 2000 then "yes" else "NO" end) |"
+    ' "$report"
+    if [[ $(jq -r '.conservationHolds' "$report") != true ]]; then failed=1; fi
+done
+printf '\nReports: %s/<transport>/report.md\n' "$out"
+exit "$failed"
