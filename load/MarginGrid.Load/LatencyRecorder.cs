@@ -65,7 +65,7 @@ internal sealed record LoadSetup(
     AccountSeed[] Seeds,
     ImmutableArray<PlannedTick> Plan)
 {
-    public static LoadSetup Build(LoadOptions options, string idPrefix)
+    public static LoadSetup Build(LoadOptions options, string idPrefix, int sources = 3, bool lie = true)
     {
         var markets = SimulatedMarkets.Take(options.Markets);
         var config = SimulatedMarkets.Config(options.Markets);
@@ -73,7 +73,7 @@ internal sealed record LoadSetup(
         var rng = new Random(options.Seed);
         var ids = Enumerable.Range(0, options.Accounts).Select(i => $"{idPrefix}-{i:D7}").ToImmutableArray();
         var seeds = ids.Select(_ => PortfolioGenerator.Generate(rng, config, startPrices)).ToArray();
-        var plan = TickPlan.Build(options.Scenario, [.. markets.Select(m => (m.Symbol, m.Price))], options.Rate, options.Duration, options.Seed);
+        var plan = TickPlan.Build(options.Scenario, [.. markets.Select(m => (m.Symbol, m.Price))], options.Rate, options.Duration, options.Seed, sources, lie);
         return new LoadSetup(config, startPrices, ids, seeds, plan);
     }
 }

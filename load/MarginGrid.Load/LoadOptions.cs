@@ -47,6 +47,24 @@ public sealed record LoadOptions
     /// <summary>How prices reach the grid: one after another (each settled before the next), or per market on schedule.</summary>
     public FeedMode Feed { get; init; } = FeedMode.Sequential;
 
+    /// <summary>
+    /// <c>v2</c>: instead of one load run, the side-by-side variants of issue 11 (oracle guard, netting with impact,
+    /// caps), written as compare-v2.md/.json; null: a load run.
+    /// </summary>
+    public string? Compare { get; init; }
+
+    /// <summary>Where the comparison's variants run: <c>model</c> (ModelEngine, sequential) or <c>grid</c> (the embedded grid, checked against it).</summary>
+    public string CompareEngine { get; init; } = "model";
+
+    /// <summary>oracle-attack: 2 or 3 sources (a --compare variant).</summary>
+    internal int OracleSources { get; init; } = 3;
+
+    /// <summary>oracle-attack: false leaves the lie out (a --compare variant).</summary>
+    internal bool Lie { get; init; } = true;
+
+    /// <summary>A --compare variant's configuration (the v2 wire fields), applied to the simulated markets'.</summary>
+    internal Func<RiskConfigSnapshot, RiskConfigSnapshot>? Configure { get; init; }
+
     public string Output { get; init; } = "load-report";
 
     public bool Plain { get; init; }
@@ -101,6 +119,21 @@ public sealed record LoadOptions
         if (Feed == FeedMode.PerMarket && Baseline)
         {
             return "--feed per-market lets the grid conflate prices, so its decisions cannot be compared tick by tick with the exhaustive baseline: add --no-baseline";
+        }
+
+        if (Compare is not null and not "v2" and not "v3")
+        {
+            return $"--compare knows v2 and v3, got '{Compare}'";
+        }
+
+        if (CompareEngine is not "model" and not "grid")
+        {
+            return $"--compare-on must be model or grid, got '{CompareEngine}'";
+        }
+
+        if (Compare is not null && IsRemote)
+        {
+            return "--compare runs its variants in this process: leave out --target";
         }
 
         var unknown = FailOn.Keys.Except(Thresholds.Known).ToList();

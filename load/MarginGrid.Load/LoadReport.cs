@@ -75,6 +75,9 @@ public sealed record LoadReport
     public long GridEvents { get; init; }
     public BaselineResult? Baseline { get; init; }
 
+    /// <summary>Closes per step, slippage, deferrals and guarded steps of the grid run (with a baseline); what --compare reads.</summary>
+    public Mechanics? Mechanics { get; init; }
+
     /// <summary>Grid coverage (account-updates decided per second) over the baseline's evaluations per second.</summary>
     public double? CoverageRatio => Baseline is { EvaluationsPerSecond: > 0 } b ? CoveragePerSecond / b.EvaluationsPerSecond : null;
 

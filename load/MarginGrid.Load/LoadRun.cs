@@ -15,13 +15,18 @@ namespace MarginGrid.Load;
 /// </summary>
 public static class LoadRun
 {
-    private const decimal InitialFund = 1_000_000m;
+    internal const decimal InitialFund = 1_000_000m;
+
+    /// <summary>The source and time of the markets' initial prices, in the grid and in the baseline.</summary>
+    internal const string InitialSource = "feed-a";
+
+    internal static readonly DateTimeOffset InitialPriceTime = TickPlan.Epoch - TimeSpan.FromMilliseconds(1);
 
     public static async Task<LoadReport> RunAsync(LoadOptions options, IAnsiConsole console, CancellationToken cancellationToken)
     {
-        var (config, startPrices, ids, seeds, plan) = LoadSetup.Build(options, "acct");
+        var (config, startPrices, ids, seeds, plan) = LoadSetup.Build(options, "acct", options.OracleSources, options.Lie);
+        config = options.Configure?.Invoke(config) ?? config;
         var domainConfig = config.ToDomain();
-        var freshness = new GridOptions().PriceSourceFreshness;
 
         var observer = new CountingObserver();
         var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
@@ -35,6 +40,7 @@ public static class LoadRun
         await grains.GetGrain<IInsuranceFundGrain>(0).SeedAsync(InitialFund);
 
         var gridEvents = new List<string>[plan.Length];
+        var outcomes = new GridEvent[plan.Length][];
         var initialGridEvents = new List<string>();
         var latencies = new LatencyRecorder(options.EffectiveWarmup);
         var series = new List<SeriesPoint>(plan.Length);
@@ -56,7 +62,7 @@ public static class LoadRun
             foreach (var (symbol, price) in startPrices)
             {
                 await grains.GetGrain<IMarketGrain>(symbol).PublishPriceAsync(
-                    new PriceUpdate(price, "feed-a", TickPlan.Epoch - TimeSpan.FromMilliseconds(1)) { Evaluate = false });
+                    new PriceUpdate(price, InitialSource, InitialPriceTime) { Evaluate = false });
             }
 
             var initial = await grains.GetGrain<ILiquidationCoordinatorGrain>(0).EvaluateAccountsAsync("initial", ids);
@@ -81,6 +87,7 @@ public static class LoadRun
                         outcome.Events.Any(e => e.Type is GridEventType.Liquidation or GridEventType.CollateralLiquidation or GridEventType.Bankruptcy));
 
                     gridEvents[tick.Index] = [.. outcome.Events.Select(EventKeys.Of)];
+                    outcomes[tick.Index] = outcome.Events.ToArray();
                     if (steps.Add(outcome.Step))
                     {
                         decided += outcome.Evaluated; // conflated updates share their step's outcome: count it once
@@ -107,10 +114,11 @@ public static class LoadRun
         var (_, fund, conservation) = await GridAudit.ReadAsync(grains, ids, InitialFund);
 
         BaselineResult? baseline = null;
+        var marks = new IReadOnlyDictionary<string, decimal>[plan.Length];
         if (options.Baseline)
         {
             baseline = await Progress(console, options.Plain, progress =>
-                Task.FromResult(RunBaseline(domainConfig, ids, seeds, startPrices, plan, freshness, initialGridEvents, gridEvents, progress)));
+                Task.FromResult(RunBaseline(domainConfig, ids, seeds, startPrices, plan, initialGridEvents, gridEvents, marks, progress)));
         }
 
         var gridEventCount = initialGridEvents.Count + stepEvents;
@@ -144,6 +152,7 @@ public static class LoadRun
             ConservationDifference = conservation.Difference,
             GridEvents = gridEventCount,
             Baseline = baseline,
+            Mechanics = baseline is null ? null : Mechanics.Of(outcomes, marks, series),
             Series = series,
         });
     }
@@ -154,28 +163,26 @@ public static class LoadRun
         AccountSeed[] seeds,
         IReadOnlyDictionary<string, decimal> startPrices,
         ImmutableArray<PlannedTick> plan,
-        TimeSpan freshness,
         List<string> initialGridEvents,
         List<string>[] gridEvents,
+        IReadOnlyDictionary<string, decimal>[] marks,
         Func<string, int, Action<int>> progress)
     {
-        var engine = new ReferenceEngine(config, [.. ids.Select((id, i) => (id, seeds[i].ToPortfolio()))], InitialFund, freshness);
-        foreach (var (symbol, price) in startPrices)
-        {
-            engine.SetInitial(symbol, "feed-a", price, TickPlan.Epoch - TimeSpan.FromMilliseconds(1));
-        }
-
+        var engine = new ReferenceEngine(config, [.. ids.Select((id, i) => ReferenceEngine.Seed(id, seeds[i]))], InitialFund, InitialPriceTime);
         var misses = 0L;
         var extras = 0L;
         var examples = new List<string>();
-        Compare(engine.EvaluateAll(), initialGridEvents, "initial");
+        Compare(engine.Initialize(startPrices, InitialSource), initialGridEvents, "initial");
         var evaluationsBefore = engine.Evaluations;
-        var step = progress("exhaustive baseline (1 thread)", plan.Length);
+        var step = progress("sequential baseline: the domain's step code, every holder (1 thread)", plan.Length);
         var clock = Stopwatch.StartNew();
         var expected = new List<string>[plan.Length];
         foreach (var tick in plan)
         {
-            expected[tick.Index] = engine.Step(tick.Market, tick.Source, tick.Price, tick.Timestamp);
+            expected[tick.Index] = engine.Step(tick);
+            marks[tick.Index] = engine.LastEvents.Any(e => e.Type == Domain.ModelEventType.Liquidation)
+                ? new Dictionary<string, decimal>(((MarkBook)engine.Engine.Marks).All, StringComparer.Ordinal)
+                : ImmutableDictionary<string, decimal>.Empty;
             step(1);
         }
 
@@ -286,4 +293,67 @@ public static class LoadRun
             await body(p);
             return true;
         });
+}
+
+/// <summary>
+/// What the v2 mechanisms did in a grid run (the <c>--compare</c> figures): closes per step, slippage against the marks
+/// (the baseline's, which the zero-miss check proves are the grid's), deferrals, guarded price steps, the fund's low.
+/// </summary>
+public sealed record Mechanics(
+    long PeakClosesPerStep,
+    decimal PeakClosedNotionalPerStep,
+    decimal ClosedNotional,
+    decimal Slippage,
+    long Deferred,
+    long PriceStale,
+    long PriceHeld,
+    decimal InsuranceFundLow)
+{
+    internal static Mechanics Of(GridEvent[][] steps, IReadOnlyDictionary<string, decimal>[] marks, IReadOnlyList<SeriesPoint> series)
+    {
+        long peak = 0, deferred = 0, stale = 0, held = 0;
+        decimal peakNotional = 0m, notional = 0m, slippage = 0m;
+        var seen = new HashSet<GridEvent[]>(ReferenceEqualityComparer.Instance);
+        for (var k = 0; k < steps.Length; k++)
+        {
+            if (steps[k] is not { } events || !seen.Add(events))
+            {
+                continue;
+            }
+
+            long closes = 0;
+            var stepNotional = 0m;
+            foreach (var e in events)
+            {
+                switch (e.Type)
+                {
+                    case GridEventType.Liquidation:
+                        closes++;
+                        if (marks[k].TryGetValue(e.Market!, out var mark))
+                        {
+                            stepNotional += e.Quantity!.Value * mark;
+                            slippage += e.Quantity!.Value * Math.Abs(e.Price!.Value - mark);
+                        }
+
+                        break;
+                    case GridEventType.LiquidationDeferred:
+                        deferred++;
+                        break;
+                    case GridEventType.PriceStale:
+                        stale++;
+                        break;
+                    case GridEventType.PriceHeld:
+                        held++;
+                        break;
+                }
+            }
+
+            peak = Math.Max(peak, closes);
+            peakNotional = Math.Max(peakNotional, stepNotional);
+            notional += stepNotional;
+        }
+
+        var low = series.Count == 0 ? 0m : series.Min(p => p.InsuranceFund);
+        return new Mechanics(peak, decimal.Round(peakNotional, 2), decimal.Round(notional, 2), decimal.Round(slippage, 2), deferred, stale, held, low);
+    }
 }

@@ -29,10 +29,12 @@ public static class Program
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md and the plots.", DefaultValueFactory = _ => d.Output };
         var plain = new Option<bool>("--plain") { Description = "No progress bars." };
         var verbose = new Option<bool>("--verbose") { Description = "The embedded grid logs at information level too (default: warnings and errors only)." };
+        var compare = new Option<string?>("--compare") { Description = "v2: the oracle guard, netting with impact and caps with and without, side by side (compare-v2.md/.json); v3: a crash with fixed-discount sales, auctions with keepers, ADL (compare-v3.md/.json) — instead of a load run." };
+        var compareOn = new Option<string>("--compare-on") { Description = "model (ModelEngine, sequential) | grid (the embedded grid, each variant checked against ModelEngine)", DefaultValueFactory = _ => d.CompareEngine };
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
         {
-            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, failOn,
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, compare, compareOn, failOn,
         };
         root.SetAction(async (parse, ct) =>
         {
@@ -68,6 +70,8 @@ public static class Program
                     Plain = parse.GetValue(plain),
                     Verbose = parse.GetValue(verbose),
                     FailOn = ParseThresholds(parse.GetValue(failOn) ?? []),
+                    Compare = parse.GetValue(compare),
+                    CompareEngine = parse.GetValue(compareOn)!,
                 };
             }
             catch (ArgumentException e)
@@ -86,6 +90,19 @@ public static class Program
             if (parse.GetValue(runId) is { Length: > 0 } id)
             {
                 options = options with { RunId = id };
+            }
+
+            if (options.Compare is not null)
+            {
+                var comparison = await CompareRun.RunAsync(options, console, ct);
+                Directory.CreateDirectory(options.Output);
+                var name = $"compare-{comparison.Set}";
+                await File.WriteAllTextAsync(Path.Combine(options.Output, name + ".json"), comparison.ToJson(), ct);
+                var table = comparison.ToMarkdown();
+                await File.WriteAllTextAsync(Path.Combine(options.Output, name + ".md"), table, ct);
+                console.WriteLine(table);
+                console.WriteLine($"Wrote {Path.Combine(options.Output, name + ".md")} and {name}.json.");
+                return comparison.Variants.All(v => v.ConservationHolds) ? 0 : 1;
             }
 
             var run = options.IsRemote ? RemoteRun.RunAsync(options, console, ct) : LoadRun.RunAsync(options, console, ct);

@@ -1,122 +1,64 @@
 using System.Globalization;
 using MarginGrid.Domain;
+using MarginGrid.Domain.Model;
 
 namespace MarginGrid.Load;
 
 /// <summary>
-/// The exhaustive baseline: one thread, the domain library alone, every account evaluated on every price update —
-/// the per-core ceiling the grid is compared with, and the oracle of its zero-miss check. It runs the step semantics of
-/// MARGIN-MODEL.md: marks from the median of fresh sources, margin calls by account id, liquidations in health order,
-/// the insurance ledger applied in that order.
+/// The sequential baseline: one thread, the domain's own step code (<see cref="ModelEngine"/>: MarketPriceState,
+/// MarginCalculator, StepLiquidation, the insurance ledger — what the grains run), every holder of the updated market
+/// evaluated on every update, no safe bands. It is the per-core figure the grid is compared with and the oracle of its
+/// zero-miss check; it holds no rule of its own, only the translation of the load plan into model steps and of model
+/// events into <see cref="EventKeys"/>.
 /// </summary>
 public sealed class ReferenceEngine
 {
-    private readonly RiskConfiguration _config;
-    private readonly string[] _ids;
-    private readonly Portfolio[] _portfolios;
-    private readonly AccountStatus[] _last;
-    private readonly MarkBook _marks = new();
-    private readonly Dictionary<string, PriceBoard> _boards = new(StringComparer.Ordinal);
-    private readonly TimeSpan _freshness;
+    private readonly ModelEngine _engine;
 
-    public ReferenceEngine(RiskConfiguration config, IReadOnlyList<(string Id, Portfolio Portfolio)> accounts, decimal fund, TimeSpan freshness)
+    /// <param name="start">The clock's start: the time of the initial prices.</param>
+    /// <param name="netting">Other than Batch only for the comparisons of issue 11 (not the model).</param>
+    public ReferenceEngine(
+        RiskConfiguration config, IEnumerable<ModelAccountSeed> accounts, decimal fund, DateTimeOffset start, LiquidationNetting netting = LiquidationNetting.Batch)
     {
-        _config = config;
-        _ids = [.. accounts.Select(a => a.Id)];
-        _portfolios = [.. accounts.Select(a => a.Portfolio)];
-        _last = new AccountStatus[_ids.Length];
-        Ledger = new InsuranceLedger(fund);
-        _freshness = freshness;
+        _engine = new ModelEngine(config, fund, accounts, Seconds(start)) { Netting = netting };
     }
 
-    public InsuranceLedger Ledger { get; }
+    public ModelEngine Engine => _engine;
 
-    public long Evaluations { get; private set; }
+    public InsuranceLedger Ledger => _engine.Ledger;
 
-    /// <summary>Sets a mark without a step (the first half of the initial step).</summary>
-    public void SetInitial(string market, string source, decimal price, DateTimeOffset timestamp)
+    public long Evaluations => _engine.Evaluations;
+
+    /// <summary>The model's events of the latest step (initial or price).</summary>
+    public IReadOnlyList<ModelEvent> LastEvents { get; private set; } = [];
+
+    /// <summary>The initial step: every market priced by <paramref name="source"/> at the start, every account evaluated once.</summary>
+    public List<string> Initialize(IEnumerable<KeyValuePair<string, decimal>> prices, string source) =>
+        Keys(_engine.Initialize(prices, source));
+
+    /// <summary>One price update as one step at its timestamp; returns its events in order.</summary>
+    public List<string> Step(string market, string source, decimal price, DateTimeOffset timestamp) =>
+        Keys(_engine.Apply(new ModelPriceStep(market, price) { Source = source, Time = Seconds(timestamp) }));
+
+    /// <summary>A v3 bid as a step at the current time; returns its events.</summary>
+    public List<string> Bid(ModelBidStep bid) => Keys(_engine.Apply(bid));
+
+    /// <summary>A load-plan tick as a model step.</summary>
+    public List<string> Step(PlannedTick tick) => Step(tick.Market, tick.Source, tick.Price, tick.Timestamp);
+
+    /// <summary>An instant as the model's clock: seconds since the Unix epoch (100 ns resolution, exact).</summary>
+    public static decimal Seconds(DateTimeOffset time) => (time - DateTimeOffset.UnixEpoch).Ticks / 10_000_000m;
+
+    /// <summary>A load tool's account seed as the model's.</summary>
+    public static ModelAccountSeed Seed(string id, AccountSeed seed) => new(
+        id,
+        seed.Collateral,
+        seed.Positions.ToDictionary(p => p.Market, p => new Position(p.Size, p.EntryPrice), StringComparer.Ordinal));
+
+    private List<string> Keys(IReadOnlyList<ModelEvent> events)
     {
-        Board(market).Update(source, price, timestamp);
-        _marks.Set(market, Board(market).Mark()!.Value);
-    }
-
-    /// <summary>Evaluates every account once, as the initial step.</summary>
-    public List<string> EvaluateAll() => Settle();
-
-    /// <summary>One price update as one step; returns its events in order (empty if the mark did not move).</summary>
-    public List<string> Step(string market, string source, decimal price, DateTimeOffset timestamp)
-    {
-        var board = Board(market);
-        if (!board.Update(source, price, timestamp))
-        {
-            return [];
-        }
-
-        var mark = board.Mark()!.Value;
-        if (_marks.TryGetMark(market, out var current) && current == mark)
-        {
-            return [];
-        }
-
-        _marks.Set(market, mark);
-        return Settle();
-    }
-
-    private PriceBoard Board(string market)
-    {
-        if (!_boards.TryGetValue(market, out var board))
-        {
-            board = new PriceBoard(_freshness);
-            _boards[market] = board;
-        }
-
-        return board;
-    }
-
-    private List<string> Settle()
-    {
-        var events = new List<string>();
-        var liquidatable = new List<(int Index, AccountHealth Health)>();
-        for (var i = 0; i < _portfolios.Length; i++)
-        {
-            var health = MarginCalculator.Evaluate(_portfolios[i], _marks, _config);
-            Evaluations++;
-            if (MarginCalls.Emits(_last[i], health.Status))
-            {
-                events.Add(EventKeys.MarginCall(_ids[i], health.Status.ToString()));
-            }
-
-            _last[i] = health.Status;
-            if (health.NeedsLiquidation)
-            {
-                liquidatable.Add((i, health));
-            }
-        }
-
-        // _ids are generated in ordinal order, so the margin calls above are already by account id.
-        liquidatable.Sort((a, b) => MarginCalculator.CompareForLiquidation(_ids[a.Index], a.Health, _ids[b.Index], b.Health));
-        foreach (var (i, _) in liquidatable)
-        {
-            var result = Liquidator.Liquidate(_portfolios[i], _marks, _config);
-            foreach (var close in result.Closes)
-            {
-                events.Add(EventKeys.Liquidation(_ids[i], close.Market, close.Quantity, close.Price, close.Penalty));
-            }
-
-            foreach (var sale in result.Sales)
-            {
-                events.Add(EventKeys.CollateralSale(_ids[i], sale.Asset, sale.Quantity, sale.Price, sale.Discount));
-            }
-
-            if (Ledger.Apply(result) is { } cover)
-            {
-                events.Add(EventKeys.Bankruptcy(_ids[i], cover.Deficit, cover.InsuranceCovered, cover.Socialized));
-            }
-
-            _last[i] = MarginCalculator.Evaluate(_portfolios[i], _marks, _config).Status;
-        }
-
-        return events;
+        LastEvents = events;
+        return [.. events.Select(EventKeys.Of)];
     }
 }
 
@@ -140,6 +82,15 @@ public static class EventKeys
         GridEventType.Liquidation => Liquidation(e.Account, e.Market!, e.Quantity!.Value, e.Price!.Value, e.Penalty!.Value),
         GridEventType.CollateralLiquidation => CollateralSale(e.Account, e.Asset!, e.Quantity!.Value, e.Price!.Value, e.Discount!.Value),
         GridEventType.Bankruptcy => Bankruptcy(e.Account, e.Deficit!.Value, e.InsuranceCovered!.Value, e.Socialized!.Value),
+        _ => $"{e.TypeName}|{e.Account}|{e.Reason}",
+    };
+
+    public static string Of(ModelEvent e) => e.Type switch
+    {
+        ModelEventType.MarginCall => MarginCall(e.Account!, e.Status!.Value.ToString()),
+        ModelEventType.Liquidation => Liquidation(e.Account!, e.Market!, e.Quantity!.Value, e.Price!.Value, e.Penalty!.Value),
+        ModelEventType.CollateralLiquidation => CollateralSale(e.Account!, e.Asset!, e.Quantity!.Value, e.Price!.Value, e.Discount!.Value),
+        ModelEventType.Bankruptcy => Bankruptcy(e.Account!, e.Deficit!.Value, e.InsuranceCovered!.Value, e.Socialized!.Value),
         _ => $"{e.TypeName}|{e.Account}|{e.Reason}",
     };
 

@@ -29,14 +29,16 @@ public static class TickPlan
 {
     public static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
+    /// <param name="sources">oracle-attack only: how many sources (2 or 3; the last one, <c>feed-c</c>, lies).</param>
+    /// <param name="lie">oracle-attack only: false leaves the lie out (the honest run the attack is measured against).</param>
     public static ImmutableArray<PlannedTick> Build(
-        LoadScenario scenario, IReadOnlyList<(string Symbol, decimal Price)> markets, double rate, TimeSpan duration, int seed)
+        LoadScenario scenario, IReadOnlyList<(string Symbol, decimal Price)> markets, double rate, TimeSpan duration, int seed, int sources = 3, bool lie = true)
     {
         var rng = new Random(seed);
         var count = Math.Max(1, (int)(rate * duration.TotalSeconds));
         var logs = new double[markets.Count];
         var depth = markets.Select(_ => 0.25 + (rng.NextDouble() * 0.1)).ToArray();
-        var sources = scenario == LoadScenario.OracleAttack ? new[] { "feed-a", "feed-b", "feed-c" } : ["feed-a"];
+        string[] feeds = scenario != LoadScenario.OracleAttack ? ["feed-a"] : sources == 2 ? ["feed-a", "feed-c"] : ["feed-a", "feed-b", "feed-c"];
         var ticks = ImmutableArray.CreateBuilder<PlannedTick>(count);
         var total = duration.TotalSeconds;
         for (var k = 0; k < count; k++)
@@ -46,12 +48,12 @@ public static class TickPlan
             logs[m] += (rng.NextDouble() - 0.5) * 0.001;
             var t = at.TotalSeconds;
             var shape = Shape(scenario, t, total, depth[m]);
-            var source = sources[(k / markets.Count) % sources.Length];
-            var lie = scenario == LoadScenario.OracleAttack && m == 0 && source == "feed-c" && t >= 0.3 * total && t < 0.6 * total
+            var source = feeds[(k / markets.Count) % feeds.Length];
+            var lying = lie && scenario == LoadScenario.OracleAttack && m == 0 && source == "feed-c" && t >= 0.3 * total && t < 0.6 * total
                 ? Math.Log(0.6)
                 : 0.0;
             var (symbol, start) = markets[m];
-            var price = Math.Round(start * (decimal)Math.Exp(logs[m] + shape + lie), start >= 100m ? 2 : 4);
+            var price = Math.Round(start * (decimal)Math.Exp(logs[m] + shape + lying), start >= 100m ? 2 : 4);
             ticks.Add(new PlannedTick(k, at, symbol, source, Math.Max(price, 0.0001m), Epoch + at));
         }
 

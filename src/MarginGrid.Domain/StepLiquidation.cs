@@ -316,6 +316,19 @@ public static class AutoDeleveraging
     }
 }
 
+/// <summary>How a step's liquidation closes meet the impact model. Only <see cref="Batch"/> is the model.</summary>
+public enum LiquidationNetting
+{
+    /// <summary>The model: per market, buys and sells of all accounts net; the residual trades at the impact price.</summary>
+    Batch,
+
+    /// <summary>Each account's closes netted only with its own, at the same κ (its own residual's impact).</summary>
+    EachAccountAlone,
+
+    /// <summary>No netting: per market, each side's whole volume at the impact of that side's total.</summary>
+    Gross,
+}
+
 /// <summary>The liquidations of one step: the netting batches and each account's part, in liquidation order.</summary>
 public sealed record StepLiquidationResult(
     IReadOnlyList<LiquidationPlan> Plans,
@@ -369,7 +382,8 @@ public static class StepLiquidation
     /// Runs the step's liquidations. <paramref name="candidates"/> must be in liquidation order (health ascending,
     /// accounts without positions first, ties by id: <see cref="MarginCalculator.CompareForLiquidation"/>).
     /// <paramref name="budget"/> is the step's (fresh for each step); <paramref name="ledger"/> receives the penalties
-    /// and discounts and covers the bankruptcies, in order.
+    /// and discounts and covers the bankruptcies, in order. <paramref name="netting"/> other than
+    /// <see cref="LiquidationNetting.Batch"/> is not the model: the load tool's comparisons of what netting buys.
     /// </summary>
     public static StepLiquidationResult Run(
         IReadOnlyList<LiquidationCandidate> candidates,
@@ -377,11 +391,25 @@ public static class StepLiquidation
         RiskConfiguration config,
         LiquidationBudget budget,
         InsuranceLedger ledger,
-        IReadOnlyList<KeyValuePair<string, Portfolio>>? counterparties = null)
+        IReadOnlyList<KeyValuePair<string, Portfolio>>? counterparties = null,
+        LiquidationNetting netting = LiquidationNetting.Batch)
     {
         var plans = Plan(candidates, marks, config, budget);
-        var batches = Net(plans, marks, config);
+        var batches = netting == LiquidationNetting.Batch ? Net(plans, marks, config) : [];
         var byMarket = batches.ToDictionary(b => b.Market, StringComparer.Ordinal);
+        var alone = netting == LiquidationNetting.Batch ? null : new List<LiquidationBatch>();
+        IReadOnlyDictionary<string, LiquidationBatch> grossBuys = NoBatches, grossSells = NoBatches;
+        if (netting == LiquidationNetting.Gross)
+        {
+            // Not the model: no netting at all — each side's whole volume at the impact of that side's total.
+            List<LiquidationPlan> Side(bool buys) => [.. plans.Select(p => p with { Closes = [.. p.Closes.Where(c => c.Buys == buys)] })];
+            var b = Net(Side(true), marks, config);
+            var s = Net(Side(false), marks, config);
+            alone!.AddRange(b);
+            alone.AddRange(s);
+            grossBuys = b.ToDictionary(x => x.Market, StringComparer.Ordinal);
+            grossSells = s.ToDictionary(x => x.Market, StringComparer.Ordinal);
+        }
         var accounts = new List<AccountLiquidation>(candidates.Count);
         var adl = config.Risk.AutoDeleveraging;
         var excluded = candidates.Select(c => c.Account).ToHashSet(StringComparer.Ordinal);
@@ -390,6 +418,21 @@ public static class StepLiquidation
             : [];
         for (var i = 0; i < candidates.Count; i++)
         {
+            if (netting == LiquidationNetting.Gross)
+            {
+                byMarket = plans[i].Closes.DistinctBy(c => c.Market)
+                    .Select(c => (c.Buys ? grossBuys : grossSells).GetValueOrDefault(c.Market))
+                    .OfType<LiquidationBatch>()
+                    .ToDictionary(x => x.Market, StringComparer.Ordinal);
+            }
+            else if (alone is not null)
+            {
+                // Not the model: each account's closes form a batch of their own (no netting with other accounts), at the same κ.
+                var own = Net([plans[i]], marks, config);
+                alone.AddRange(own);
+                byMarket = own.ToDictionary(b => b.Market, StringComparer.Ordinal);
+            }
+
             var result = SettleAccount(candidates[i].Portfolio.Clone(), plans[i], byMarket, marks, config);
             var cover = ledger.Apply(result); // a deferred account still pays its penalties; it has no deficit
             IReadOnlyList<AdlClose> adlCloses = [];
@@ -410,7 +453,7 @@ public static class StepLiquidation
             accounts.Add(new AccountLiquidation(candidates[i].Account, result, cover, plans[i].DeferReason) { Adl = adlCloses });
         }
 
-        return new StepLiquidationResult(plans, batches, accounts);
+        return new StepLiquidationResult(plans, alone is null ? batches : [.. alone.OrderBy(b => b.Market, StringComparer.Ordinal)], accounts);
     }
 
     /// <summary>Phase 1: every candidate's plan, in order, on copies; caps are drawn from <paramref name="budget"/>.</summary>

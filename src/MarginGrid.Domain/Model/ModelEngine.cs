@@ -38,6 +38,8 @@ public sealed class ModelEngine
         }
     }
 
+    public RiskConfiguration Config => _config;
+
     /// <summary>The clock, in scenario seconds.</summary>
     public decimal Now { get; private set; }
 
@@ -56,6 +58,15 @@ public sealed class ModelEngine
 
     public IEnumerable<KeyValuePair<string, Portfolio>> Portfolios =>
         _accounts.Select(a => KeyValuePair.Create(a.Key, a.Value.Portfolio));
+
+    /// <summary>Account evaluations so far (the first evaluation of each evaluated account in a step).</summary>
+    public long Evaluations { get; private set; }
+
+    /// <summary>
+    /// <see cref="LiquidationNetting.Batch"/> (the model): a step's liquidation closes are netted across accounts per
+    /// market. The others are comparisons, not the model.
+    /// </summary>
+    public LiquidationNetting Netting { get; init; } = LiquidationNetting.Batch;
 
     /// <summary>Whether the account's margin-call flag is armed.</summary>
     public bool IsArmed(string account) => _accounts[account].Armed;
@@ -88,12 +99,16 @@ public sealed class ModelEngine
     }
 
     /// <summary>The initial step: every market's initial price (source "default", at the start time), then every account evaluated once.</summary>
-    public IReadOnlyList<ModelEvent> Initialize(IEnumerable<KeyValuePair<string, decimal>> initialPrices)
+    public IReadOnlyList<ModelEvent> Initialize(IEnumerable<KeyValuePair<string, decimal>> initialPrices) =>
+        Initialize(initialPrices, MarketPriceState.DefaultSource);
+
+    /// <summary>The initial step with the initial prices from <paramref name="source"/> (a grid prices its markets from a feed).</summary>
+    public IReadOnlyList<ModelEvent> Initialize(IEnumerable<KeyValuePair<string, decimal>> initialPrices, string source)
     {
         foreach (var (market, price) in initialPrices)
         {
             var state = Price(market);
-            state.SetInitial(price, Instant(Now));
+            state.SetInitial(price, Instant(Now), source);
             SetMark(state);
         }
 
@@ -256,6 +271,7 @@ public sealed class ModelEngine
         {
             var account = _accounts[id];
             var health = MarginCalculator.Evaluate(account.Portfolio, _marks, _config);
+            Evaluations++;
             if (health.Status == AccountStatus.Healthy)
             {
                 account.Armed = true;
@@ -284,7 +300,7 @@ public sealed class ModelEngine
                 .Where(a => !_auctions.ContainsKey(a.Key))
                 .Select(a => KeyValuePair.Create(a.Key, a.Value.Portfolio))
                 .ToList();
-            var result = StepLiquidation.Run(candidates, _marks, _config, new LiquidationBudget(_config), Ledger, counterparties);
+            var result = StepLiquidation.Run(candidates, _marks, _config, new LiquidationBudget(_config), Ledger, counterparties, Netting);
             events.AddRange(result.Events);
             foreach (var outcome in result.Accounts)
             {
