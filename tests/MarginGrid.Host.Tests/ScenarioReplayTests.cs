@@ -12,11 +12,13 @@ namespace MarginGrid.Host.Tests;
 /// </summary>
 public sealed class ScenarioReplayTests
 {
-    public static TheoryData<string> PublicScenarios() =>
-        [.. Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Scenarios", "public"), "*.json")
+    public static TheoryData<string> PublicScenarios() => [.. PublicScenarioNames()];
+
+    public static IEnumerable<string> PublicScenarioNames() =>
+        Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Scenarios", "public"), "*.json")
             .Where(f => !f.EndsWith(".expected.json", StringComparison.Ordinal))
             .Select(f => Path.GetFileNameWithoutExtension(f))
-            .Order(StringComparer.Ordinal)];
+            .Order(StringComparer.Ordinal);
 
     [Theory]
     [MemberData(nameof(PublicScenarios))]

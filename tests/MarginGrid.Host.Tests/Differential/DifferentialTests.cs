@@ -176,7 +176,7 @@ public sealed class DifferentialToolTests(ITestOutputHelper output)
 {
     /// <summary>The independent reference implements v1 only: the public v1 scenarios (01–04; 05+ use v2 and v3).</summary>
     public static TheoryData<string> PublicScenarios() =>
-        [.. ScenarioReplayTests.PublicScenarios().Select(row => (string)row[0]).Where(n => string.CompareOrdinal(n, "05") < 0)];
+        [.. ScenarioReplayTests.PublicScenarioNames().Where(n => string.CompareOrdinal(n, "05") < 0)];
 
     [Theory]
     [MemberData(nameof(PublicScenarios))]

@@ -12,6 +12,17 @@ namespace MarginGrid.Host.Tests.Differential;
 public static class ModelAgreement
 {
     /// <summary>Differences between the grains' result and the oracle's, readable; empty when they agree.</summary>
+    /// <summary>
+    /// A bankruptcy whose deficit is below 1e-18: decimal's last digits (28 significant), left by two correct orders of
+    /// the same arithmetic (a penalty capped at E, summed differently). Under the agreement rule the deficit is 0
+    /// (absolute 1e-9 near zero), and with a zero deficit there is no bankruptcy: such an event on one side only is
+    /// not a disagreement. The fund's and accounts' numbers are still compared as usual.
+    /// </summary>
+    private static bool IsDust(JsonElement e) =>
+        e.TryGetProperty("type", out var type) && type.GetString() == "bankruptcy"
+        && e.TryGetProperty("deficit", out var deficit)
+        && Math.Abs(decimal.Parse(deficit.GetString()!, System.Globalization.CultureInfo.InvariantCulture)) < 0.000000000000000001m;
+
     public static List<string> Compare(string actualJson, string expectedJson)
     {
         using var actual = JsonDocument.Parse(actualJson);
@@ -31,8 +42,8 @@ public static class ModelAgreement
 
     private static void Events(JsonElement actual, JsonElement expected, List<string> differences)
     {
-        var a = actual.EnumerateArray().ToList();
-        var e = expected.EnumerateArray().ToList();
+        var a = actual.EnumerateArray().Where(x => !IsDust(x)).ToList();
+        var e = expected.EnumerateArray().Where(x => !IsDust(x)).ToList();
         var before = differences.Count;
         for (var i = 0; i < Math.Min(a.Count, e.Count); i++)
         {
