@@ -397,6 +397,32 @@ public sealed record LiquidationCharge(
     [Id(4)] public decimal? AdlRecovered { get; init; }
 }
 
+/// <summary>One source's latest price and its age on the engine's clock, in seconds.</summary>
+[GenerateSerializer, Immutable, Alias("mg.SourceView")]
+public sealed record SourceView(
+    [property: Id(0)] string Source,
+    [property: Id(1)] decimal Price,
+    [property: Id(2)] decimal AgeSeconds);
+
+/// <summary>
+/// What a market knows now: its mark and sequence, each source's price and age, the price the circuit breaker holds,
+/// whether it is stale, its margin multiplier, its liquidation cap per step (null: none) and the accounts waiting in
+/// the coordinator's queue (cap-deferred).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("mg.MarketView")]
+public sealed record MarketView(
+    [property: Id(0)] string Market,
+    [property: Id(1)] long Sequence,
+    [property: Id(2)] decimal? Mark,
+    [property: Id(3)] ImmutableArray<SourceView> Sources,
+    [property: Id(4)] decimal? HeldPrice,
+    [property: Id(5)] bool Stale,
+    [property: Id(6)] decimal Multiplier,
+    [property: Id(7)] decimal? LiquidationCap)
+{
+    [Id(8)] public int QueueLength { get; init; }
+}
+
 [GenerateSerializer, Immutable, Alias("mg.LiquidationQueueView")]
 public sealed record LiquidationQueueView(
     [property: Id(0)] ImmutableArray<string> Pending,

@@ -26,6 +26,10 @@ public interface IMarketGrain : IGrainWithStringKey
 
     [AlwaysInterleave]
     Task<MarkPrice?> GetMarkAsync();
+
+    /// <summary>The market's sources, held price, staleness, multiplier and cap (v2), on the engine's clock.</summary>
+    [AlwaysInterleave]
+    Task<MarketView> GetViewAsync();
 }
 
 /// <summary>

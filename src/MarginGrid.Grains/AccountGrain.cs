@@ -51,12 +51,9 @@ public sealed class AccountGrain(
 
     public async Task OpenAsync(AccountSeed seed)
     {
-        await LoadConfigAsync(1);
+        // The newest configuration, not this silo's cached copy: a configuration change may have moved what prices an asset.
+        (_config, _configVersion) = await configs.RefreshAsync();
         var holdings = seed.ToPortfolio();
-        if (holdings.Positions.Keys.Any(m => !Config.TryGetMarket(m, out _)) || holdings.Balances.Keys.Any(a => !Config.IsPricedAsset(a)))
-        {
-            await LoadConfigAsync(_configVersion + 1); // this silo's cached configuration may predate the change
-        }
 
         var undo = Account.Save();
         Account.Open(holdings, Config);

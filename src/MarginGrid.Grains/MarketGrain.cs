@@ -99,6 +99,29 @@ public sealed class MarketGrain(
         return new MarkPrice(Symbol, state.State.Sequence, state.State.Price, state.State.Timestamp) { Multiplier = state.State.Multiplier, Stale = stale };
     }
 
+    public async Task<MarketView> GetViewAsync()
+    {
+        var (config, _) = await configs.GetAsync();
+        if (!config.TryGetMarket(Symbol, out var spec))
+        {
+            (config, _) = await configs.RefreshAsync();
+            spec = config.TryGetMarket(Symbol, out var s) ? s : throw new ArgumentException($"unknown market '{Symbol}'");
+        }
+
+        var pricing = Pricing(spec);
+        var now = clock.UtcNow;
+        return new MarketView(
+            Symbol,
+            state.State.Sequence,
+            state.State.Sequence == 0 ? null : state.State.Price,
+            [.. pricing.Sources.OrderBy(s => s.Key, StringComparer.Ordinal)
+                .Select(s => new SourceView(s.Key, s.Value.Price, MarketPriceState.AgeSeconds(now, s.Value.Timestamp)))],
+            pricing.Held,
+            pricing.IsStale(now),
+            state.State.Multiplier,
+            spec.LiquidationCap);
+    }
+
     public async Task<StepOutcome> PublishPriceAsync(PriceUpdate update)
     {
         if (update.Price <= 0m)

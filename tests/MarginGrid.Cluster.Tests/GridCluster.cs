@@ -40,7 +40,6 @@ public sealed partial class GridCluster : IAsyncDisposable
             ["MarginGrid__RateLimit__PermitsPerSecond"] = "100000",
             // Everything an account did stays in its history and its command ids stay remembered for the whole test.
             ["MarginGrid__Grid__RecentEvents"] = "100000",
-            ["MarginGrid__Grid__RememberedCommands"] = "100000",
         };
         foreach (var (role, key) in Keys)
         {

@@ -9,14 +9,37 @@ public sealed record BracketBody(decimal Floor, decimal Mmr, decimal Imr);
 /// <summary>A market's bounds (all three, or none for the defaults: 1e9 USD, 1e9 units, 1e13 USD).</summary>
 public sealed record LimitsBody(decimal MaxPrice, decimal MaxPositionSize, decimal MaxNotional);
 
+/// <summary>v2 oracle guard of a market (MARGIN-MODEL.md "Oracle guard"); every member optional.</summary>
+public sealed record OracleBody(decimal? MaxAge = null, decimal? MaxDeviation = null, decimal? MinSources = null, decimal? MaxMove = null);
+
+/// <summary>v2 volatility-scaled margin: window n (returns), reference r, maximum multiplier K.</summary>
+public sealed record VolatilityBody(decimal Window, decimal Reference, decimal MaxMultiplier);
+
+/// <summary>
+/// A market. v2 mechanisms, each off when absent: <c>oracle</c>, <c>volatility</c>, <c>liquidationCap</c> (notional per
+/// step), <c>impact</c> κ and <c>maxImpact</c> (batch netting with price impact).
+/// </summary>
 public sealed record MarketBody(
-    string Symbol, decimal LotSize, decimal LiquidationPenalty, ImmutableArray<BracketBody> Brackets, LimitsBody? Limits = null);
+    string Symbol,
+    decimal LotSize,
+    decimal LiquidationPenalty,
+    ImmutableArray<BracketBody> Brackets,
+    LimitsBody? Limits = null,
+    OracleBody? Oracle = null,
+    VolatilityBody? Volatility = null,
+    decimal? LiquidationCap = null,
+    decimal? Impact = null,
+    decimal? MaxImpact = null);
+
+/// <summary>v3 Dutch auction parameters of a collateral asset.</summary>
+public sealed record AuctionBody(decimal Buf, decimal Step, decimal Cut, decimal Tail, decimal Cusp);
 
 /// <summary>A collateral asset; <c>maxQuantity</c> bounds every command and balance of it (default 1e13).</summary>
 public sealed record CollateralBody(
-    string Asset, decimal Weight, string? PriceMarket = null, decimal LiquidationDiscount = 0m, decimal? MaxQuantity = null);
+    string Asset, decimal Weight, string? PriceMarket = null, decimal LiquidationDiscount = 0m, decimal? MaxQuantity = null, AuctionBody? Auction = null);
 
-public sealed record RiskBody(decimal MarginCallRatio, decimal LiquidationTargetRatio);
+/// <summary>Risk ratios; <c>bankruptcyResolution</c> is "socialize" (default) or "adl" (v3 auto-deleveraging).</summary>
+public sealed record RiskBody(decimal MarginCallRatio, decimal LiquidationTargetRatio, string? BankruptcyResolution = null);
 
 /// <summary>POST /v1/config: the whole risk configuration; <c>insuranceFund</c> seeds a fund that has seen no liquidation.</summary>
 public sealed record ConfigBody(

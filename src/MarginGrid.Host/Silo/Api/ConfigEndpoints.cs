@@ -28,10 +28,33 @@ public static class ConfigEndpoints
                 Results.Ok(await grains.GetGrain<IInsuranceFundGrain>(0).GetAsync()))
             .Produces<FundView>()
             .RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue);
+        reading.MapGet("/markets/{symbol}", MarketAsync)
+            .Produces<MarketView>()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue, ApiRole.Feed);
         reading.MapGet("/liquidation-queue", async (IGrainFactory grains) =>
                 Results.Ok(await grains.GetGrain<ILiquidationQueueGrain>(0).GetQueueAsync()))
             .Produces<LiquidationQueueView>()
             .RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue);
+    }
+
+    /// <summary>GET /v1/markets/{symbol}: mark, sources and their ages, held price, stale flag, multiplier, cap, queue length.</summary>
+    private static async Task<IResult> MarketAsync(string symbol, IGrainFactory grains, ConfigLookup configs)
+    {
+        if (Identifiers.WhyNotSymbol(symbol) is { } bad)
+        {
+            return Problems.Invalid("symbol", bad);
+        }
+
+        var config = await configs.GetViewAsync();
+        if (config is null || !config.Config.TryGetMarket(symbol, out _))
+        {
+            return Problems.Invalid("symbol", $"unknown market '{symbol}'", StatusCodes.Status404NotFound);
+        }
+
+        var view = await grains.GetGrain<IMarketGrain>(symbol).GetViewAsync();
+        var queue = await grains.GetGrain<ILiquidationQueueGrain>(0).GetQueueAsync();
+        return Results.Ok(view with { QueueLength = queue.Pending.Length });
     }
 
     private static async Task<IResult> SetConfigAsync(
@@ -210,9 +233,18 @@ public static class ConfigEndpoints
             m.Symbol, m.LotSize, m.LiquidationPenalty, [.. m.Brackets.Select(b => new BracketConfig(b.Floor, b.Mmr, b.Imr))])
         {
             Limits = m.Limits is { } l ? new MarketLimitsConfig(l.MaxPrice, l.MaxPositionSize, l.MaxNotional) : null,
+            Oracle = m.Oracle is { } o ? new OracleConfig(o.MaxAge, o.MaxDeviation, o.MinSources, o.MaxMove) : null,
+            Volatility = m.Volatility is { } v ? new VolatilityConfig(v.Window, v.Reference, v.MaxMultiplier) : null,
+            LiquidationCap = m.LiquidationCap,
+            Impact = m.Impact,
+            MaxImpact = m.MaxImpact,
         })],
-        [.. (body.Collateral ?? []).Select(c => new CollateralConfig(c.Asset, c.Weight, c.PriceMarket, c.LiquidationDiscount) { MaxQuantity = c.MaxQuantity })],
+        [.. (body.Collateral ?? []).Select(c => new CollateralConfig(c.Asset, c.Weight, c.PriceMarket, c.LiquidationDiscount)
+        {
+            MaxQuantity = c.MaxQuantity,
+            Auction = c.Auction is { } a ? new AuctionConfig(a.Buf, a.Step, a.Cut, a.Tail, a.Cusp) : null,
+        })],
         body.Risk is { } r
-            ? new RiskRatios(r.MarginCallRatio, r.LiquidationTargetRatio)
+            ? new RiskRatios(r.MarginCallRatio, r.LiquidationTargetRatio) { BankruptcyResolution = r.BankruptcyResolution }
             : new RiskRatios(RiskParameters.Default.MarginCallRatio, RiskParameters.Default.LiquidationTargetRatio));
 }
