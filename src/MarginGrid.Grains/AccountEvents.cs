@@ -14,14 +14,14 @@ public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, in
     private IAsyncStream<GridEvent>? _stream;
 
     /// <summary>Stamps the domain's events with their step, records them and publishes them; returns them as published.</summary>
-    public async Task<ImmutableArray<GridEvent>> EmitAsync(IReadOnlyList<ModelEvent> events, string step)
+    public async Task<ImmutableArray<GridEvent>> EmitAsync(IReadOnlyList<ModelEvent> events, string step, Func<GridEvent, GridEvent>? detail = null)
     {
         if (events.Count == 0)
         {
             return [];
         }
 
-        var published = events.Select(e => e.ToGrid(step, clock.UtcNow)).ToImmutableArray();
+        var published = events.Select(e => e.ToGrid(step, clock.UtcNow)).Select(e => detail is null ? e : detail(e)).ToImmutableArray();
         var recent = history();
         foreach (var e in published)
         {

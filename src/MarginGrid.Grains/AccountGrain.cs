@@ -251,14 +251,23 @@ public sealed class AccountGrain(
             await PersistAsync(undo);
         }
 
-        var marginCall = evaluation.MarginCall is { } call ? (await Events.EmitAsync([call], step))[0] : null;
+        var health = evaluation.Health;
+        var marginCall = evaluation.MarginCall is { } call
+            ? (await Events.EmitAsync([call], step, e => e with
+            {
+                // What justified it, for the audit trail: the equity, the requirement and the marks of the step.
+                Equity = health.Equity,
+                MaintenanceMargin = health.MaintenanceMargin,
+                Marks = Account.PricedBy(Config).Where(m => Marks.TryGetMark(m, out _))
+                    .ToImmutableSortedDictionary(m => m, m => Marks.TryGetMark(m, out var p) ? p : 0m, StringComparer.Ordinal),
+            }))[0]
+            : null;
 
         if (!evaluation.NeedsLiquidation)
         {
             await RebandAsync(); // a liquidatable account stays unbanded: its liquidation re-bands it
         }
 
-        var health = evaluation.Health;
         return marginCall is not null || evaluation.NeedsLiquidation
             ? new EvaluationReport(Id, health.Status.ToWire(), health.HasPositions, health.Equity, health.MaintenanceMargin, marginCall)
             {

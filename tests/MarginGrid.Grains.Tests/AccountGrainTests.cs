@@ -61,6 +61,50 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_command_whose_write_fails_is_not_applied_and_its_retry_applies_it_exactly_once()
+    {
+        var market = await NewMarketAsync("XO", 50_000m);
+        var account = await OpenAsync(market);
+        var id = account.GetPrimaryKeyString();
+        var before = (await account.GetViewAsync())!;
+
+        // The database fails in the middle of the command: the caller gets an error (a 5xx) ...
+        FaultyGrainStorage.FailNextWrite(id);
+        await Assert.ThrowsAnyAsync<Exception>(() => account.DepositAsync(new TransferCommand("xo-deposit", "USD", 1m)));
+
+        // ... which means "not applied": nothing changed, in memory or in storage.
+        var afterFailure = (await account.GetViewAsync())!;
+        Assert.Equal(before.Collateral["USD"], afterFailure.Collateral["USD"]);
+
+        // The client retries with the same command id: applied once, recorded; a further retry is a duplicate.
+        var retry = await account.DepositAsync(new TransferCommand("xo-deposit", "USD", 1m));
+        var again = await account.DepositAsync(new TransferCommand("xo-deposit", "USD", 1m));
+        Assert.True(retry.Accepted);
+        Assert.False(retry.Duplicate);
+        Assert.True(again.Duplicate);
+        Assert.Equal(retry.Version, again.Version);
+        Assert.Equal(before.Collateral["USD"] + 1m, (await account.GetViewAsync())!.Collateral["USD"]);
+    }
+
+    [Fact]
+    public async Task A_command_id_is_remembered_by_time_not_by_count()
+    {
+        var market = await NewMarketAsync("CI", 50_000m);
+        var account = await OpenAsync(market);
+        var first = await account.DepositAsync(new TransferCommand("ci-0", "USD", 1m));
+        for (var i = 1; i <= 300; i++)
+        {
+            await account.DepositAsync(new TransferCommand($"ci-{i}", "USD", 1m));
+        }
+
+        var usd = (await account.GetViewAsync())!.Collateral["USD"];
+        var resent = await account.DepositAsync(new TransferCommand("ci-0", "USD", 1m)); // older than 256 commands
+        Assert.True(resent.Duplicate);
+        Assert.Equal(first.Version, resent.Version);
+        Assert.Equal(usd, (await account.GetViewAsync())!.Collateral["USD"]);
+    }
+
+    [Fact]
     public async Task A_tick_older_than_the_newest_seen_for_its_market_is_ignored()
     {
         var market = await NewMarketAsync("ST", 50_000m);

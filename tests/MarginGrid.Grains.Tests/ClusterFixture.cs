@@ -61,11 +61,17 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         public void Configure(ISiloBuilder siloBuilder) =>
             siloBuilder
-                .AddMemoryGrainStorage(GridProviders.Storage)
+                // Orleans' serializer, as the silo's ADO.NET storage uses (not the default Newtonsoft JSON): a test that
+                // reactivates an account reads back exactly what production would.
+                .AddMemoryGrainStorage(GridProviders.Storage, o => o.Configure<Orleans.Serialization.Serializer>(
+                    (options, serializer) => options.GrainStorageSerializer = new Orleans.Storage.OrleansGrainStorageSerializer(serializer)))
                 .AddMemoryGrainStorage(GridProviders.PubSubStore)
                 .AddMemoryStreams(GridStreams.Provider)
                 .ConfigureServices(services =>
                 {
+                    services.AddKeyedSingleton<Orleans.Storage.IGrainStorage>(
+                        GridProviders.Storage,
+                        (sp, _) => new FaultyGrainStorage(Orleans.Storage.MemoryGrainStorageFactory.Create(sp, GridProviders.Storage)));
                     services.AddSingleton(new GridClock(Time));
                     services.AddMarginGridGrains(o => o.ShardsPerMarket = 4);
                 });
@@ -76,4 +82,33 @@ public sealed class ClusterFixture : IAsyncLifetime
 public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
 {
     public const string Name = "cluster";
+}
+
+/// <summary>
+/// The grid's memory storage, except that a test can make the next write of one grain fail (as a database that goes
+/// away in the middle of a command would): <see cref="FailNextWrite"/>.
+/// </summary>
+public sealed class FaultyGrainStorage(Orleans.Storage.IGrainStorage inner) : Orleans.Storage.IGrainStorage
+{
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> Faults = new(StringComparer.Ordinal);
+
+    /// <summary>The next <paramref name="count"/> writes of the grain keyed <paramref name="key"/> throw.</summary>
+    public static void FailNextWrite(string key, int count = 1) => Faults[key] = count;
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        inner.ReadStateAsync(stateName, grainId, grainState);
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var key = grainId.Key.ToString()!;
+        if (Faults.TryGetValue(key, out var left) && left > 0 && Faults.TryUpdate(key, left - 1, left))
+        {
+            throw new InvalidOperationException($"injected storage failure writing {stateName} of {key}");
+        }
+
+        return inner.WriteStateAsync(stateName, grainId, grainState);
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        inner.ClearStateAsync(stateName, grainId, grainState);
 }
