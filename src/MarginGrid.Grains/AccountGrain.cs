@@ -375,7 +375,17 @@ public sealed class AccountGrain(
             observer.EventEmitted(unknown);
             observer.Command(command.Kind, "rejected");
             await Events.PublishAsync([unknown]);
-            return new CommandResult(command.CommandId, false, RejectReasons.UnknownAccount, [unknown], 0);
+
+            // v3: the step still starts by ending the expired auctions (of other accounts: this one has none).
+            var ended = ImmutableArray<AccountStepEvents>.Empty;
+            if (configs.Version > 0 && (await configs.GetAsync()).Config.Collateral.Any(c => c.Auction is not null))
+            {
+                ended = await House.EndExpiredAsync(command.CommandId, except: Id);
+            }
+
+            var at = clock.UtcNow;
+            return new CommandResult(
+                command.CommandId, false, RejectReasons.UnknownAccount, [.. ended.SelectMany(e => e.Events).Select(e => e.ToGrid(command.CommandId, at)), unknown], 0);
         }
 
         await SettlePendingAsync(force: true);
