@@ -310,6 +310,18 @@ public sealed record TransferCommand(
     [property: Id(1)] string Asset,
     [property: Id(2)] decimal Quantity);
 
+/// <summary>
+/// v3: a bid of the account it is sent to (the liquidator) on <see cref="Target"/>'s running Dutch auction of
+/// <see cref="Asset"/>: up to <see cref="Quantity"/> at a price of at most <see cref="MaxPrice"/>. Idempotent by command id.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("mg.BidCommand")]
+public sealed record BidCommand(
+    [property: Id(0)] string CommandId,
+    [property: Id(1)] string Target,
+    [property: Id(2)] string Asset,
+    [property: Id(3)] decimal Quantity,
+    [property: Id(4)] decimal MaxPrice);
+
 /// <summary>The result of a command: accepted or rejected, with the step's events. Repeating a command id returns it again.</summary>
 [GenerateSerializer, Immutable, Alias("mg.CommandResult")]
 public sealed record CommandResult(

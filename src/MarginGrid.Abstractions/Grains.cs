@@ -50,6 +50,9 @@ public interface IAccountGrain : IGrainWithStringKey
 
     Task<CommandResult> WithdrawAsync(TransferCommand command);
 
+    /// <summary>v3: a bid of this account on another account's running Dutch auction (a command step of this account).</summary>
+    Task<CommandResult> BidAsync(BidCommand command);
+
     [ReadOnly]
     Task<PreTradeView> PreTradeAsync(string market, decimal size, decimal price);
 

@@ -20,6 +20,7 @@ public abstract record AccountCommand(string CommandId)
         Fill f => config.TryGetMarket(f.Market, out _),
         Deposit d => config.TryGetCollateral(d.Asset, out _),
         Withdrawal w => config.TryGetCollateral(w.Asset, out _),
+        Bid b => config.TryGetCollateral(b.Asset, out _),
         _ => true,
     };
 
@@ -40,6 +41,17 @@ public abstract record AccountCommand(string CommandId)
         public override string Kind => "deposit";
 
         public override string Fingerprint => Print("deposit", Asset, Quantity);
+
+        public override string? MarketNeeded(RiskConfiguration config) =>
+            config.TryGetCollateral(Asset, out var spec) ? spec.PriceMarket : null;
+    }
+
+    /// <summary>v3: a bid of this account (the liquidator) on <see cref="Target"/>'s running auction of <see cref="Asset"/>.</summary>
+    public sealed record Bid(string CommandId, string Target, string Asset, decimal Quantity, decimal MaxPrice) : AccountCommand(CommandId)
+    {
+        public override string Kind => "bid";
+
+        public override string Fingerprint => Print("bid", Target + "|" + Asset, Quantity, MaxPrice);
 
         public override string? MarketNeeded(RiskConfiguration config) =>
             config.TryGetCollateral(Asset, out var spec) ? spec.PriceMarket : null;
@@ -368,8 +380,14 @@ public sealed class Account
     /// result says <see cref="CommandStep.NeedsLiquidation"/>, the caller liquidates the account next in the same step
     /// (<see cref="BeginLiquidation"/> with the command id).
     /// </summary>
-    public CommandStep Execute(AccountCommand command, IMarks marks, RiskConfiguration config, DateTimeOffset now, TimeSpan retention)
+    public CommandStep Execute(
+        AccountCommand command, IMarks marks, RiskConfiguration config, DateTimeOffset now, TimeSpan retention, IReadOnlyList<ModelEvent>? before = null)
     {
+        if (command is AccountCommand.Bid)
+        {
+            throw new ArgumentException("a bid is executed by Purchase or Reject", nameof(command));
+        }
+
         if (FindCommand(command) is { } stored)
         {
             return new CommandStep(stored, true, false, Save());
@@ -378,19 +396,36 @@ public sealed class Account
         Commands.Prune(now - retention);
         var undo = Save();
         var holdings = Holdings.Clone();
-        var reason = Check(command, holdings, marks, config);
+        var reason = command is AccountCommand.Withdrawal && Auction is not null
+            ? DutchAuction.InAuction
+            : Check(command, holdings, marks, config);
         Evaluation? evaluation = null;
+        var events = new List<ModelEvent>(before ?? []);
         if (reason is null)
         {
             Apply(command, holdings);
             var health = MarginCalculator.Evaluate(holdings, marks, config); // throws before anything has changed
+            if (command is AccountCommand.Deposit && Auction is { } running && holdings.Usd >= 0m)
+            {
+                // A deposit that pays the debt ends the auction before the step's evaluation (nothing to sell or write off).
+                var (end, _) = DutchAuction.End(Id, holdings, running.Asset, running.Lot, sellLot: false, marks, config);
+                events.Add(end);
+                Auction = null;
+            }
+
             Holdings = holdings;
             evaluation = Judge(health);
         }
 
-        var events = reason is not null
-            ? [new ModelEvent(ModelEventType.Rejected, Id) { Reason = reason }]
-            : evaluation!.Value.MarginCall is { } call ? [call] : Array.Empty<ModelEvent>();
+        if (reason is not null)
+        {
+            events.Add(new ModelEvent(ModelEventType.Rejected, Id) { Reason = reason });
+        }
+        else if (evaluation!.Value.MarginCall is { } call)
+        {
+            events.Add(call);
+        }
+
         Version++;
         var record = new CommandRecord(command.CommandId, command.Fingerprint, now, reason is null, reason, events, Version);
         Commands.Put(record);
@@ -516,6 +551,137 @@ public sealed class Account
         Outbox = null;
         Version++;
         return events;
+    }
+
+    /// <summary>v3: whether this account's running auction has ended by time at <paramref name="now"/>.</summary>
+    public bool AuctionExpired(DateTimeOffset now, RiskConfiguration config) =>
+        Auction is { } a && config.TryGetCollateral(a.Asset, out var spec) && spec.Auction is { } rule
+        && DutchAuction.Expired(rule, DutchAuction.Elapsed(a.Start, now));
+
+    /// <summary>v3: the current price, unsold lot and debt of this account's running auction of <paramref name="asset"/> (null when none).</summary>
+    public (decimal Price, decimal Lot, decimal Debt)? AuctionQuote(string asset, DateTimeOffset now, RiskConfiguration config)
+    {
+        if (Auction is not { } a || a.Asset != asset || !config.TryGetCollateral(a.Asset, out var spec) || spec.Auction is not { } rule)
+        {
+            return null;
+        }
+
+        return (DutchAuction.Price(a.Top, rule, DutchAuction.Elapsed(a.Start, now), out _), a.Lot, -Holdings.Usd);
+    }
+
+    /// <summary>
+    /// v3: ends the running auction (<c>auction_end</c>; with <paramref name="sellLot"/>, the lot is sold to the system),
+    /// resumes liquidation step 2 and writes off what is left. Returns the events when nothing is left to settle with the
+    /// fund; otherwise they are in the outbox (under <paramref name="liquidationId"/>) and this returns none.
+    /// </summary>
+    public IReadOnlyList<ModelEvent> EndAuction(string liquidationId, bool sellLot, IMarks marks, RiskConfiguration config, DateTimeOffset now)
+    {
+        var running = Auction ?? throw new InvalidOperationException($"account '{Id}' has no running auction");
+        if (Outbox is not null)
+        {
+            throw new InvalidOperationException($"account '{Id}' has an unsettled liquidation {Outbox.LiquidationId}");
+        }
+
+        var holdings = Holdings.Clone();
+        var (end, result) = DutchAuction.End(Id, holdings, running.Asset, running.Lot, sellLot, marks, config);
+        Holdings = holdings;
+        Auction = result.Auction is { } next ? new RunningAuction(next.Asset, next.Lot, now, next.Top) : null;
+        Version++;
+        if (result.IsEmpty && result.Auction is null)
+        {
+            return [end];
+        }
+
+        IReadOnlyList<ModelEvent> events = [end, .. new AccountLiquidation(Id, result, null, null).Events];
+        Outbox = new PendingLiquidation(liquidationId, result.FundIncome, result.Deficit, events, now, false, null)
+        {
+            AdlRecovered = config.Risk.AutoDeleveraging ? 0m : null, // no auto-deleveraging after an auction
+        };
+        Remember(liquidationId);
+        return [];
+    }
+
+    /// <summary>
+    /// v3: the liquidator's purchase from this account's auction (idempotent per <paramref name="bidId"/>; null when the
+    /// auction no longer allows it): <c>auction_take</c>, and the auction's end when the debt is paid or the lot is gone.
+    /// </summary>
+    public IReadOnlyList<ModelEvent>? TakeAtAuction(
+        string bidId, string liquidator, string asset, decimal quantity, decimal payment, decimal price, IMarks marks, RiskConfiguration config, DateTimeOffset now)
+    {
+        if (Auction is not { } running || running.Asset != asset || quantity > running.Lot || Outbox is not null
+            || _liquidations.Contains(bidId, StringComparer.Ordinal))
+        {
+            return null;
+        }
+
+        var holdings = Holdings.Clone();
+        holdings.SellAtAuction(asset, quantity, payment);
+        Holdings = holdings;
+        Auction = running with { Lot = running.Lot - quantity };
+        Remember(bidId);
+        Version++;
+        var events = new List<ModelEvent>
+        {
+            new(ModelEventType.AuctionTake, Id) { Liquidator = liquidator, Asset = asset, Quantity = quantity, Price = price },
+        };
+        if (Holdings.Usd >= 0m || Auction.Lot <= 0m)
+        {
+            events.AddRange(EndAuction($"{bidId}/end", sellLot: false, marks, config, now));
+            if (Outbox is { } pending)
+            {
+                Outbox = pending with { Events = [events[0], .. pending.Events] };
+                return [];
+            }
+        }
+
+        return events;
+    }
+
+    /// <summary>
+    /// v3: a bid step of this account (the liquidator) that bought <paramref name="quantity"/> for <paramref name="payment"/>:
+    /// the purchase is applied and the account evaluated; <paramref name="before"/> are the step's earlier events.
+    /// </summary>
+    public CommandStep Purchase(
+        AccountCommand.Bid bid, decimal quantity, decimal payment, IReadOnlyList<ModelEvent> before, IMarks marks, RiskConfiguration config, DateTimeOffset now, TimeSpan retention)
+    {
+        Commands.Prune(now - retention);
+        var undo = Save();
+        var holdings = Holdings.Clone();
+        holdings.BuyAtAuction(bid.Asset, quantity, payment);
+        var health = MarginCalculator.Evaluate(holdings, marks, config);
+        Holdings = holdings;
+        var evaluation = Judge(health);
+        var events = new List<ModelEvent>(before);
+        if (evaluation.MarginCall is { } call)
+        {
+            events.Add(call);
+        }
+
+        Version++;
+        var record = new CommandRecord(bid.CommandId, bid.Fingerprint, now, true, null, events, Version);
+        Commands.Put(record);
+        return new CommandStep(record, false, evaluation.NeedsLiquidation, undo);
+    }
+
+    /// <summary>Records a refused command (<c>rejected</c> with <paramref name="reason"/>) after the step's earlier events.</summary>
+    public CommandStep Reject(AccountCommand command, string reason, IReadOnlyList<ModelEvent> before, DateTimeOffset now, TimeSpan retention)
+    {
+        Commands.Prune(now - retention);
+        var undo = Save();
+        Version++;
+        var record = new CommandRecord(
+            command.CommandId, command.Fingerprint, now, false, reason, [.. before, new ModelEvent(ModelEventType.Rejected, Id) { Reason = reason }], Version);
+        Commands.Put(record);
+        return new CommandStep(record, false, false, undo);
+    }
+
+    /// <summary>v3: whether the bid's purchase would leave this account with <c>E ≥ IM</c> at <paramref name="marks"/>.</summary>
+    public bool CanPurchase(string asset, decimal quantity, decimal payment, IMarks marks, RiskConfiguration config)
+    {
+        var after = Holdings.Clone();
+        after.BuyAtAuction(asset, quantity, payment);
+        var health = MarginCalculator.Evaluate(after, marks, config);
+        return health.Equity >= health.InitialMargin;
     }
 
     /// <summary>Everything a step may change, to put back when its result could not be persisted.</summary>

@@ -29,6 +29,11 @@ public sealed class AccountGrain(
 
     private Account Account => state.State.Account ??= new Account(Id);
 
+    private IAuctionHouseGrain House => GrainFactory.GetGrain<IAuctionHouseGrain>(0);
+
+    /// <summary>v3: whether any collateral is auctioned (the registry is consulted only then).</summary>
+    private bool Auctions => Config.Collateral.Any(c => c.Auction is not null);
+
     private AccountMarkets Markets => _markets ??= new AccountMarkets(GrainFactory, Id, _options);
 
     private IMarks Marks => Markets.Marks;
@@ -44,6 +49,10 @@ public sealed class AccountGrain(
             await LoadConfigAsync(1);
             await Markets.LinkAsync(Account.PricedBy(Config), refresh: false);
             await SettlePendingAsync(force: true); // a liquidation applied here whose fund settlement was not confirmed
+            if (Account.Auction is not null)
+            {
+                await House.RegisterAsync(Id); // the registry is in memory: the accounts in auction rebuild it
+            }
         }
     }
 
@@ -99,6 +108,147 @@ public sealed class AccountGrain(
 
     public Task<CommandResult> WithdrawAsync(TransferCommand c) => ExecuteAsync(new AccountCommand.Withdrawal(c.CommandId, c.Asset, c.Quantity));
 
+    public async Task<CommandResult> BidAsync(BidCommand c)
+    {
+        var command = new AccountCommand.Bid(c.CommandId, c.Target, c.Asset, c.Quantity, c.MaxPrice);
+        if (await StartCommandAsync(command) is { } answered)
+        {
+            return answered;
+        }
+
+        var before = await EndExpiredAuctionsAsync(command.CommandId);
+        string? reason = null;
+        (decimal Quantity, decimal Payment) take = default;
+        if (command.Target == Id)
+        {
+            reason = DutchAuction.OwnAuction;
+        }
+        else
+        {
+            var target = GrainFactory.GetGrain<IAccountRiskGrain>(command.Target);
+            var quote = await target.AuctionQuoteAsync(command.Asset);
+            reason = !quote.Exists ? RejectReasons.UnknownAccount
+                : command.Quantity <= 0m ? RejectReasons.InvalidQuantity
+                : command.MaxPrice <= 0m ? RejectReasons.InvalidPrice
+                : !quote.Running ? DutchAuction.NoRunningAuction
+                : quote.Price > command.MaxPrice ? DutchAuction.PriceAboveMaximum
+                : null;
+            if (reason is null)
+            {
+                take = DutchAuction.Take(quote.Debt, quote.Price, command.Quantity, quote.Lot);
+                if (!Account.CanPurchase(command.Asset, take.Quantity, take.Payment, Marks, Config))
+                {
+                    reason = RejectReasons.InitialMargin;
+                }
+            }
+
+            if (reason is null)
+            {
+                var taken = await target.TakeAtAuctionAsync(
+                    new AuctionTakeOrder($"{Id}/{command.CommandId}", Id, command.Asset, take.Quantity, take.Payment, quote.Price));
+                if (taken.Taken)
+                {
+                    before.AddRange(taken.Events);
+                }
+                else
+                {
+                    reason = DutchAuction.NoRunningAuction; // it changed since the quote
+                }
+            }
+        }
+
+        var now = clock.UtcNow;
+        var undo = Account.Save();
+        var step = reason is null
+            ? Account.Purchase(command, take.Quantity, take.Payment, before, Marks, Config, now, _options.CommandRetention)
+            : Account.Reject(command, reason, before, now, _options.CommandRetention);
+        return await FinishCommandAsync(command, step, undo, before.Count);
+    }
+
+    public async Task<AuctionQuote> AuctionQuoteAsync(string asset)
+    {
+        if (!Account.Opened)
+        {
+            return new AuctionQuote(false, false, 0m, 0m, 0m);
+        }
+
+        return Account.AuctionQuote(asset, clock.UtcNow, Config) is { } q
+            ? new AuctionQuote(true, true, q.Price, q.Lot, q.Debt)
+            : new AuctionQuote(true, false, 0m, 0m, 0m);
+    }
+
+    public async Task<AuctionTakeResult> TakeAtAuctionAsync(AuctionTakeOrder order)
+    {
+        if (!Account.Opened)
+        {
+            return new AuctionTakeResult(false, []);
+        }
+
+        if (Account.RecentLiquidations.Contains(order.BidId, StringComparer.Ordinal))
+        {
+            // A retry of this very bid: its events as published.
+            return new AuctionTakeResult(true, [.. (state.State.Recent ?? []).Where(e => e.Step == order.BidId || e.Step == $"{order.BidId}/end").Select(e => e.ToModel())]);
+        }
+
+        await SettlePendingAsync(force: true);
+        await Markets.LinkAsync(Account.PricedBy(Config), refresh: true);
+        var undo = Account.Save();
+        var events = Account.TakeAtAuction(order.BidId, order.Liquidator, order.Asset, order.Quantity, order.Payment, order.Price, Marks, Config, clock.UtcNow);
+        if (events is null)
+        {
+            return new AuctionTakeResult(false, []);
+        }
+
+        await PersistAsync(undo);
+        await Events.EmitAsync(events, order.BidId);
+        var settled = await SettlePendingAsync(force: true);
+        await RebandAsync();
+        return new AuctionTakeResult(true, [.. events, .. settled]);
+    }
+
+    public async Task<ImmutableArray<ModelEvent>> EndExpiredAuctionAsync(string step)
+    {
+        if (!Account.Opened || Account.Auction is null || !Account.AuctionExpired(clock.UtcNow, Config))
+        {
+            return [];
+        }
+
+        return [.. await EndOwnAuctionAsync(step)];
+    }
+
+    /// <summary>v3: ends this account's expired auction (the lot sold to the system, step 2 resumed, the deficit covered).</summary>
+    private async Task<List<ModelEvent>> EndOwnAuctionAsync(string step)
+    {
+        await SettlePendingAsync(force: true);
+        await Markets.LinkAsync(Account.PricedBy(Config), refresh: true);
+        var undo = Account.Save();
+        var events = new List<ModelEvent>(Account.EndAuction($"{step}:{Id}/auction-end", sellLot: true, Marks, Config, clock.UtcNow));
+        await PersistAsync(undo);
+        await Events.EmitAsync(events, step);
+        events.AddRange(await SettlePendingAsync(force: true));
+        await RebandAsync();
+        return events;
+    }
+
+    /// <summary>
+    /// v3, at the start of a command step: every expired auction ends, by account id — this account's here, the others'
+    /// through the registry (which never calls this account back). Nothing when no collateral is auctioned.
+    /// </summary>
+    private async Task<List<ModelEvent>> EndExpiredAuctionsAsync(string step)
+    {
+        if (!Auctions)
+        {
+            return [];
+        }
+
+        var own = Account.AuctionExpired(clock.UtcNow, Config) ? await EndOwnAuctionAsync(step) : [];
+        var others = await House.EndExpiredAsync(step, except: Id);
+        return [.. others.Select(o => (o.Account, Events: (IReadOnlyList<ModelEvent>)o.Events))
+            .Append((Account: Id, Events: own))
+            .OrderBy(o => o.Account, StringComparer.Ordinal)
+            .SelectMany(o => o.Events)];
+    }
+
     public async Task<PreTradeView> PreTradeAsync(string market, decimal size, decimal price)
     {
         if (!Account.Opened)
@@ -136,7 +286,7 @@ public sealed class AccountGrain(
             return [.. (state.State.Recent ?? []).Where(e => e.Step == liquidationId)]; // already completed
         }
 
-        var events = await CompleteAsync(cover);
+        var (_, events) = await CompleteAsync(cover);
         await RebandAsync();
         return events;
     }
@@ -184,6 +334,33 @@ public sealed class AccountGrain(
     /// <summary>A command step: current marks of every market it touches, the aggregate's decision, persisted before the answer.</summary>
     private async Task<CommandResult> ExecuteAsync(AccountCommand command)
     {
+        if (await StartCommandAsync(command) is { } answered)
+        {
+            return answered;
+        }
+
+        var before = await EndExpiredAuctionsAsync(command.CommandId);
+        var now = clock.UtcNow;
+        var undo = Account.Save();
+        var step = Account.Execute(command, Marks, Config, now, _options.CommandRetention, before);
+        return await FinishCommandAsync(command, step, undo, before.Count);
+    }
+
+    /// <summary>A command step's end: its own liquidation, one write, its events (after the step's earlier ones), the fund.</summary>
+    private async Task<CommandResult> FinishCommandAsync(AccountCommand command, CommandStep step, Account.Memento undo, int earlier)
+    {
+        await DecideOwnLiquidationAsync(command.CommandId, step.NeedsLiquidation, undo, command.CommandId);
+        await PersistAsync(undo); // the command, its record and its liquidation's outbox: one write
+        await Events.EmitAsync([.. step.Record.Events.Skip(earlier)], command.CommandId);
+        await SettlePendingAsync(force: true);
+        observer.Command(command.Kind, step.Record.Accepted ? "accepted" : "rejected");
+        await RebandAsync();
+        return ToResult(FindCommand(command)!);
+    }
+
+    /// <summary>The start of a command step: an answer when there is nothing to decide (unknown account, a retry); else links current marks.</summary>
+    private async Task<CommandResult?> StartCommandAsync(AccountCommand command)
+    {
         if (string.IsNullOrWhiteSpace(command.CommandId))
         {
             throw new ArgumentException("a command needs a command id", nameof(command));
@@ -195,7 +372,17 @@ public sealed class AccountGrain(
             observer.EventEmitted(unknown);
             observer.Command(command.Kind, "rejected");
             await Events.PublishAsync([unknown]);
-            return new CommandResult(command.CommandId, false, RejectReasons.UnknownAccount, [unknown], 0);
+
+            // v3: the step still starts by ending the expired auctions (of other accounts: this one has none).
+            var ended = ImmutableArray<AccountStepEvents>.Empty;
+            if (configs.Version > 0 && (await configs.GetAsync()).Config.Collateral.Any(c => c.Auction is not null))
+            {
+                ended = await House.EndExpiredAsync(command.CommandId, except: Id);
+            }
+
+            var at = clock.UtcNow;
+            return new CommandResult(
+                command.CommandId, false, RejectReasons.UnknownAccount, [.. ended.SelectMany(e => e.Events).Select(e => e.ToGrid(command.CommandId, at)), unknown], 0);
         }
 
         await SettlePendingAsync(force: true);
@@ -211,16 +398,7 @@ public sealed class AccountGrain(
         }
 
         await Markets.LinkAsync(Account.MarketsNeeded(Config, command), refresh: true); // decide at current marks
-        var now = clock.UtcNow;
-        var undo = Account.Save();
-        var step = Account.Execute(command, Marks, Config, now, _options.CommandRetention);
-        await DecideOwnLiquidationAsync(command.CommandId, step.NeedsLiquidation, undo, command.CommandId);
-        await PersistAsync(undo); // the command, its record and its liquidation's outbox: one write
-        await Events.EmitAsync(step.Record.Events, command.CommandId);
-        await SettlePendingAsync(force: true);
-        observer.Command(command.Kind, step.Record.Accepted ? "accepted" : "rejected");
-        await RebandAsync();
-        return ToResult(FindCommand(command)!);
+        return null;
     }
 
     private CommandRecord? FindCommand(AccountCommand command) =>
@@ -279,18 +457,18 @@ public sealed class AccountGrain(
     }
 
     /// <summary>Settles an outstanding liquidation with the fund (idempotent there by id): at once, or once the coordinator is overdue.</summary>
-    private async Task SettlePendingAsync(bool force)
+    private async Task<IReadOnlyList<ModelEvent>> SettlePendingAsync(bool force)
     {
         if (Account.Outbox is not { } pending || (!force && clock.UtcNow - pending.StartedAt <= _options.PendingLiquidationTimeout))
         {
-            return;
+            return [];
         }
 
         var fund = GrainFactory.GetGrain<IFundLedgerGrain>(0);
         var cover = await fund.ApplyLiquidationAsync(pending.ToCharge(Id));
         await Task.WhenAll(pending.Adl.Select((c, i) =>
             GrainFactory.GetGrain<IAccountRiskGrain>(c.Account).ApplyAdlAsync($"{pending.LiquidationId}/adl/{i}", c.ToOrder())));
-        await CompleteAsync(cover);
+        var (events, _) = await CompleteAsync(cover);
         if (!pending.Coordinated)
         {
             // Begun here, so only this account ever held the charge and it is recorded now: nobody can send it again.
@@ -304,16 +482,18 @@ public sealed class AccountGrain(
                 logger.LogWarning(e, "Account {Account}: the fund could not forget liquidation {Liquidation}; it expires instead", Id, pending.LiquidationId);
             }
         }
+
+        return events;
     }
 
-    private async Task<ImmutableArray<GridEvent>> CompleteAsync(BankruptcyCoverView? cover)
+    private async Task<(IReadOnlyList<ModelEvent> Model, ImmutableArray<GridEvent> Published)> CompleteAsync(BankruptcyCoverView? cover)
     {
         var pending = Account.Outbox!;
         var undo = Account.Save();
         var events = Account.CompleteLiquidation(cover?.ToDomain(), Marks, Config);
         await PersistAsync(undo);
 
-        return await Events.EmitAsync(events, pending.LiquidationId);
+        return (events, await Events.EmitAsync(events, pending.LiquidationId));
     }
 
     /// <summary>
@@ -402,6 +582,11 @@ public sealed class AccountGrain(
         if (undo.Status != Account.Status)
         {
             observer.StatusChanged(undo.Status.ToWire(), Account.Status.ToWire());
+        }
+
+        if ((undo.Auction is null) != (Account.Auction is null))
+        {
+            await (Account.Auction is null ? House.UnregisterAsync(Id) : House.RegisterAsync(Id));
         }
     }
 

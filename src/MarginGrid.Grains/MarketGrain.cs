@@ -153,8 +153,18 @@ public sealed class MarketGrain(
         var started = Stopwatch.GetTimestamp();
         var (config, version) = await configs.GetAsync();
         var pricing = Pricing(config.Market(Symbol));
+
+        // v3: at the start of the step (its time applied, its price not yet), every expired auction ends, by account id.
+        var auctions = ImmutableArray<GridEvent>.Empty;
+        if (evaluate && config.Collateral.Any(c => c.Auction is not null))
+        {
+            var auctionStep = $"{Symbol}#{state.State.Sequence + 1}/auctions";
+            var ended = await GrainFactory.GetGrain<IAuctionHouseGrain>(0).EndExpiredAsync(auctionStep, except: null);
+            auctions = [.. ended.SelectMany(a => a.Events).Select(e => e.ToGrid(auctionStep, clock.UtcNow))];
+        }
+
         PriceStepOutcome? outcome = null;
-        var ended = new List<ModelEvent>();
+        var guarded = new List<ModelEvent>();
         foreach (var (update, receivedAt) in updates)
         {
             outcome = update.Evaluate || state.State.Sequence > 0 && pricing.Mark is not null
@@ -162,7 +172,7 @@ public sealed class MarketGrain(
                 : pricing.SetInitial(update.Price, receivedAt, update.Source);
             if (outcome.Event is { } e)
             {
-                ended.Add(e);
+                guarded.Add(e);
             }
         }
 
@@ -172,7 +182,7 @@ public sealed class MarketGrain(
             // price_stale or price_held: the mark is unchanged and nobody is evaluated.
             await state.WriteStateAsync();
             var step = $"{Symbol}#{state.State.Sequence}/{(outcome?.Kind ?? PriceStepKind.Stale).ToString().ToLowerInvariant()}";
-            return new StepOutcome(step, [.. ended.Select(e => e.ToGrid(step, clock.UtcNow))], 0);
+            return new StepOutcome(step, [.. auctions, .. guarded.Select(e => e.ToGrid(step, clock.UtcNow))], 0);
         }
 
         state.State.Sequence++;
@@ -193,7 +203,7 @@ public sealed class MarketGrain(
         var events = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SettleAsync(tick.StepId, notable, priceStep: true, version);
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);
-        return new StepOutcome(tick.StepId, [.. ended.Select(e => e.ToGrid(tick.StepId, clock.UtcNow)), .. events], evaluated)
+        return new StepOutcome(tick.StepId, [.. auctions, .. guarded.Select(e => e.ToGrid(tick.StepId, clock.UtcNow)), .. events], evaluated)
         {
             Delivered = reports.Sum(r => r.Delivered),
         };

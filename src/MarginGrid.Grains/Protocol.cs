@@ -32,6 +32,18 @@ public interface IAccountRiskGrain : IGrainWithStringKey
     /// <summary>v3: closes part of this account's position at another account's bankruptcy price. Idempotent per id.</summary>
     Task ApplyAdlAsync(string adlId, AdlOrder close);
 
+    /// <summary>v3: the current price, lot and debt of this account's running auction of <paramref name="asset"/>.</summary>
+    Task<AuctionQuote> AuctionQuoteAsync(string asset);
+
+    /// <summary>
+    /// v3: a liquidator's purchase from this account's auction, idempotent per bid id: <c>auction_take</c>, and the
+    /// auction's end (resumed sales, bankruptcy) when the debt is paid or the lot is gone; returns those events.
+    /// </summary>
+    Task<AuctionTakeResult> TakeAtAuctionAsync(AuctionTakeOrder order);
+
+    /// <summary>v3, at the start of step <paramref name="step"/>: ends this account's auction if it has expired; returns its events.</summary>
+    Task<ImmutableArray<ModelEvent>> EndExpiredAuctionAsync(string step);
+
     /// <summary>The holdings a liquidation or auto-deleveraging decision is made on (interleaves: a read).</summary>
     [AlwaysInterleave]
     Task<AccountSnapshot?> SnapshotAsync();
@@ -161,4 +173,89 @@ public interface IFundLedgerGrain : IInsuranceFundGrain
     /// stops remembering their ids. Until then it remembers every applied id, however many liquidations follow.
     /// </summary>
     Task ForgetSettledAsync(ImmutableArray<string> liquidationIds);
+}
+
+[GenerateSerializer, Immutable, Alias("mg.AuctionQuote")]
+public sealed record AuctionQuote(
+    [property: Id(0)] bool Exists,
+    [property: Id(1)] bool Running,
+    [property: Id(2)] decimal Price,
+    [property: Id(3)] decimal Lot,
+    [property: Id(4)] decimal Debt);
+
+[GenerateSerializer, Immutable, Alias("mg.AuctionTakeOrder")]
+public sealed record AuctionTakeOrder(
+    [property: Id(0)] string BidId,
+    [property: Id(1)] string Liquidator,
+    [property: Id(2)] string Asset,
+    [property: Id(3)] decimal Quantity,
+    [property: Id(4)] decimal Payment,
+    [property: Id(5)] decimal Price);
+
+[GenerateSerializer, Immutable, Alias("mg.AuctionTakeResult")]
+public sealed record AuctionTakeResult(
+    [property: Id(0)] bool Taken,
+    [property: Id(1)] ImmutableArray<ModelEvent> Events);
+
+/// <summary>An account's events in a step (the auctions that ended at its start).</summary>
+[GenerateSerializer, Immutable, Alias("mg.AccountStepEvents")]
+public sealed record AccountStepEvents(
+    [property: Id(0)] string Account,
+    [property: Id(1)] ImmutableArray<ModelEvent> Events);
+
+/// <summary>
+/// v3: the registry of running Dutch auctions (key 0), consulted at the start of every step only when the configuration
+/// has collateral with <c>auction</c>. Accounts register when their auction starts and unregister when it ends.
+/// </summary>
+public interface IAuctionHouseGrain : IGrainWithIntegerKey
+{
+    [AlwaysInterleave]
+    Task RegisterAsync(string account);
+
+    [AlwaysInterleave]
+    Task UnregisterAsync(string account);
+
+    /// <summary>
+    /// Ends every expired auction, by account id, except <paramref name="except"/>'s (a command's own account handles its
+    /// own, so that it is never called back while it waits here); returns each ended auction's events.
+    /// </summary>
+    Task<ImmutableArray<AccountStepEvents>> EndExpiredAsync(string step, string? except);
+}
+
+/// <summary>The registry of running auctions: in memory, rebuilt by the accounts in auction as they activate.</summary>
+public sealed class AuctionHouseGrain : Grain, IAuctionHouseGrain
+{
+    private readonly SortedSet<string> _running = new(StringComparer.Ordinal);
+
+    public Task RegisterAsync(string account)
+    {
+        _running.Add(account);
+        return Task.CompletedTask;
+    }
+
+    public Task UnregisterAsync(string account)
+    {
+        _running.Remove(account);
+        return Task.CompletedTask;
+    }
+
+    public async Task<ImmutableArray<AccountStepEvents>> EndExpiredAsync(string step, string? except)
+    {
+        var ended = ImmutableArray.CreateBuilder<AccountStepEvents>();
+        foreach (var account in _running.ToList())
+        {
+            if (account == except)
+            {
+                continue;
+            }
+
+            var events = await GrainFactory.GetGrain<IAccountRiskGrain>(account).EndExpiredAuctionAsync(step);
+            if (events.Length > 0)
+            {
+                ended.Add(new AccountStepEvents(account, events));
+            }
+        }
+
+        return ended.ToImmutable();
+    }
 }

@@ -245,7 +245,7 @@ public sealed class ModelEngine
 
         if (_auctions.ContainsKey(withdraw.Account))
         {
-            return [Rejected(withdraw.Account, "in auction")];
+            return [Rejected(withdraw.Account, DutchAuction.InAuction)];
         }
 
         var check = AccountRules.CheckWithdrawal(account.Portfolio, withdraw.Asset, withdraw.Quantity, _marks, _config);
@@ -358,7 +358,7 @@ public sealed class ModelEngine
 
         if (bid.Account == bid.Target)
         {
-            return [Rejected(bid.Account, "own auction")];
+            return [Rejected(bid.Account, DutchAuction.OwnAuction)];
         }
 
         if (bid.Quantity <= 0m)
@@ -373,20 +373,16 @@ public sealed class ModelEngine
 
         if (!_auctions.TryGetValue(bid.Target, out var auction) || auction.Asset != bid.Asset)
         {
-            return [Rejected(bid.Account, "no running auction")];
+            return [Rejected(bid.Account, DutchAuction.NoRunningAuction)];
         }
 
         var price = AuctionPrice(auction, out _);
         if (price > bid.MaxPrice)
         {
-            return [Rejected(bid.Account, "price above maximum")];
+            return [Rejected(bid.Account, DutchAuction.PriceAboveMaximum)];
         }
 
-        var debt = -target.Portfolio.Usd;
-        var need = debt / price;
-        var (quantity, payment) = bid.Quantity >= need && auction.Lot >= need
-            ? (need, debt)
-            : (Math.Min(bid.Quantity, auction.Lot), Math.Min(bid.Quantity, auction.Lot) * price);
+        var (quantity, payment) = DutchAuction.Take(-target.Portfolio.Usd, price, bid.Quantity, auction.Lot);
         var after = liquidator.Portfolio.Clone();
         after.BuyAtAuction(bid.Asset, quantity, payment);
         var health = MarginCalculator.Evaluate(after, _marks, _config);
@@ -417,9 +413,7 @@ public sealed class ModelEngine
         var events = new List<ModelEvent>();
         foreach (var (id, auction) in _auctions.ToList())
         {
-            AuctionPrice(auction, out var factor);
-            var spec = Spec(auction.Asset).Auction!;
-            if (Now - auction.Start > spec.Tail || factor < spec.Cusp)
+            if (DutchAuction.Expired(Spec(auction.Asset).Auction!, Now - auction.Start))
             {
                 events.AddRange(EndAuction(id, sellLot: true));
             }
@@ -436,31 +430,15 @@ public sealed class ModelEngine
     {
         var auction = _auctions[id];
         _auctions.Remove(id);
-        var portfolio = _accounts[id].Portfolio;
-        var events = new List<ModelEvent> { new(ModelEventType.AuctionEnd, id) { Asset = auction.Asset, Quantity = auction.Lot } };
-        if (portfolio.HasPositions)
+        var (end, result) = DutchAuction.End(id, _accounts[id].Portfolio, auction.Asset, auction.Lot, sellLot, _marks, _config);
+        var events = new List<ModelEvent> { end };
+        if (result.IsEmpty && result.Auction is null)
         {
             return events;
         }
 
-        var spec = Spec(auction.Asset);
-        var sales = new List<CollateralSale>();
-        if (sellLot && portfolio.Usd < 0m && portfolio.Balance(auction.Asset) > 0m)
-        {
-            sales.Add(Liquidator.Sell(portfolio, spec, portfolio.Balance(auction.Asset), MarginCalculator.Mark(_marks, spec.PriceMarket!)));
-        }
-
-        var (more, next) = Liquidator.SellCollateral(portfolio, _marks, _config, after: spec, auctions: true);
-        sales.AddRange(more);
-        var deficit = 0m;
-        if (next is null && portfolio.Usd < 0m)
-        {
-            deficit = -portfolio.Usd;
-            portfolio.ForgiveUsdDebt();
-        }
-
+        var next = result.Auction;
         // The sales are already applied; the ledger takes the discounts and covers the deficit (no ADL after an auction).
-        var result = new LiquidationResult([], sales, deficit) { Auction = next };
         var cover = Ledger.Apply(result);
         if (cover is not null && _config.Risk.AutoDeleveraging)
         {
@@ -479,15 +457,7 @@ public sealed class ModelEngine
     /// <summary>The auction's current price <c>top × cut^k</c>, <c>k = ⌊(now − t0) / step⌋</c>; <paramref name="factor"/> is <c>cut^k</c>.</summary>
     private decimal AuctionPrice(Auction auction, out decimal factor)
     {
-        var spec = Spec(auction.Asset).Auction!;
-        var k = decimal.Floor((Now - auction.Start) / spec.Step);
-        factor = 1m;
-        for (var i = 0m; i < k && factor >= spec.Cusp * 0.0000001m; i++)
-        {
-            factor *= spec.Cut;
-        }
-
-        return auction.Top * factor;
+        return DutchAuction.Price(auction.Top, Spec(auction.Asset).Auction!, Now - auction.Start, out factor);
     }
 
     private CollateralSpec Spec(string asset) =>

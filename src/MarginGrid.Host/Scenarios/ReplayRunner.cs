@@ -58,6 +58,8 @@ public static class ReplayRunner
                     .DepositAsync(new TransferCommand(commandId, d.Asset, d.Quantity))).Events,
                 WithdrawStep w => (await grains.GetGrain<IAccountGrain>(w.Account)
                     .WithdrawAsync(new TransferCommand(commandId, w.Asset, w.Quantity))).Events,
+                BidStep b => (await grains.GetGrain<IAccountGrain>(b.Account)
+                    .BidAsync(new BidCommand(commandId, b.Target, b.Asset, b.Quantity, b.MaxPrice))).Events,
                 _ => throw new InvalidOperationException($"unknown step {scenario.Steps[i]}"),
             };
             events.AddRange(stepEvents);
