@@ -25,6 +25,24 @@ public interface IGridObserver
     void EvaluationFailed(string account)
     {
     }
+
+    /// <summary>
+    /// A price step of <paramref name="market"/> was priced: its margin multiplier k, whether the circuit breaker holds a
+    /// price, whether the market is stale, and each source's age in seconds (on the engine's clock).
+    /// </summary>
+    void MarketPriced(string market, decimal multiplier, bool held, bool stale, IReadOnlyDictionary<string, decimal> sourceAgeSeconds)
+    {
+    }
+
+    /// <summary>An account's liquidation was deferred (<c>cap</c> or <c>stale</c>).</summary>
+    void LiquidationDeferred(string reason)
+    {
+    }
+
+    /// <summary>A <c>liquidation_batch</c> of <paramref name="market"/>: netted and residual volume, impact <c>|p* / mark − 1|</c>.</summary>
+    void LiquidationBatch(string market, decimal netted, decimal residual, decimal impact)
+    {
+    }
 }
 
 public sealed class NullGridObserver : IGridObserver

@@ -52,6 +52,7 @@ public sealed class LiquidationCoordinatorGrain(
             {
                 var snapshots = candidates.Select(r => new AccountSnapshot(r.Account, r.Holdings!, r.Version, r.InAuction)).ToList();
                 var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync(snapshots, config);
+                Observe(plan);
                 events.AddRange(plan.Result.Batches.Select(b => b.ToEvent().ToGrid(step, clock.UtcNow)));
                 events.AddRange(await ApplyAsync(step, plan));
                 foreach (var a in plan.Result.Accounts.Where(a => a.DeferReason is not null))
@@ -86,6 +87,7 @@ public sealed class LiquidationCoordinatorGrain(
         var (config, _) = await configs.GetAsync(configVersion);
         var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync([candidate], config);
         var decided = plan.Result.Accounts.Single();
+        Observe(plan);
         Requeue(candidate.Account, decided.DeferReason);
         return new AccountStepDecision(decided.ToOrder($"{step}/liquidation", candidate.Version), [.. plan.Result.Batches.Select(b => b.ToEvent())]);
     }
@@ -94,6 +96,23 @@ public sealed class LiquidationCoordinatorGrain(
     {
         _queue.Remove(account);
         return Task.CompletedTask;
+    }
+
+    /// <summary>Reports a plan's deferrals by reason and its batches' netted and residual volume and price impact.</summary>
+    private void Observe(PlannedStep plan)
+    {
+        foreach (var a in plan.Result.Accounts)
+        {
+            if (a.DeferReason is { } reason)
+            {
+                observer.LiquidationDeferred(reason);
+            }
+        }
+
+        foreach (var b in plan.Result.Batches)
+        {
+            observer.LiquidationBatch(b.Market, b.Netted, b.Residual, b.Mark == 0m ? 0m : Math.Abs(b.Price / b.Mark - 1m));
+        }
     }
 
     /// <summary>A queued account leaves the queue when a step evaluates it and does not defer it again; "stale" changes nothing.</summary>

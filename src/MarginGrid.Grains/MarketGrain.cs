@@ -177,6 +177,13 @@ public sealed class MarketGrain(
         }
 
         state.State.Pricing = pricing.Snapshot();
+        var pricedAt = clock.UtcNow;
+        observer.MarketPriced(
+            Symbol,
+            pricing.Multiplier,
+            pricing.Held is not null,
+            outcome?.Kind == PriceStepKind.Stale || pricing.IsStale(pricedAt),
+            pricing.Sources.ToDictionary(s => s.Key, s => MarketPriceState.AgeSeconds(pricedAt, s.Value.Timestamp), StringComparer.Ordinal));
         if (outcome is not { GoesOn: true, Mark: { } mark })
         {
             // price_stale or price_held: the mark is unchanged and nobody is evaluated.

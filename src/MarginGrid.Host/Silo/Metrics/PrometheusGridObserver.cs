@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MarginGrid.Domain;
 using MarginGrid.Grains;
 using Prometheus;
 
@@ -31,6 +32,14 @@ public sealed class PrometheusGridObserver : IGridObserver
     private readonly Counter _commands;
     private readonly Counter _evaluationFailures;
     private readonly Gauge _lastTick;
+    private readonly Gauge _sourceAge;
+    private readonly Gauge _priceHeld;
+    private readonly Gauge _marketStale;
+    private readonly Gauge _multiplier;
+    private readonly Counter _deferred;
+    private readonly Counter _nettedVolume;
+    private readonly Counter _residualVolume;
+    private readonly Gauge _impact;
 
     public PrometheusGridObserver(IMetricFactory? factory = null)
     {
@@ -62,6 +71,19 @@ public sealed class PrometheusGridObserver : IGridObserver
             "margingrid_evaluation_failures_total", "Accounts that could not take a step (evaluation error, storage failure); the step went on without them.");
         _lastTick = metrics.CreateGauge(
             "margingrid_market_last_tick_timestamp_seconds", "Timestamp of the last settled tick, by market (Unix seconds).", ["market"]);
+        _sourceAge = metrics.CreateGauge(
+            "margingrid_price_source_age_seconds", "Age of each source's latest price at the market's last price step, by market and source.", ["market", "source"]);
+        _priceHeld = metrics.CreateGauge("margingrid_price_held", "1 while the market's circuit breaker holds a price, else 0, by market.", ["market"]);
+        _marketStale = metrics.CreateGauge("margingrid_market_stale", "1 while the market's price is stale, else 0, by market.", ["market"]);
+        _multiplier = metrics.CreateGauge("margingrid_margin_multiplier", "The market's volatility margin multiplier k, by market.", ["market"]);
+        _deferred = metrics.CreateCounter(
+            "margingrid_liquidations_deferred_total", "Account liquidations deferred, by reason (cap: queued; stale: nothing done).", ["reason"]);
+        _nettedVolume = metrics.CreateCounter(
+            "margingrid_liquidation_netted_volume_total", "Liquidation volume netted between buys and sells in batches, by market.", ["market"]);
+        _residualVolume = metrics.CreateCounter(
+            "margingrid_liquidation_residual_volume_total", "Liquidation residual volume |buys - sells| executed at the impact price, by market.", ["market"]);
+        _impact = metrics.CreateGauge(
+            "margingrid_liquidation_impact_ratio", "Price impact |p* / mark - 1| of the market's last liquidation batch, by market.", ["market"]);
 
         foreach (var status in StatusNames)
         {
@@ -69,6 +91,8 @@ public sealed class PrometheusGridObserver : IGridObserver
         }
 
         _marginCalls.WithLabels(Label(RiskStatus.MarginCall));
+        _deferred.WithLabels(DeferReasons.Cap);
+        _deferred.WithLabels(DeferReasons.Stale);
         foreach (var type in CommandTypes)
         {
             foreach (var outcome in CommandOutcomes)
@@ -136,6 +160,26 @@ public sealed class PrometheusGridObserver : IGridObserver
     public void Command(string type, string outcome) => _commands.WithLabels(type, outcome).Inc();
 
     public void EvaluationFailed(string account) => _evaluationFailures.Inc();
+
+    public void MarketPriced(string market, decimal multiplier, bool held, bool stale, IReadOnlyDictionary<string, decimal> sourceAgeSeconds)
+    {
+        _multiplier.WithLabels(market).Set((double)multiplier);
+        _priceHeld.WithLabels(market).Set(held ? 1 : 0);
+        _marketStale.WithLabels(market).Set(stale ? 1 : 0);
+        foreach (var (source, age) in sourceAgeSeconds)
+        {
+            _sourceAge.WithLabels(market, source).Set((double)age);
+        }
+    }
+
+    public void LiquidationDeferred(string reason) => _deferred.WithLabels(reason).Inc();
+
+    public void LiquidationBatch(string market, decimal netted, decimal residual, decimal impact)
+    {
+        _nettedVolume.WithLabels(market).Inc((double)Math.Abs(netted));
+        _residualVolume.WithLabels(market).Inc((double)Math.Abs(residual));
+        _impact.WithLabels(market).Set((double)impact);
+    }
 
     private static string Label(RiskStatus status) => JsonNamingPolicy.SnakeCaseLower.ConvertName(status.ToString());
 }
