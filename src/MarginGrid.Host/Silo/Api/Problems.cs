@@ -89,7 +89,12 @@ public static class Problems
         // same way on every retry: a permanent error (500), never a 503 that invites the client to retry forever.
         for (var e = exception; e is not null; e = e.InnerException)
         {
-            if (e is Npgsql.PostgresException { IsTransient: false })
+            // A server shutting down or restarting (class 57P: admin_shutdown, crash_shutdown, cannot_connect_now), a lost
+            // connection (08) or exhausted resources (53) is the database being away, however Npgsql classifies it.
+            if (e is Npgsql.PostgresException { IsTransient: false } pg
+                && !pg.SqlState.StartsWith("57P", StringComparison.Ordinal)
+                && !pg.SqlState.StartsWith("08", StringComparison.Ordinal)
+                && !pg.SqlState.StartsWith("53", StringComparison.Ordinal))
             {
                 return false;
             }
