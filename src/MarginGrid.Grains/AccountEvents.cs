@@ -55,3 +55,33 @@ public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, in
         }
     }
 }
+
+/// <summary>Market-level events (price_stale, price_held, liquidation_batch): to the observer (metrics, audit) and the event stream.</summary>
+public static class MarketEvents
+{
+    public static async Task AnnounceAsync(this Grain grain, IGridObserver observer, IReadOnlyCollection<GridEvent> events, ILogger? logger = null)
+    {
+        if (events.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var e in events)
+        {
+            observer.EventEmitted(e);
+        }
+
+        try
+        {
+            var stream = grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
+            foreach (var e in events)
+            {
+                await stream.OnNextAsync(e);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger?.LogWarning(e, "Could not publish {Count} market events to the event stream", events.Count); // the audit has them
+        }
+    }
+}

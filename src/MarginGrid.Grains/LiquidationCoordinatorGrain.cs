@@ -53,7 +53,9 @@ public sealed class LiquidationCoordinatorGrain(
                 var snapshots = candidates.Select(r => new AccountSnapshot(r.Account, r.Holdings!, r.Version, r.InAuction)).ToList();
                 var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync(snapshots, config);
                 Observe(plan);
-                events.AddRange(plan.Result.Batches.Select(b => b.ToEvent().ToGrid(step, clock.UtcNow)));
+                var batches = plan.Result.Batches.Select(b => b.ToEvent().ToGrid(step, clock.UtcNow)).ToList();
+                await this.AnnounceAsync(observer, batches, logger);
+                events.AddRange(batches);
                 events.AddRange(await ApplyAsync(step, plan));
                 foreach (var a in plan.Result.Accounts.Where(a => a.DeferReason is not null))
                 {

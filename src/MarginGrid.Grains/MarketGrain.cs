@@ -189,7 +189,9 @@ public sealed class MarketGrain(
             // price_stale or price_held: the mark is unchanged and nobody is evaluated.
             await state.WriteStateAsync();
             var step = $"{Symbol}#{state.State.Sequence}/{(outcome?.Kind ?? PriceStepKind.Stale).ToString().ToLowerInvariant()}";
-            return new StepOutcome(step, [.. auctions, .. guarded.Select(e => e.ToGrid(step, clock.UtcNow))], 0);
+            var ended = guarded.Select(e => e.ToGrid(step, clock.UtcNow)).ToList();
+            await this.AnnounceAsync(observer, ended);
+            return new StepOutcome(step, [.. auctions, .. ended], 0);
         }
 
         state.State.Sequence++;
@@ -210,7 +212,9 @@ public sealed class MarketGrain(
         var events = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SettleAsync(tick.StepId, notable, priceStep: true, version);
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);
-        return new StepOutcome(tick.StepId, [.. auctions, .. guarded.Select(e => e.ToGrid(tick.StepId, clock.UtcNow)), .. events], evaluated)
+        var held = guarded.Select(e => e.ToGrid(tick.StepId, clock.UtcNow)).ToList();
+        await this.AnnounceAsync(observer, held);
+        return new StepOutcome(tick.StepId, [.. auctions, .. held, .. events], evaluated)
         {
             Delivered = reports.Sum(r => r.Delivered),
         };

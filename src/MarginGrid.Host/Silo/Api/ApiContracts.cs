@@ -94,6 +94,24 @@ public sealed record EventBody(
     /// <summary>The marks of the decision (margin calls, where the engine reports them).</summary>
     public ImmutableSortedDictionary<string, decimal>? Marks { get; init; }
 
+    /// <summary>v2 liquidation_batch: bought, sold, netted and residual quantity (its price is the impact price).</summary>
+    public decimal? Buys { get; init; }
+
+    public decimal? Sells { get; init; }
+
+    public decimal? Netted { get; init; }
+
+    public decimal? Residual { get; init; }
+
+    /// <summary>v3: bankruptcy's ADL recovery, adl's counterparty, auction_take's liquidator, auction_start's tab.</summary>
+    public decimal? Adl { get; init; }
+
+    public string? Counterparty { get; init; }
+
+    public string? Liquidator { get; init; }
+
+    public decimal? Tab { get; init; }
+
     public static EventBody From(GridEvent e) => new(
         e.TypeName, e.Account, e.Step, e.Timestamp, e.Status, e.Market, e.Asset, e.Quantity, e.Price, e.Penalty,
         e.Discount, e.Deficit, e.InsuranceCovered, e.Socialized, e.Reason)
@@ -101,6 +119,14 @@ public sealed record EventBody(
         Equity = e.Equity,
         MaintenanceMargin = e.MaintenanceMargin,
         Marks = e.Marks,
+        Buys = e.Buys,
+        Sells = e.Sells,
+        Netted = e.Netted,
+        Residual = e.Residual,
+        Adl = e.AdlRecovered,
+        Counterparty = e.Counterparty,
+        Liquidator = e.Liquidator,
+        Tab = e.Tab,
     };
 
     public static ImmutableArray<EventBody> From(ImmutableArray<GridEvent> events) => [.. events.Select(From)];

@@ -151,7 +151,9 @@ public sealed class AuditTrail
             return;
         }
 
-        Enqueue(new AuditRecord(AuditKind.Event, e.TypeName, e.Account, JsonSerializer.Serialize(EventBody.From(e), ApiJson.Options))
+        // Market-level events (price_stale, price_held, liquidation_batch) have no account: filed under all accounts.
+        var account = e.IsMarketEvent ? AllAccounts : e.Account;
+        Enqueue(new AuditRecord(AuditKind.Event, e.TypeName, account, JsonSerializer.Serialize(EventBody.From(e), ApiJson.Options))
         {
             Market = e.Market,
             Silo = Silo,
