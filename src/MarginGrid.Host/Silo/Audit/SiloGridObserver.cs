@@ -27,4 +27,14 @@ public sealed class SiloGridObserver(PrometheusGridObserver metrics, AuditTrail 
     public void LiquidationQueue(int depth) => metrics.LiquidationQueue(depth);
 
     public void Command(string type, string outcome) => metrics.Command(type, outcome);
+
+    public void EvaluationFailed(string account) => metrics.EvaluationFailed(account);
+
+    public void MarketPriced(string market, decimal multiplier, bool held, bool stale, IReadOnlyDictionary<string, decimal> sourceAgeSeconds) =>
+        metrics.MarketPriced(market, multiplier, held, stale, sourceAgeSeconds);
+
+    public void LiquidationDeferred(string reason) => metrics.LiquidationDeferred(reason);
+
+    public void LiquidationBatch(string market, decimal netted, decimal residual, decimal impact) =>
+        metrics.LiquidationBatch(market, netted, residual, impact);
 }

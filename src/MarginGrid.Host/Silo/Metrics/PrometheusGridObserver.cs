@@ -166,6 +166,11 @@ public sealed class PrometheusGridObserver : IGridObserver
         _multiplier.WithLabels(market).Set((double)multiplier);
         _priceHeld.WithLabels(market).Set(held ? 1 : 0);
         _marketStale.WithLabels(market).Set(stale ? 1 : 0);
+
+        // A market's batch series exist (at zero) from its first price on, not only after its first netted batch.
+        _nettedVolume.WithLabels(market);
+        _residualVolume.WithLabels(market);
+        _impact.WithLabels(market);
         foreach (var (source, age) in sourceAgeSeconds)
         {
             _sourceAge.WithLabels(market, source).Set((double)age);
