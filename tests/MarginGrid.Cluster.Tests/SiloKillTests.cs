@@ -27,9 +27,7 @@ public sealed class SiloKillTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var clock = Stopwatch.StartNew();
         var nodes = await _cluster.StartNodesAsync(3);
-        var victim = nodes[2];
-        var survivors = new[] { nodes[0], nodes[1] };
-        await _cluster.ConfigureAsync(victim);
+        await _cluster.ConfigureAsync(nodes[0]);
         var accounts = Enumerable.Range(0, 60).Select(i => $"acct-{i:D2}").ToList();
         // Longs of 50 to 90 BTC on 1000 USD at 100: liquidatable from 84 (size 50) to 93.6 (size 90) before deposits.
         await _cluster.OpenAccountsAsync(accounts, i => 50m + (i * 7 % 41));
@@ -39,7 +37,11 @@ public sealed class SiloKillTests(ITestOutputHelper output) : IAsyncLifetime
             before.Add(await _cluster.AccountActivationsAsync(node));
         }
 
-        Assert.True(before[2] > 0, $"the silo to kill hosts no account: {string.Join(", ", before)}");
+        // Orleans places activations by its own statistics, so which silo hosts accounts varies from run to run: the
+        // silo killed is the one hosting the most of them.
+        var victim = nodes[before.IndexOf(before.Max())];
+        var survivors = nodes.Where(n => n != victim).ToArray();
+        Assert.True(before.Max() > 0, $"no silo hosts an account: {string.Join(", ", before)}");
         output.WriteLine($"setup {clock.Elapsed.TotalSeconds:F1} s; account activations per silo before the kill: {string.Join(", ", before)} ({victim.Name}, pid {victim.Pid}, is killed)");
 
         using var workload = new Workload(_cluster, accounts, seed: 1) { Targets = () => survivors, Low = 86m };
