@@ -318,6 +318,13 @@ public static class AccountEndpoints
             return Problems.Problem(StatusCodes.Status409Conflict, "Command id reused", e.Message,
                 new Dictionary<string, object?> { ["commandId"] = e.CommandId });
         }
+        catch (Exception e) when (e is not OperationCanceledException && Problems.IsUnavailable(e))
+        {
+            // Storage or the cluster is away: answered here rather than through the exception handler, so the client
+            // always gets the 503 problem with Retry-After; it retries with the same id (applied exactly once).
+            observer.Command(type, "error");
+            return Problems.Unavailable();
+        }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // The client gets a 5xx from the exception handler; the outcome is unknown to it: it retries with the same id.

@@ -32,6 +32,18 @@ public static class Problems
 
     public static IResult Conflict(string detail) => Problem(StatusCodes.Status409Conflict, "Conflict", detail);
 
+    /// <summary>503 with <c>Retry-After</c>: storage or the cluster is away; the command was not applied or is safe to retry.</summary>
+    public static IResult Unavailable() => new RetryAfter(Problem(StatusCodes.Status503ServiceUnavailable, "Service unavailable", UnavailableDetail));
+
+    private sealed class RetryAfter(IResult problem) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return problem.ExecuteAsync(httpContext);
+        }
+    }
+
     public static IResult Problem(int status, string title, string detail, IDictionary<string, object?>? extensions = null) =>
         Results.Problem(detail: detail, statusCode: status, title: title, extensions: extensions);
 
