@@ -28,6 +28,9 @@ public sealed record PriceStepOutcome(string Market, PriceStepKind Kind, decimal
     };
 }
 
+/// <summary>A price from one source and the time it arrived (on the engine's clock).</summary>
+public readonly record struct SourcePrice(decimal Price, DateTimeOffset Timestamp);
+
 /// <summary>One source's latest price and when it arrived, as persisted.</summary>
 public sealed record SourcePriceSnapshot(string Source, decimal Price, DateTimeOffset Time);
 

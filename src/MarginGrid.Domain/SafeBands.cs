@@ -67,10 +67,3 @@ public static class SafeBands
         slopes[market] = (m0 + min, m1 + max);
     }
 }
-
-/// <summary>The margin-call rule: emitted once when an account leaves Healthy; re-armed when it is Healthy again.</summary>
-public static class MarginCalls
-{
-    public static bool Emits(AccountStatus previous, AccountStatus current) =>
-        previous == AccountStatus.Healthy && current != AccountStatus.Healthy;
-}

@@ -11,9 +11,6 @@ public sealed class GridOptions
     /// <summary>Holder shards per market; every silo must use the same number.</summary>
     public int ShardsPerMarket { get; set; } = 8;
 
-    /// <summary>A price source counts towards a market's median mark while its last price is this recent.</summary>
-    public TimeSpan PriceSourceFreshness { get; set; } = TimeSpan.FromSeconds(10);
-
     /// <summary>Events kept in each account's recent history.</summary>
     public int RecentEvents { get; set; } = 50;
 
