@@ -77,6 +77,7 @@ public sealed class AccountCommands(AccountSession session, AccountLiquidations 
             return ToResult(stored) with { Duplicate = true };
         }
 
+        await session.LoadConfigAsync(session.ConfigVersion); // the silo's copy, no older than ConfigMaxAge
         if (!command.IsKnownTo(session.Config))
         {
             await session.LoadConfigAsync(session.ConfigVersion + 1); // an unknown market or asset may be newer than this silo's copy

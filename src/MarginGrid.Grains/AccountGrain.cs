@@ -111,6 +111,7 @@ public sealed class AccountGrain(
             return new PreTradeView(false, RejectReasons.UnknownAccount, null, null);
         }
 
+        await Session.LoadConfigAsync(Session.ConfigVersion); // the silo's copy, no older than ConfigMaxAge
         var config = Session.Config;
         await Session.Markets.RefreshAsync([.. Account.PricedBy(config).Append(market).Where(m => config.TryGetMarket(m, out _)).Distinct()]);
         var result = AccountRules.PreTrade(Account.Holdings, market, size, price, Session.Marks, config);
