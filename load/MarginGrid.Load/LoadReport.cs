@@ -29,7 +29,19 @@ public sealed record BaselineResult(
     long Extras,
     IReadOnlyList<string> Examples,
     decimal InsuranceFund,
-    decimal SocializedLoss);
+    decimal SocializedLoss)
+{
+    /// <summary>Liquidation closes the baseline decided, and the time its domain spent deciding and applying them (one thread).</summary>
+    public long LiquidationCloses { get; init; }
+
+    public double LiquidationSeconds { get; init; }
+
+    /// <summary>
+    /// The ceiling: closes per second of a single thread liquidating the same accounts' steps with the domain alone
+    /// (<c>StepLiquidation.Run</c> and applying its outcomes; no evaluation, grains, storage or messages).
+    /// </summary>
+    public double? CeilingClosesPerSecond => LiquidationSeconds > 0 ? LiquidationCloses / LiquidationSeconds : null;
+}
 
 /// <summary>One point per update: when it settled, its latency, accounts by status, the fund.</summary>
 public sealed record SeriesPoint(double Seconds, double LatencyMs, long[] AccountsByStatus, decimal InsuranceFund, decimal SocializedLoss);
@@ -80,6 +92,12 @@ public sealed record LoadReport
 
     /// <summary>Grid coverage (account-updates decided per second) over the baseline's evaluations per second.</summary>
     public double? CoverageRatio => Baseline is { EvaluationsPerSecond: > 0 } b ? CoveragePerSecond / b.EvaluationsPerSecond : null;
+
+    /// <summary>Liquidation closes per second of grid time (from the first update to the last settled).</summary>
+    public double ClosesPerSecond => GridSeconds > 0 ? Liquidations / GridSeconds : 0;
+
+    /// <summary>The grid's closes per second over the single-thread, domain-only ceiling of the same run.</summary>
+    public double? CeilingRatio => Baseline?.CeilingClosesPerSecond is { } c && c > 0 ? ClosesPerSecond / c : null;
 
     [JsonIgnore]
     public IReadOnlyList<SeriesPoint> Series { get; init; } = [];
@@ -148,6 +166,7 @@ public sealed record LoadReport
         {
             md.AppendLine(inv, $"| exhaustive baseline evaluations per second (1 thread) | {b.EvaluationsPerSecond:N0} |");
             md.AppendLine(inv, $"| coverage ÷ baseline | {CoverageRatio:N2} |");
+            md.AppendLine(inv, $"| liquidation closes per second: grid / ceiling (1 thread, domain only: {b.LiquidationCloses:N0} closes in {b.LiquidationSeconds:N3} s) | {ClosesPerSecond:N0} / {b.CeilingClosesPerSecond:N0} (ratio {CeilingRatio:N4}) |");
             md.AppendLine(inv, $"| zero-miss check | {(b.Misses == 0 && b.Extras == 0 ? "pass" : "FAIL")}: {b.Misses} missed, {b.Extras} extra |");
         }
 

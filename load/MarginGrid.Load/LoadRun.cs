@@ -201,7 +201,11 @@ public static class LoadRun
             extras,
             examples,
             engine.Ledger.Fund,
-            engine.Ledger.SocializedLoss);
+            engine.Ledger.SocializedLoss)
+        {
+            LiquidationCloses = engine.Engine.LiquidationCloses,
+            LiquidationSeconds = engine.Engine.LiquidationTime.TotalSeconds,
+        };
 
         void Compare(List<string> want, List<string> got, string where)
         {

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace MarginGrid.Domain.Model;
 
 /// <summary>
@@ -61,6 +63,15 @@ public sealed class ModelEngine
 
     /// <summary>Account evaluations so far (the first evaluation of each evaluated account in a step).</summary>
     public long Evaluations { get; private set; }
+
+    /// <summary>
+    /// Time spent deciding and applying the steps' liquidations with the domain alone (<see cref="StepLiquidation.Run"/>
+    /// and applying its outcomes), one thread: the ceiling a grid's liquidation throughput is compared with.
+    /// </summary>
+    public TimeSpan LiquidationTime { get; private set; }
+
+    /// <summary>Liquidation closes decided in <see cref="LiquidationTime"/>.</summary>
+    public long LiquidationCloses { get; private set; }
 
     /// <summary>
     /// <see cref="LiquidationNetting.Batch"/> (the model): a step's liquidation closes are netted across accounts per
@@ -300,8 +311,8 @@ public sealed class ModelEngine
                 .Where(a => !_auctions.ContainsKey(a.Key))
                 .Select(a => KeyValuePair.Create(a.Key, a.Value.Portfolio))
                 .ToList();
+            var liquidating = Stopwatch.GetTimestamp();
             var result = StepLiquidation.Run(candidates, _marks, _config, new LiquidationBudget(_config), Ledger, counterparties, Netting);
-            events.AddRange(result.Events);
             foreach (var outcome in result.Accounts)
             {
                 outcomes[outcome.Account] = outcome;
@@ -327,6 +338,11 @@ public sealed class ModelEngine
                     account.Armed = true;
                 }
             }
+
+            LiquidationTime += Stopwatch.GetElapsedTime(liquidating);
+            var stepEvents = result.Events;
+            LiquidationCloses += stepEvents.Count(e => e.Type == ModelEventType.Liquidation);
+            events.AddRange(stepEvents);
         }
 
         foreach (var id in evaluated)
