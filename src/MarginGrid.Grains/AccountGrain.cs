@@ -505,7 +505,7 @@ public sealed class AccountGrain(
     {
         for (var attempt = 0; Account.Opened && attempt < 4; attempt++)
         {
-            var newer = await Markets.BandAsync(Account.PricedBy(Config), Account.SafeBands(Marks, Config));
+            var newer = await Markets.BandAsync(Account.PricedBy(Config), Account.SafeBands(Marks, Config), Account.AdlStanding());
             if (newer.Count == 0)
             {
                 return;
