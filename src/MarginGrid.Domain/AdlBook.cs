@@ -99,21 +99,28 @@ public sealed class AdlBook
     public AdlPrefix Top(
         string market, bool shorts, decimal quantity, IMarks marks, RiskConfiguration config, IReadOnlySet<string>? exclude = null)
     {
-        var ranked = Ranked(market, shorts, marks, config, exclude);
-        var prefix = new List<AdlRanked>();
-        var covered = 0m;
-        foreach (var r in ranked)
+        // Scored once each (the model's score), then only the first are taken off a heap in the model's order.
+        var heap = new PriorityQueue<AdlRanked, AdlKey>(Comparer<AdlKey>.Create(AutoDeleveraging.Compare));
+        foreach (var id in InProfit(market, shorts, MarginCalculator.Mark(marks, market)))
         {
-            if (covered >= quantity)
+            var standing = _standings[id];
+            if ((exclude is null || !exclude.Contains(id)) && !standing.InAuction
+                && AutoDeleveraging.Score(standing.Holdings, market, marks, config) is { } score)
             {
-                break;
+                var ranked = new AdlRanked(id, standing.Holdings, standing.Holdings.PositionIn(market)!.Value, score);
+                heap.Enqueue(ranked, ranked.Key);
             }
-
-            prefix.Add(r);
-            covered += Math.Abs(r.Position.Size);
         }
 
-        return new AdlPrefix(prefix, prefix.Count == ranked.Count);
+        var prefix = new List<AdlRanked>();
+        var covered = 0m;
+        while (covered < quantity && heap.TryDequeue(out var next, out _))
+        {
+            prefix.Add(next);
+            covered += Math.Abs(next.Position.Size);
+        }
+
+        return new AdlPrefix(prefix, heap.Count == 0);
     }
 
     /// <summary>
@@ -142,21 +149,25 @@ public sealed class AdlBook
         return (ahead, total);
     }
 
-    /// <summary>The accounts whose position on that side is in profit at <paramref name="mark"/>: a range of the entry order.</summary>
+    /// <summary>
+    /// The accounts whose position on that side is in profit at <paramref name="mark"/>: the entries above the mark for the
+    /// shorts (walked down from the highest), below it for the longs (walked up from the lowest), stopping at the mark.
+    /// </summary>
     private IEnumerable<string> InProfit(string market, bool shorts, decimal mark)
     {
-        if (!_sides.TryGetValue((market, shorts), out var side) || side.Count == 0)
+        if (!_sides.TryGetValue((market, shorts), out var side))
         {
-            return [];
+            yield break;
         }
 
-        // A short gains when e > M, a long when e < M; (M, "") sorts before every entry at M.
-        var bound = (mark, string.Empty);
-        if (shorts)
+        foreach (var (entry, account) in shorts ? side.Reverse() : side)
         {
-            return ByEntry.Compare(side.Max, bound) < 0 ? [] : side.GetViewBetween(bound, side.Max).Select(x => x.Account);
-        }
+            if (shorts ? entry <= mark : entry >= mark)
+            {
+                yield break;
+            }
 
-        return ByEntry.Compare(side.Min, bound) >= 0 ? [] : side.GetViewBetween(side.Min, bound).Select(x => x.Account);
+            yield return account;
+        }
     }
 }

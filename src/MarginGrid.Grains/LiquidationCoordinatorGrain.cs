@@ -103,9 +103,13 @@ public sealed class LiquidationCoordinatorGrain(
     /// <summary>Reports a plan's deferrals by reason and its batches' netted and residual volume and price impact.</summary>
     private void Observe(PlannedStep plan)
     {
-        if (plan.AdlSearch == AdlSearch.Scan)
+        if (plan.AdlSearch != AdlSearch.None)
         {
-            logger.LogInformation("Auto-deleveraging scanned every holder: the ranked index could not vouch for its counterparties");
+            observer.AdlCounterparties(plan.AdlSearch, plan.AdlCost.Fetched, plan.AdlCost.Holders);
+            if (plan.AdlSearch == AdlSearch.Scan)
+            {
+                logger.LogInformation("Auto-deleveraging scanned every holder: the ranked index could not vouch for its counterparties");
+            }
         }
 
         foreach (var a in plan.Result.Accounts)

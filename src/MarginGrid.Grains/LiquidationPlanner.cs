@@ -8,6 +8,9 @@ public sealed record PlannedStep(StepLiquidationResult Result, IReadOnlyList<lon
 {
     /// <summary>v3: where auto-deleveraging found its counterparties (none when the step needed none).</summary>
     public AdlSearch AdlSearch { get; init; }
+
+    /// <summary>v3: how many accounts auto-deleveraging fetched (the last attempt's), and how many hold the markets concerned.</summary>
+    public (int Fetched, int Holders) AdlCost { get; init; }
 }
 
 /// <summary>v3: how a step's auto-deleveraging found its counterparties.</summary>
@@ -44,12 +47,13 @@ public sealed class LiquidationPlanner(IGrainFactory grains, GridOptions options
         var fund = await grains.GetGrain<IInsuranceFundGrain>(0).GetAsync();
         var result = StepLiquidation.Run(domain, marks, config, new LiquidationBudget(config), new InsuranceLedger(fund.InsuranceFund, fund.SocializedLoss));
         var search = AdlSearch.None;
+        (int, int) cost = default;
         if (config.Risk.AutoDeleveraging && result.Accounts.Any(a => a.Cover is { Socialized: > 0m } && a.Result.Closes.Count > 0))
         {
-            (result, search) = await DeleverageAsync(domain, result, marks, config, configVersion, fund);
+            (result, search, cost) = await DeleverageAsync(domain, result, marks, config, configVersion, fund);
         }
 
-        return new PlannedStep(result, [.. candidates.Select(c => c.Version)], marks) { AdlSearch = search };
+        return new PlannedStep(result, [.. candidates.Select(c => c.Version)], marks) { AdlSearch = search, AdlCost = cost };
     }
 
     /// <summary>How many times the ranked index is asked, for larger prefixes, before the scan of every holder.</summary>
@@ -64,7 +68,7 @@ public sealed class LiquidationPlanner(IGrainFactory grains, GridOptions options
     /// (<see cref="AutoDeleveraging.Covers"/>) — then it is exactly the decision over every holder. Otherwise larger
     /// prefixes are asked for, and in the end every holder is scanned as before.
     /// </summary>
-    private async Task<(StepLiquidationResult Result, AdlSearch Search)> DeleverageAsync(
+    private async Task<(StepLiquidationResult Result, AdlSearch Search, (int Fetched, int Holders) Cost)> DeleverageAsync(
         IReadOnlyList<LiquidationCandidate> domain, StepLiquidationResult first, MarkBook marks, RiskConfiguration config, long version, FundView fund)
     {
         // What the step closes, per market and the side its counterparties are on (a sale by a long draws on the shorts).
@@ -82,7 +86,7 @@ public sealed class LiquidationPlanner(IGrainFactory grains, GridOptions options
             }
 
             var answers = await Task.WhenAll(needs.SelectMany(n => Enumerable.Range(0, options.ShardsPerMarket).Select(async k =>
-                (n.Key, Answer: await grains.GetGrain<IMarketShardGrain>(StableHash.ShardKey(n.Key.Market, k))
+                (n.Key, Shard: k, Answer: await grains.GetGrain<IMarketShardGrain>(StableHash.ShardKey(n.Key.Market, k))
                     .AdlTopAsync(new AdlQuery(n.Key.Market, n.Key.Shorts, n.Value * scale, wireMarks, version, excluded))))));
             var ranked = answers.SelectMany(a => a.Answer.Ranked.Select(r => (a.Key.Market, Candidate: r))).ToList();
             var wanted = ranked.Select(r => r.Candidate.Account).Concat(answers.SelectMany(a => a.Answer.Unranked))
@@ -107,13 +111,14 @@ public sealed class LiquidationPlanner(IGrainFactory grains, GridOptions options
                     : new AdlKey(decimal.MaxValue, string.Empty))]); // (not given: nothing may be walked past it)
             if (AutoDeleveraging.Covers(walks, boundaries))
             {
-                return (result, AdlSearch.Index);
+                var holders = answers.DistinctBy(a => (a.Key.Market, a.Shard)).Sum(a => a.Answer.Holders);
+                return (result, AdlSearch.Index, (wanted.Count, holders));
             }
         }
 
         var all = await CounterpartiesAsync(needs.Keys.Select(k => k.Market).ToHashSet(StringComparer.Ordinal));
         return (StepLiquidation.Run(
-            domain, marks, config, new LiquidationBudget(config), new InsuranceLedger(fund.InsuranceFund, fund.SocializedLoss), all), AdlSearch.Scan);
+            domain, marks, config, new LiquidationBudget(config), new InsuranceLedger(fund.InsuranceFund, fund.SocializedLoss), all), AdlSearch.Scan, (all.Count, all.Count));
     }
 
     /// <summary>The current mark, multiplier and staleness of every configured market.</summary>

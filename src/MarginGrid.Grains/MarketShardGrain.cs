@@ -196,7 +196,10 @@ public sealed class MarketShardGrain(
         return new AdlCandidates(
             [.. top.Ranked.Select(r => new AdlCandidate(r.Account, r.Score, _adl.Get(r.Account)!.Version))],
             top.Exhausted,
-            Unranked(exclude));
+            Unranked(exclude))
+        {
+            Holders = state.State.Holders.Count,
+        };
     }
 
     public async Task<AdlPlace> AdlPlaceAsync(AdlPlaceQuery query)

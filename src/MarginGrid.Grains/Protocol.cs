@@ -150,7 +150,11 @@ public sealed record AdlCandidate(
 public sealed record AdlCandidates(
     [property: Id(0)] ImmutableArray<AdlCandidate> Ranked,
     [property: Id(1)] bool Exhausted,
-    [property: Id(2)] ImmutableArray<string> Unranked);
+    [property: Id(2)] ImmutableArray<string> Unranked)
+{
+    /// <summary>How many holders the shard has (of the market, whichever side).</summary>
+    [Id(3)] public int Holders { get; init; }
+}
 
 /// <summary>v3: where a position of score <see cref="Score"/> of <see cref="Account"/> stands in a market's ADL queue.</summary>
 [GenerateSerializer, Immutable, Alias("mg.AdlPlaceQuery")]
