@@ -17,12 +17,12 @@ public sealed class AdlRanks(IGrainFactory grains, GridOptions options, RiskConf
     /// </summary>
     public async Task<AccountView> WithQuantilesAsync(AccountView view)
     {
-        if (view.Positions.IsEmpty || configs.Version == 0)
+        if (view.Positions.IsEmpty)
         {
             return view;
         }
 
-        var (config, version) = await configs.GetAsync();
+        var (config, version) = await configs.GetAsync(); // an account exists: so does a configuration
         if (!config.Risk.AutoDeleveraging
             || await grains.GetGrain<IAccountRiskGrain>(view.Account).SnapshotAsync() is not { InAuction: false } snapshot)
         {

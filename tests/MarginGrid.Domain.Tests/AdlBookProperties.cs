@@ -203,6 +203,69 @@ public sealed class AdlBookProperties
             }
         });
 
+    /// <summary>
+    /// The planner's argument: a step run on the counterparties of the books' top-k prefixes (covering what the step
+    /// closes per market and side, times a scale), whose walks <see cref="AutoDeleveraging.Covers"/> accepts, decides
+    /// exactly what the step run on every account decides; and with prefixes as large as the books, it always accepts.
+    /// </summary>
+    [Property(MaxTest = 300)]
+    public Property A_step_on_the_top_k_prefixes_that_Covers_accepts_is_the_step_on_every_account() =>
+        Prop.ForAll(Arb.From(Population), Arb.From(Gen.Choose(0, int.MaxValue - 1)), (p, seed) =>
+        {
+            var random = new Random(seed);
+            var config = RiskConfiguration.Create(p.Setup.Config.Markets, p.Setup.Config.Collateral, p.Setup.Config.Risk with { BankruptcyResolution = BankruptcyResolutions.Adl });
+            var marks = p.NewMarks();
+
+            // One to three bankrupt accounts: positions far under water, a little USD.
+            var bankrupt = Enumerable.Range(0, random.Next(1, 4)).Select(i =>
+            {
+                var positions = config.Markets.Where(_ => random.Next(2) == 0).DefaultIfEmpty(config.Markets[0]).ToDictionary(
+                    m => m.Symbol,
+                    m =>
+                    {
+                        var size = random.Next(1, 120) * m.LotSize * (random.Next(2) == 0 ? 1m : -1m);
+                        var entry = decimal.Round(p.Marks[m.Symbol] * (size > 0m ? random.Next(125, 200) : random.Next(10, 75)) / 100m, 2);
+                        return new Position(size, Math.Max(0.01m, entry));
+                    },
+                    StringComparer.Ordinal);
+                return (Id: $"bust{i}", Holdings: Portfolio.Restore([KeyValuePair.Create(Assets.Usd, random.Next(0, 1000) / 100m)], positions));
+            }).ToList();
+            var candidates = bankrupt
+                .Select(b => (b.Id, b.Holdings, Health: MarginCalculator.Evaluate(b.Holdings, marks, config)))
+                .Where(b => b.Health.NeedsLiquidation)
+                .OrderBy(b => b, Comparer<(string Id, Portfolio Holdings, AccountHealth Health)>.Create((a, b) => MarginCalculator.CompareForLiquidation(a.Id, a.Health, b.Id, b.Health)))
+                .Select(b => new LiquidationCandidate(b.Id, b.Holdings))
+                .ToList();
+            var fund = random.Next(0, 3) * 50m;
+            var everyone = p.Accounts.Where(a => !a.Removed && !a.InAuction).Select(a => KeyValuePair.Create(a.Id, a.Holdings.Clone())).ToList();
+            var full = StepLiquidation.Run(candidates, marks, config, new LiquidationBudget(config), new InsuranceLedger(fund), everyone);
+            var needs = full.Plans.SelectMany(x => x.Closes).GroupBy(c => (c.Market, Shorts: !c.Buys)).ToDictionary(g => g.Key, g => g.Sum(c => c.Quantity));
+            var books = Books(p);
+            var exclude = candidates.Select(c => c.Account).ToHashSet(StringComparer.Ordinal);
+
+            foreach (var scale in new[] { 1m, 1_000_000m })
+            {
+                var prefixes = needs.SelectMany(n => books.Select(b => (n.Key, Prefix: b.Top(n.Key.Market, n.Key.Shorts, n.Value * scale, marks, config, exclude)))).ToList();
+                var given = prefixes.SelectMany(x => x.Prefix.Ranked.Select(r => r.Account)).ToHashSet(StringComparer.Ordinal);
+                var some = everyone.Where(a => given.Contains(a.Key)).Select(a => KeyValuePair.Create(a.Key, a.Value.Clone())).ToList();
+                var walks = new List<AdlWalk>();
+                var partial = StepLiquidation.Run(candidates, marks, config, new LiquidationBudget(config), new InsuranceLedger(fund), some, walks: walks);
+                var boundaries = prefixes.GroupBy(x => x.Key).ToDictionary(
+                    g => g.Key,
+                    g => (IReadOnlyList<AdlKey>)[.. g.Where(x => !x.Prefix.Exhausted).Select(x => x.Prefix.Ranked.Count > 0 ? x.Prefix.Ranked[^1].Key : new AdlKey(decimal.MaxValue, string.Empty))]);
+                var covers = AutoDeleveraging.Covers(walks, boundaries);
+                if (covers)
+                {
+                    Assert.Equal(Describe(full), Describe(partial));
+                }
+
+                Assert.True(covers || scale == 1m, "prefixes of everything must always cover");
+            }
+        });
+
+    private static string Describe(StepLiquidationResult r) =>
+        string.Join("; ", r.Events.Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.Type} {e.Account} {e.Market} {e.Quantity} {e.Price} {e.Counterparty} {e.Deficit} {e.Socialized} {e.AdlRecovered}")));
+
     [Fact]
     public void Only_positions_in_profit_are_in_a_queue_and_the_score_is_the_model_s()
     {
