@@ -6,6 +6,7 @@ using MarginGrid.Domain.Model;
 using MarginGrid.Grains;
 using MarginGrid.Host.Scenarios;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace MarginGrid.Host.Tests.Differential;
 
@@ -15,7 +16,7 @@ namespace MarginGrid.Host.Tests.Differential;
 /// go bankrupt in one or both markets, fills and deposits between the price steps (so standings change between
 /// bankruptcies), cross collateral. The ranking must pick exactly the model's counterparties in the model's order.
 /// </summary>
-public sealed class AdlAgreementTests(GridUnderTest grid) : IClassFixture<GridUnderTest>
+public sealed class AdlAgreementTests(GridUnderTest grid, ITestOutputHelper output) : IClassFixture<GridUnderTest>
 {
     public static TheoryData<int> Seeds() => [1, 2, 3, 4, 5, 6];
 
@@ -45,6 +46,8 @@ public sealed class AdlAgreementTests(GridUnderTest grid) : IClassFixture<GridUn
         Assert.NotEmpty(seen);
         Assert.All(seen, s => Assert.Equal(AdlSearch.Index, s.Search));
         Assert.All(seen, s => Assert.True(s.Fetched < s.Holders, $"fetched {s.Fetched} of {s.Holders} holders"));
+        output.WriteLine($"seed {seed}: {adl.Count} adl closes; per ADL step, accounts fetched / holders of the markets: "
+            + string.Join(", ", seen.Select(s => $"{s.Fetched}/{s.Holders}")));
 
         // Each adl close reached the counterparty's recent events (handed over by the bankrupt account's liquidation).
         foreach (var close in adl)
