@@ -79,16 +79,19 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
     /// Hands each market's shard its band (or clears it) and returns the ticks the shards had that are newer than the
     /// marks the bands were computed at, taken here: the account must settle a step of its own for them.
     /// v3: with <paramref name="standing"/>, also keeps each shard's ADL index current — the standing goes (with the band,
-    /// or alone without gating) to every shard whose copy is of another version, and is withdrawn from the shards of
-    /// markets that no longer price the account.
+    /// or alone without gating) to every shard whose copy is of another version, and once more to the shards of markets
+    /// that no longer price the account.
     /// </summary>
     public async Task<IReadOnlyList<MarketTick>> BandAsync(
         IReadOnlyList<string> markets, IReadOnlyDictionary<string, SafeBand>? bands, AdlStanding? standing = null)
     {
         var stale = standing is null ? [] : markets.Where(m => !_standings.TryGetValue(m, out var sent) || sent != (standing.Version, standing.InAuction)).ToHashSet(StringComparer.Ordinal);
-        var wire = stale.Count > 0 ? standing!.ToWire() : null; // copied once, only when a shard's copy is out of date
         var gone = standing is null ? [] : _standings.Keys.Where(m => !markets.Contains(m)).ToList();
-        var withdrawals = Task.WhenAll(gone.Select(m => Shard(m).SetStandingAsync(account, null)));
+        var wire = stale.Count > 0 || gone.Count > 0 ? standing!.ToWire() : null; // copied once, only when a shard's copy is out of date
+
+        // A market that no longer prices the account: its shard still has it as a holder until it unlinks, so it gets the
+        // standing without a position there (known not to be a counterparty) and is no longer followed.
+        var withdrawals = Task.WhenAll(gone.Select(m => Shard(m).SetStandingAsync(account, wire)));
         foreach (var m in gone)
         {
             _standings.Remove(m);

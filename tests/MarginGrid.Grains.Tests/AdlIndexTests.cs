@@ -47,17 +47,17 @@ public sealed class AdlIndexTests(ClusterFixture fixture)
         await Task.WhenAll(ids.Select((id, i) => _grains.GetGrain<IAccountGrain>(id).OpenAsync(ClusterFixture.Seed(
             20_000m + (i * 1_000m), new PositionSnapshot(market, i % 3 == 0 ? 0.5m + (i * 0.1m) : -(0.2m + (i * 0.05m)), 48_000m + (i * 500m))))));
 
-        async Task AgreeAsync()
+        async Task AgreeAsync(string stage)
         {
             foreach (var shorts in new[] { true, false })
             {
                 var (ranked, unranked) = await TopAsync(market, shorts);
-                Assert.Empty(unranked);
+                Assert.True(unranked.IsEmpty, $"{stage}: holders without a standing: {string.Join(", ", unranked)}");
                 Assert.Equal(await DomainAsync(market, shorts, ids), [.. ranked.Select(r => (r.Account, r.Score))]);
             }
         }
 
-        await AgreeAsync();
+        await AgreeAsync("opened");
         Assert.NotEmpty((await TopAsync(market, shorts: true)).Ranked);
 
         // A fill that doubles a short at a higher entry, and one that closes a short out: the index follows both.
@@ -65,11 +65,11 @@ public sealed class AdlIndexTests(ClusterFixture fixture)
         var closed = ids[2];
         await _grains.GetGrain<IAccountGrain>(doubled).FillAsync(new FillCommand("adl-fill-1", market, -0.25m, 60_000m));
         await _grains.GetGrain<IAccountGrain>(closed).FillAsync(new FillCommand("adl-fill-2", market, 0.3m, 50_000m));
-        await AgreeAsync();
+        await AgreeAsync("filled");
         Assert.DoesNotContain((await TopAsync(market, shorts: true)).Ranked, r => r.Account == closed);
 
         // A price move changes every score: the index ranks at the mark it is asked at.
         await _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(new PriceUpdate(47_000m, "test", ClusterFixture.Time.GetUtcNow()));
-        await AgreeAsync();
+        await AgreeAsync("moved");
     }
 }
