@@ -94,6 +94,7 @@ public sealed class LiquidationPlanner(IGrainFactory grains, GridOptions options
             var snapshots = (await Task.WhenAll(wanted.Select(h => grains.GetGrain<IAccountRiskGrain>(h).SnapshotAsync())))
                 .OfType<AccountSnapshot>()
                 .ToDictionary(s => s.Account, StringComparer.Ordinal);
+            await RestoreStandingsAsync(answers.SelectMany(a => a.Answer.Unranked.Select(u => (a.Key.Market, a.Shard, Account: u))), snapshots);
             if (ranked.Any(r => !snapshots.TryGetValue(r.Candidate.Account, out var s) || s.Version != r.Candidate.Version || s.InAuction
                 || AutoDeleveraging.Score(s.ToPortfolio(), r.Market, marks, config) != r.Candidate.Score))
             {
@@ -120,6 +121,17 @@ public sealed class LiquidationPlanner(IGrainFactory grains, GridOptions options
         return (StepLiquidation.Run(
             domain, marks, config, new LiquidationBudget(config), new InsuranceLedger(fund.InsuranceFund, fund.SocializedLoss), all), AdlSearch.Scan, (all.Count, all.Count));
     }
+
+    /// <summary>
+    /// Hands the shards that had no standing of a holder (a shard reactivated since the holder last re-banded) the one
+    /// just fetched, so that the next query finds it ranked.
+    /// </summary>
+    private Task RestoreStandingsAsync(IEnumerable<(string Market, int Shard, string Account)> unranked, IReadOnlyDictionary<string, AccountSnapshot> snapshots) =>
+        Task.WhenAll(unranked.Distinct()
+            .Where(u => snapshots.ContainsKey(u.Account))
+            .Select(u => snapshots[u.Account] is var s
+                ? grains.GetGrain<IMarketShardGrain>(StableHash.ShardKey(u.Market, u.Shard)).SetStandingAsync(u.Account, new AdlStandingView(s.Holdings, s.Version, s.InAuction))
+                : Task.CompletedTask));
 
     /// <summary>The current mark, multiplier and staleness of every configured market.</summary>
     public async Task<MarkBook> MarksAsync(RiskConfiguration config)

@@ -152,7 +152,7 @@ public sealed class MarketShardGrain(
 
         if (standing is not null)
         {
-            _adl.Set(account, standing.ToDomain());
+            SetStanding(account, standing);
         }
 
         if (low is { } lo && high is { } hi && (latest is null || new SafeBand(lo, hi).Contains(latest.Price)))
@@ -182,10 +182,19 @@ public sealed class MarketShardGrain(
         }
         else
         {
-            _adl.Set(account, standing.ToDomain());
+            SetStanding(account, standing);
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>An account's versions only grow: a standing older than the one held (a late copy) changes nothing.</summary>
+    private void SetStanding(string account, AdlStandingView standing)
+    {
+        if (_adl.Get(account) is not { } held || held.Version <= standing.Version)
+        {
+            _adl.Set(account, standing.ToDomain());
+        }
     }
 
     public async Task<AdlCandidates> AdlTopAsync(AdlQuery query)

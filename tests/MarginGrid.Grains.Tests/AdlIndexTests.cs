@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using MarginGrid.Domain;
+using Orleans.Core.Internal;
 using Xunit;
 
 namespace MarginGrid.Grains.Tests;
@@ -71,5 +72,17 @@ public sealed class AdlIndexTests(ClusterFixture fixture)
         // A price move changes every score: the index ranks at the mark it is asked at.
         await _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(new PriceUpdate(47_000m, "test", ClusterFixture.Time.GetUtcNow()));
         await AgreeAsync("moved");
+
+        // A shard that lost its memory (reactivated) knows its holders but not their standings: it says so, and the
+        // planner fetches those holders itself (and hands the shard their standings back).
+        foreach (var k in Enumerable.Range(0, 4))
+        {
+            await _grains.GetGrain<IMarketShardGrain>(StableHash.ShardKey(market, k)).Cast<IGrainManagementExtension>().DeactivateOnIdle();
+        }
+
+        var (lost, unranked) = await TopAsync(market, shorts: true);
+        Assert.Empty(lost);
+        Assert.NotEmpty(unranked);
+        Assert.All(unranked, u => Assert.Contains(u, ids));
     }
 }
