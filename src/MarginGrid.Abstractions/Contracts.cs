@@ -350,7 +350,14 @@ public sealed record PositionView(
     [property: Id(2)] decimal EntryPrice,
     [property: Id(3)] decimal? Mark,
     [property: Id(4)] decimal? LiquidationPrice,
-    [property: Id(5)] decimal? MaintenanceMargin);
+    [property: Id(5)] decimal? MaintenanceMargin)
+{
+    /// <summary>
+    /// v3: the position's place in its market's auto-deleveraging queue, in (0, 1]: 1 is deleveraged first, 1/n last of n
+    /// (docs/margin-model.md, "ADL rank"). Null when it is not in the queue or auto-deleveraging is off; set by the HTTP API.
+    /// </summary>
+    [Id(6)] public decimal? AdlQuantile { get; init; }
+}
 
 [GenerateSerializer, Immutable, Alias("mg.AccountView")]
 public sealed record AccountView(

@@ -313,6 +313,12 @@ public sealed class Account
     /// <summary>The markets whose marks move this account: its positions and the price markets of its collateral.</summary>
     public IReadOnlyList<string> PricedBy(RiskConfiguration config) => AccountRules.PricedBy(Holdings, config);
 
+    /// <summary>
+    /// v3: what auto-deleveraging ranks this account on: its holdings (not a copy — read them before the account changes
+    /// again), its version and whether it is in auction.
+    /// </summary>
+    public AdlStanding AdlStanding() => new(Holdings, Version, Auction is not null);
+
     /// <summary>Whether a price of <paramref name="market"/> moves this account.</summary>
     public bool IsPricedBy(string market, RiskConfiguration config) => AccountRules.IsPricedBy(Holdings, market, config);
 

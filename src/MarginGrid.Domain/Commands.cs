@@ -47,6 +47,11 @@ public static class AccountRules
         return markets;
     }
 
+    /// <summary>Whether <paramref name="config"/> knows every market and collateral asset the portfolio holds.</summary>
+    public static bool Knows(Portfolio portfolio, RiskConfiguration config) =>
+        portfolio.Positions.Keys.All(m => config.TryGetMarket(m, out _))
+        && portfolio.Balances.All(b => b.Key == Assets.Usd || config.TryGetCollateral(b.Key, out _));
+
     /// <summary>Whether a price of <paramref name="market"/> moves the portfolio (see <see cref="PricedBy"/>).</summary>
     public static bool IsPricedBy(Portfolio portfolio, string market, RiskConfiguration config)
     {

@@ -231,15 +231,127 @@ public static class BankruptcyCoverEvents
 }
 
 /// <summary>
+/// A counterparty's place in an auto-deleveraging queue: <see cref="Score"/> descending, ties by <see cref="Account"/>
+/// (ordinal). The order of <see cref="AutoDeleveraging.Compare"/>; the first is deleveraged first.
+/// </summary>
+public readonly record struct AdlKey(decimal Score, string Account);
+
+/// <summary>One eligible counterparty of a market, with its position there and its score (<see cref="AutoDeleveraging.Score"/>).</summary>
+public sealed record AdlRanked(string Account, Portfolio Portfolio, Position Position, decimal Score)
+{
+    public AdlKey Key => new(Score, Account);
+}
+
+/// <summary>
+/// How one market's auto-deleveraging walked its queue (for a caller that ranked only part of the counterparties): the
+/// key of the last counterparty it closed (null: none), and whether it ran out of counterparties before <c>Q_m</c> was
+/// used up (then any eligible account it was not given would have been closed too).
+/// </summary>
+public sealed record AdlWalk(string Market, bool Shorts, AdlKey? Last, bool RanOut);
+
+/// <summary>
 /// v3 auto-deleveraging (MARGIN-MODEL.md "Auto-deleveraging"): the part of a bankruptcy deficit that the fund did not
 /// cover is taken from the bankrupt account's counterparties, market by market (by symbol), at the bankruptcy price.
+/// The score, the eligibility and the rank order live here and only here (<see cref="Score"/>, <see cref="Compare"/>,
+/// <see cref="Rank"/>); the grid's incremental index (<see cref="AdlBook"/>) and the API's quantile use them.
 /// </summary>
 public static class AutoDeleveraging
 {
     /// <summary>
+    /// The ADL score of <paramref name="portfolio"/>'s position in <paramref name="market"/> at <paramref name="marks"/>:
+    /// <c>(u / (|s| × e)) × (G / E)</c> with <c>u = s × (M − e)</c>, G the gross notional <c>Σ |s| × M</c> and E the
+    /// equity; null when it is no counterparty there (no position, <c>u ≤ 0</c> or <c>E ≤ 0</c>).
+    /// </summary>
+    public static decimal? Score(Portfolio portfolio, string market, IMarks marks, RiskConfiguration config)
+    {
+        if (portfolio.PositionIn(market) is not { } p)
+        {
+            return null;
+        }
+
+        var mark = MarginCalculator.Mark(marks, market);
+        var u = p.Size * (mark - p.Entry);
+        if (u <= 0m)
+        {
+            return null;
+        }
+
+        var equity = MarginCalculator.Equity(portfolio, marks, config);
+        if (equity <= 0m)
+        {
+            return null;
+        }
+
+        var gross = portfolio.Positions.Sum(x => Math.Abs(x.Value.Size) * MarginCalculator.Mark(marks, x.Key));
+        return u / (Math.Abs(p.Size) * p.Entry) * (gross / equity);
+    }
+
+    /// <summary>The queue's order: score descending, ties by account id (ordinal). Negative: <paramref name="a"/> goes first.</summary>
+    public static int Compare(AdlKey a, AdlKey b)
+    {
+        var c = b.Score.CompareTo(a.Score);
+        return c != 0 ? c : string.CompareOrdinal(a.Account, b.Account);
+    }
+
+    /// <summary>Whether <paramref name="position"/> is on the side a bankruptcy's closes draw on (shorts for a long, longs for a short).</summary>
+    public static bool OnSide(Position position, bool shorts) => shorts ? position.Size < 0m : position.Size > 0m;
+
+    /// <summary>
+    /// The eligible counterparties among <paramref name="accounts"/> on the <paramref name="shorts"/> side of
+    /// <paramref name="market"/>, in the queue's order. The caller leaves out the bankrupt account, the step's
+    /// liquidation order and the accounts in auction.
+    /// </summary>
+    public static List<AdlRanked> Rank(
+        string market, bool shorts, IEnumerable<KeyValuePair<string, Portfolio>> accounts, IMarks marks, RiskConfiguration config)
+    {
+        var ranked = new List<AdlRanked>();
+        foreach (var (id, portfolio) in accounts)
+        {
+            if (portfolio.PositionIn(market) is { } p && OnSide(p, shorts) && Score(portfolio, market, marks, config) is { } score)
+            {
+                ranked.Add(new AdlRanked(id, portfolio, p, score));
+            }
+        }
+
+        ranked.Sort((a, b) => Compare(a.Key, b.Key));
+        return ranked;
+    }
+
+    /// <summary>
+    /// Whether walks over a part of the counterparties (<see cref="AdlBook.Top"/> prefixes) decided exactly as walks over
+    /// all of them would have. <paramref name="boundaries"/> holds, for each market and side asked for, the key of the last
+    /// counterparty given by each index that had more to give (an exhausted index has none). Every eligible account not
+    /// given ranks after its index's boundary, and its score is unchanged (only given accounts were closed), so the
+    /// result stands when every walk ended, without running out, at or before every boundary of its market and side.
+    /// </summary>
+    public static bool Covers(IReadOnlyList<AdlWalk> walks, IReadOnlyDictionary<(string Market, bool Shorts), IReadOnlyList<AdlKey>> boundaries)
+    {
+        foreach (var walk in walks)
+        {
+            if (!boundaries.TryGetValue((walk.Market, walk.Shorts), out var keys))
+            {
+                return false; // a market and side nobody was asked about
+            }
+
+            if (keys.Count == 0)
+            {
+                continue; // every index gave all it had
+            }
+
+            if (walk.RanOut || walk.Last is not { } last || keys.Any(k => Compare(last, k) > 0))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
     /// Resolves <paramref name="uncovered"/> of <paramref name="bankrupt"/>'s deficit against <paramref name="counterparties"/>
     /// (the eligible other accounts; their portfolios are changed by the closes, so pass copies), given the account's
-    /// closes of this settlement. Returns the amount recovered and the closes, in order.
+    /// closes of this settlement. Returns the amount recovered and the closes, in order. <paramref name="walks"/>, when
+    /// given, receives how each market's queue was walked.
     /// </summary>
     public static (decimal Recovered, List<AdlClose> Closes) Resolve(
         string bankrupt,
@@ -247,7 +359,8 @@ public static class AutoDeleveraging
         decimal uncovered,
         IMarks marks,
         RiskConfiguration config,
-        IReadOnlyList<KeyValuePair<string, Portfolio>> counterparties)
+        IReadOnlyList<KeyValuePair<string, Portfolio>> counterparties,
+        List<AdlWalk>? walks = null)
     {
         var adl = new List<AdlClose>();
         var byMarket = closes
@@ -271,43 +384,25 @@ public static class AutoDeleveraging
                 continue;
             }
 
-            var ranked = counterparties
-                .Where(c => c.Key != bankrupt)
-                .Select(c => (Id: c.Key, Portfolio: c.Value, Position: c.Value.PositionIn(market)))
-                .Where(c => c.Position is { } p && (isLong ? p.Size < 0m : p.Size > 0m))
-                .Select(c =>
-                {
-                    var p = c.Position!.Value;
-                    var u = p.Size * (mark - p.Entry);
-                    var equity = MarginCalculator.Equity(c.Portfolio, marks, config);
-                    return (c.Id, c.Portfolio, Position: p, U: u, Equity: equity);
-                })
-                .Where(c => c.U > 0m && c.Equity > 0m)
-                .Select(c =>
-                {
-                    var gross = c.Portfolio.Positions.Sum(x => Math.Abs(x.Value.Size) * MarginCalculator.Mark(marks, x.Key));
-                    var score = c.U / (Math.Abs(c.Position.Size) * c.Position.Entry) * (gross / c.Equity);
-                    return (c.Id, c.Portfolio, c.Position, Score: score);
-                })
-                .OrderByDescending(c => c.Score)
-                .ThenBy(c => c.Id, StringComparer.Ordinal)
-                .ToList();
-
+            var ranked = Rank(market, shorts: isLong, counterparties.Where(c => c.Key != bankrupt), marks, config);
             var left = q;
-            foreach (var (id, portfolio, position, _) in ranked)
+            AdlKey? last = null;
+            foreach (var counterparty in ranked)
             {
                 if (left <= 0m)
                 {
                     break;
                 }
 
-                var x = Math.Min(Math.Abs(position.Size), left);
-                var close = new AdlClose(id, market, x, price, bankrupt);
-                close.ApplyTo(portfolio);
+                var x = Math.Min(Math.Abs(counterparty.Position.Size), left);
+                var close = new AdlClose(counterparty.Account, market, x, price, bankrupt);
+                close.ApplyTo(counterparty.Portfolio);
                 adl.Add(close);
                 left -= x;
+                last = counterparty.Key;
             }
 
+            walks?.Add(new AdlWalk(market, isLong, last, RanOut: left > 0m));
             recovered += left == 0m ? share : (q - left) / q * share;
         }
 
@@ -392,7 +487,8 @@ public static class StepLiquidation
         LiquidationBudget budget,
         InsuranceLedger ledger,
         IReadOnlyList<KeyValuePair<string, Portfolio>>? counterparties = null,
-        LiquidationNetting netting = LiquidationNetting.Batch)
+        LiquidationNetting netting = LiquidationNetting.Batch,
+        List<AdlWalk>? walks = null)
     {
         var plans = Plan(candidates, marks, config, budget);
         var batches = netting == LiquidationNetting.Batch ? Net(plans, marks, config) : [];
@@ -442,7 +538,7 @@ public static class StepLiquidation
                 if (cover.Socialized > 0m && plans[i].Closes.Count > 0)
                 {
                     (recovered, var closes) = AutoDeleveraging.Resolve(
-                        candidates[i].Account, plans[i].Closes, cover.Socialized, marks, config, others);
+                        candidates[i].Account, plans[i].Closes, cover.Socialized, marks, config, others, walks);
                     ledger.Recover(recovered);
                     adlCloses = closes;
                 }

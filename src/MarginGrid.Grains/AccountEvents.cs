@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using MarginGrid.Domain;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Streams;
 
@@ -35,7 +36,34 @@ public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, in
         }
 
         await PublishAsync(published);
+        await HandOverAsync(published);
         return published;
+    }
+
+    /// <summary>
+    /// v3: events about other accounts (the <c>adl</c> closes of this account's counterparties) also go to those accounts'
+    /// recent events, through their inboxes. Best effort, like the stream: this account's history and the audit trail
+    /// are the record.
+    /// </summary>
+    private async Task HandOverAsync(ImmutableArray<GridEvent> published)
+    {
+        var own = grain.GetPrimaryKeyString();
+        var others = published.Where(e => e.Type == GridEventType.Adl && e.Account.Length > 0 && e.Account != own).ToList();
+        if (others.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var factory = grain.GrainContext.ActivationServices.GetRequiredService<IGrainFactory>();
+            await Task.WhenAll(others.GroupBy(e => e.Account, StringComparer.Ordinal)
+                .Select(g => factory.GetGrain<IAccountInboxGrain>(g.Key).AddAsync([.. g])));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "Could not hand {Count} adl events to the counterparties' recent events", others.Count);
+        }
     }
 
     /// <summary>Publishes without recording (an event about an account that does not exist).</summary>

@@ -35,6 +35,11 @@ public sealed class AccountGrain(
         if (Account.Opened)
         {
             await Session.LoadConfigAsync(1);
+            if (!AccountRules.Knows(Account.Holdings, Session.Config))
+            {
+                await Session.LoadConfigAsync(Session.ConfigVersion + 1); // this silo's copy is older than what the account holds
+            }
+
             await Session.Markets.LinkAsync(Account.PricedBy(Session.Config), refresh: false);
             await P.Liquidations.SettlePendingAsync(force: true); // a liquidation applied here whose fund settlement was not confirmed
             if (Account.Auction is not null)

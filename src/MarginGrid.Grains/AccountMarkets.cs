@@ -11,6 +11,9 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
 {
     private readonly MarketLinks _links = new();
 
+    /// <summary>v3: the standing (version, in auction) last handed to each market's shard for its ADL index.</summary>
+    private readonly Dictionary<string, (long Version, bool InAuction)> _standings = new(StringComparer.Ordinal);
+
     /// <summary>The marks this account knows, for the domain to decide at.</summary>
     public IMarks Marks => _links;
 
@@ -49,6 +52,7 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
     public async Task UnlinkAsync(string market)
     {
         _links.Unregister(market);
+        _standings.Remove(market); // unregistering drops the standing there too
         await Shard(market).UnregisterAsync(account);
     }
 
@@ -74,26 +78,61 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
     /// <summary>
     /// Hands each market's shard its band (or clears it) and returns the ticks the shards had that are newer than the
     /// marks the bands were computed at, taken here: the account must settle a step of its own for them.
+    /// v3: with <paramref name="standing"/>, also keeps each shard's ADL index current — the standing goes (with the band,
+    /// or alone without gating) to every shard whose copy is of another version, and once more to the shards of markets
+    /// that no longer price the account.
     /// </summary>
-    public async Task<IReadOnlyList<MarketTick>> BandAsync(IReadOnlyList<string> markets, IReadOnlyDictionary<string, SafeBand>? bands)
+    public async Task<IReadOnlyList<MarketTick>> BandAsync(
+        IReadOnlyList<string> markets, IReadOnlyDictionary<string, SafeBand>? bands, AdlStanding? standing = null)
     {
+        var stale = standing is null ? [] : markets.Where(m => !_standings.TryGetValue(m, out var sent) || sent != (standing.Version, standing.InAuction)).ToHashSet(StringComparer.Ordinal);
+        var gone = standing is null ? [] : _standings.Keys.Where(m => !markets.Contains(m)).ToList();
+        var wire = stale.Count > 0 || gone.Count > 0 ? standing!.ToWire() : null; // copied once, only when a shard's copy is out of date
+
+        // A market that no longer prices the account: its shard still has it as a holder until it unlinks, so it gets the
+        // standing without a position there (known not to be a counterparty) and is no longer followed.
+        var withdrawals = Task.WhenAll(gone.Select(m => Shard(m).SetStandingAsync(account, wire)));
+        foreach (var m in gone)
+        {
+            _standings.Remove(m);
+        }
+
         if (!Gated)
         {
+            await Task.WhenAll(stale.Select(m => Shard(m).SetStandingAsync(account, wire)));
+            await withdrawals;
+            Remember(stale, wire);
             return [];
         }
 
         var replies = await Task.WhenAll(markets.Select(m =>
         {
             var band = bands is not null && bands.TryGetValue(m, out var b) ? b : (SafeBand?)null;
-            if (band is null && _links.BandHeld(m) == false)
+            var send = stale.Contains(m) ? wire : null;
+            if (band is null && _links.BandHeld(m) == false && send is null)
             {
                 return Task.FromResult<MarketTick?>(null); // no band there already: every tick reaches us
             }
 
             _links.SetBandHeld(m, band is not null);
-            return Shard(m).SetBandAsync(account, band?.Low, band?.High, _links.Sequence(m));
+            return Shard(m).SetBandAsync(account, band?.Low, band?.High, _links.Sequence(m), send);
         }));
+        await withdrawals;
+        Remember(stale, wire);
         return [.. replies.OfType<MarketTick>().Where(t => _links.ApplyMark(t.Market, t.Sequence, t.Price, t.Multiplier))];
+    }
+
+    private void Remember(IEnumerable<string> markets, AdlStandingView? standing)
+    {
+        if (standing is null)
+        {
+            return;
+        }
+
+        foreach (var m in markets)
+        {
+            _standings[m] = (standing.Version, standing.InAuction);
+        }
     }
 
     private IMarketShardGrain Shard(string market) =>

@@ -75,7 +75,7 @@ public sealed class AccountSteps(AccountSession session, AccountLiquidations liq
     {
         for (var attempt = 0; Account.Opened && attempt < 4; attempt++)
         {
-            var newer = await session.Markets.BandAsync(Account.PricedBy(session.Config), Account.SafeBands(Marks, session.Config));
+            var newer = await session.Markets.BandAsync(Account.PricedBy(session.Config), Account.SafeBands(Marks, session.Config), Account.AdlStanding());
             if (newer.Count == 0)
             {
                 return;

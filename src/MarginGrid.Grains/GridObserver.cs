@@ -39,6 +39,15 @@ public interface IGridObserver
     {
     }
 
+    /// <summary>
+    /// v3: a step's auto-deleveraging found its counterparties by <paramref name="search"/>, fetching
+    /// <paramref name="fetched"/> accounts, where the markets concerned have <paramref name="holders"/> holders (the
+    /// shards' registrations; the scan fetches them all).
+    /// </summary>
+    void AdlCounterparties(AdlSearch search, int fetched, int holders)
+    {
+    }
+
     /// <summary>A <c>liquidation_batch</c> of <paramref name="market"/>: netted and residual volume, impact <c>|p* / mark − 1|</c>.</summary>
     void LiquidationBatch(string market, decimal netted, decimal residual, decimal impact)
     {

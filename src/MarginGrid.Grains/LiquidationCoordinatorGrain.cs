@@ -28,7 +28,7 @@ public sealed class LiquidationCoordinatorGrain(
 
     public async Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion)
     {
-        var (config, _) = await configs.GetAsync(configVersion);
+        var (config, version) = await configs.GetAsync(configVersion);
         var all = reports.ToList();
         var evaluated = all.Select(r => r.Account).ToHashSet(StringComparer.Ordinal);
         if (priceStep && _queue.Count > 0)
@@ -51,7 +51,7 @@ public sealed class LiquidationCoordinatorGrain(
             if (candidates.Count > 0)
             {
                 var snapshots = candidates.Select(r => new AccountSnapshot(r.Account, r.Holdings!, r.Version, r.InAuction)).ToList();
-                var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync(snapshots, config);
+                var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync(snapshots, config, version);
                 Observe(plan);
                 var batches = plan.Result.Batches.Select(b => b.ToEvent().ToGrid(step, clock.UtcNow)).ToList();
                 await this.AnnounceAsync(observer, batches, logger);
@@ -86,8 +86,8 @@ public sealed class LiquidationCoordinatorGrain(
     /// </summary>
     public async Task<AccountStepDecision> DecideAsync(string step, AccountSnapshot candidate, long configVersion)
     {
-        var (config, _) = await configs.GetAsync(configVersion);
-        var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync([candidate], config);
+        var (config, version) = await configs.GetAsync(configVersion);
+        var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync([candidate], config, version);
         var decided = plan.Result.Accounts.Single();
         Observe(plan);
         Requeue(candidate.Account, decided.DeferReason);
@@ -103,6 +103,15 @@ public sealed class LiquidationCoordinatorGrain(
     /// <summary>Reports a plan's deferrals by reason and its batches' netted and residual volume and price impact.</summary>
     private void Observe(PlannedStep plan)
     {
+        if (plan.AdlSearch != AdlSearch.None)
+        {
+            observer.AdlCounterparties(plan.AdlSearch, plan.AdlCost.Fetched, plan.AdlCost.Holders);
+            if (plan.AdlSearch == AdlSearch.Scan)
+            {
+                logger.LogInformation("Auto-deleveraging scanned every holder: the ranked index could not vouch for its counterparties");
+            }
+        }
+
         foreach (var a in plan.Result.Accounts)
         {
             if (a.DeferReason is { } reason)

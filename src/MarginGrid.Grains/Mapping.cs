@@ -160,4 +160,8 @@ public static class Mapping
             NetUsdTransfers = holdings.NetUsdTransfers,
         };
     }
+
+    public static AdlStandingView ToWire(this AdlStanding standing) => new(standing.Holdings.ToSeed(), standing.Version, standing.InAuction);
+
+    public static AdlStanding ToDomain(this AdlStandingView standing) => new(standing.Holdings.ToPortfolio(), standing.Version, standing.InAuction);
 }

@@ -23,12 +23,14 @@ public sealed class MarketShardGrain(
     [PersistentState("shard", GridProviders.Storage)] IPersistentState<ShardState> state,
     IOptions<GridOptions> options,
     IGridObserver observer,
+    RiskConfigProvider configs,
     ILogger<MarketShardGrain> logger)
     : Grain, IMarketShardGrain
 {
     private readonly FanOutMode _fanOut = options.Value.FanOut;
     private readonly Dictionary<string, SafeBand> _bands = new(StringComparer.Ordinal);
     private readonly List<string> _crossed = [];
+    private readonly AdlBook _adl = new();
     private HashSet<string> _unbanded = new(StringComparer.Ordinal);
     private int _unbandedPeak;
     private MarketTick? _latest;
@@ -62,6 +64,7 @@ public sealed class MarketShardGrain(
     public Task UnregisterAsync(string account)
     {
         _bands.Remove(account);
+        _adl.Remove(account);
         _unbanded.Remove(account);
         return state.State.Holders.Remove(account) ? PersistAsync() : Task.CompletedTask;
     }
@@ -139,12 +142,17 @@ public sealed class MarketShardGrain(
         }
     }
 
-    public Task<MarketTick?> SetBandAsync(string account, decimal? low, decimal? high, long baseSequence)
+    public Task<MarketTick?> SetBandAsync(string account, decimal? low, decimal? high, long baseSequence, AdlStandingView? standing = null)
     {
         var latest = _latest is { } t && t.Sequence > baseSequence ? t : null;
         if (!state.State.Holders.Contains(account))
         {
             return Task.FromResult(latest); // not (or no longer) a holder here: no band to keep
+        }
+
+        if (standing is not null)
+        {
+            SetStanding(account, standing);
         }
 
         if (low is { } lo && high is { } hi && (latest is null || new SafeBand(lo, hi).Contains(latest.Price)))
@@ -165,6 +173,56 @@ public sealed class MarketShardGrain(
 
         return Task.FromResult(latest);
     }
+
+    public Task SetStandingAsync(string account, AdlStandingView? standing)
+    {
+        if (standing is null || !state.State.Holders.Contains(account))
+        {
+            _adl.Remove(account);
+        }
+        else
+        {
+            SetStanding(account, standing);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>An account's versions only grow: a standing older than the one held (a late copy) changes nothing.</summary>
+    private void SetStanding(string account, AdlStandingView standing)
+    {
+        if (_adl.Get(account) is not { } held || held.Version <= standing.Version)
+        {
+            _adl.Set(account, standing.ToDomain());
+        }
+    }
+
+    public async Task<AdlCandidates> AdlTopAsync(AdlQuery query)
+    {
+        var (config, _) = await configs.GetAsync(query.ConfigVersion);
+        var exclude = query.Exclude.ToHashSet(StringComparer.Ordinal);
+        var top = _adl.Top(query.Market, query.Shorts, query.Quantity, new MarkBook(query.Marks), config, exclude);
+        return new AdlCandidates(
+            [.. top.Ranked.Select(r => new AdlCandidate(r.Account, r.Score, _adl.Get(r.Account)!.Version))],
+            top.Exhausted,
+            Unranked(exclude))
+        {
+            Holders = state.State.Holders.Count,
+        };
+    }
+
+    public async Task<AdlPlace> AdlPlaceAsync(AdlPlaceQuery query)
+    {
+        var (config, _) = await configs.GetAsync(query.ConfigVersion);
+        var (ahead, total) = _adl.Place(query.Market, query.Shorts, new AdlKey(query.Score, query.Account), new MarkBook(query.Marks), config, except: query.Account);
+        return new AdlPlace(ahead, total);
+    }
+
+    /// <summary>Holders the index has no standing of: none once every holder has re-banded since this activation.</summary>
+    private System.Collections.Immutable.ImmutableArray<string> Unranked(HashSet<string> exclude) =>
+        _adl.Count >= state.State.Holders.Count
+            ? []
+            : [.. state.State.Holders.Where(h => !_adl.Contains(h) && !exclude.Contains(h)).Order(StringComparer.Ordinal)];
 
     private void AddUnbanded(string account)
     {

@@ -49,6 +49,18 @@ public interface IAccountRiskGrain : IGrainWithStringKey
     Task<AccountSnapshot?> SnapshotAsync();
 }
 
+/// <summary>
+/// v3: events about an account emitted by another account's step (its <c>adl</c> closes as a counterparty), shown with
+/// its recent events. Key: the account id.
+/// </summary>
+public interface IAccountInboxGrain : IGrainWithStringKey
+{
+    Task AddAsync(ImmutableArray<GridEvent> events);
+
+    [ReadOnly]
+    Task<ImmutableArray<GridEvent>> GetAsync();
+}
+
 /// <summary>An account's holdings at a version, and whether its collateral is in auction.</summary>
 [GenerateSerializer, Immutable, Alias("mg.AccountSnapshot")]
 public sealed record AccountSnapshot(
@@ -102,6 +114,64 @@ public sealed record AdlOrder(
     [property: Id(3)] decimal Price,
     [property: Id(4)] string Counterparty);
 
+/// <summary>v3: what auto-deleveraging ranks an account on (<see cref="MarginGrid.Domain.AdlStanding"/>), on the wire.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AdlStanding")]
+public sealed record AdlStandingView(
+    [property: Id(0)] AccountSeed Holdings,
+    [property: Id(1)] long Version,
+    [property: Id(2)] bool InAuction);
+
+/// <summary>
+/// v3: the counterparties wanted on one side (<see cref="Shorts"/>: the shorts, for a long bankrupt account) of a market,
+/// at the step's marks and configuration version, enough to cover <see cref="Quantity"/>, leaving out <see cref="Exclude"/>
+/// (the step's liquidation order).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("mg.AdlQuery")]
+public sealed record AdlQuery(
+    [property: Id(0)] string Market,
+    [property: Id(1)] bool Shorts,
+    [property: Id(2)] decimal Quantity,
+    [property: Id(3)] ImmutableDictionary<string, decimal> Marks,
+    [property: Id(4)] long ConfigVersion,
+    [property: Id(5)] ImmutableArray<string> Exclude);
+
+[GenerateSerializer, Immutable, Alias("mg.AdlCandidate")]
+public sealed record AdlCandidate(
+    [property: Id(0)] string Account,
+    [property: Id(1)] decimal Score,
+    [property: Id(2)] long Version);
+
+/// <summary>
+/// A shard's answer to an <see cref="AdlQuery"/>: its first counterparties in the queue's order; <see cref="Exhausted"/>
+/// when they are all it has (else every one left out ranks after the last); <see cref="Unranked"/>: holders without a
+/// standing in the index (the caller fetches and ranks them itself).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("mg.AdlCandidates")]
+public sealed record AdlCandidates(
+    [property: Id(0)] ImmutableArray<AdlCandidate> Ranked,
+    [property: Id(1)] bool Exhausted,
+    [property: Id(2)] ImmutableArray<string> Unranked)
+{
+    /// <summary>How many holders the shard has (of the market, whichever side).</summary>
+    [Id(3)] public int Holders { get; init; }
+}
+
+/// <summary>v3: where a position of score <see cref="Score"/> of <see cref="Account"/> stands in a market's ADL queue.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AdlPlaceQuery")]
+public sealed record AdlPlaceQuery(
+    [property: Id(0)] string Market,
+    [property: Id(1)] bool Shorts,
+    [property: Id(2)] decimal Score,
+    [property: Id(3)] string Account,
+    [property: Id(4)] ImmutableDictionary<string, decimal> Marks,
+    [property: Id(5)] long ConfigVersion);
+
+/// <summary>How many of a shard's eligible counterparties (the asking account left out) rank before a key, and how many there are.</summary>
+[GenerateSerializer, Immutable, Alias("mg.AdlPlace")]
+public sealed record AdlPlace(
+    [property: Id(0)] int Ahead,
+    [property: Id(1)] int Total);
+
 /// <summary>
 /// The holders of one market, sharded by a stable hash of the account id. Key: "{symbol}/{shard}".
 /// Registration interleaves with tick delivery so an account can register while a tick is in flight.
@@ -121,8 +191,27 @@ public interface IMarketShardGrain : IGrainWithStringKey
     /// this market was <paramref name="baseSequence"/>. Returns the shard's latest tick when it is newer than that, so the
     /// account can catch up; a band is not kept when that newer tick is already outside it.
     /// </summary>
+    /// <remarks>
+    /// v3: <paramref name="standing"/>, when given, also replaces what auto-deleveraging ranks the account on here
+    /// (<see cref="SetStandingAsync"/>); an account sends it with its bands whenever its holdings' version changed.
+    /// </remarks>
     [AlwaysInterleave]
-    Task<MarketTick?> SetBandAsync(string account, decimal? low, decimal? high, long baseSequence);
+    Task<MarketTick?> SetBandAsync(string account, decimal? low, decimal? high, long baseSequence, AdlStandingView? standing = null);
+
+    /// <summary>v3: sets (null: forgets) what auto-deleveraging ranks the account on in this shard's index.</summary>
+    [AlwaysInterleave]
+    Task SetStandingAsync(string account, AdlStandingView? standing);
+
+    /// <summary>
+    /// v3: the first eligible counterparties of this shard on one side of a market at the step's marks, in the model's
+    /// order, enough to cover the quantity asked for; and the holders the index has no standing of (after a reactivation).
+    /// </summary>
+    [AlwaysInterleave]
+    Task<AdlCandidates> AdlTopAsync(AdlQuery query);
+
+    /// <summary>v3: how many of this shard's eligible counterparties rank before a key, and how many there are.</summary>
+    [AlwaysInterleave]
+    Task<AdlPlace> AdlPlaceAsync(AdlPlaceQuery query);
 
     [AlwaysInterleave]
     Task<int> CountAsync();

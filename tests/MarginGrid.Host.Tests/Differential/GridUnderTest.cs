@@ -37,6 +37,9 @@ public sealed class GridUnderTest : IAsyncLifetime
 
     public IGrainFactory Grains => Cluster.GrainFactory;
 
+    /// <summary>The prefix of the names of the last case replayed (its accounts are "{prefix}{id}" in the grid).</summary>
+    public string LastPrefix { get; private set; } = string.Empty;
+
     public async Task InitializeAsync()
     {
         var builder = new TestClusterBuilder(Silos);
@@ -52,6 +55,7 @@ public sealed class GridUnderTest : IAsyncLifetime
     public async Task<string> ReplayAsync(Scenario scenario)
     {
         var prefix = $"c{Interlocked.Increment(ref _case)}.";
+        LastPrefix = prefix;
         await ResetFundAsync();
         var result = await ReplayRunner.RunAsync(Prefixed(scenario, prefix), Grains, Time, t => { if (t > Time.GetUtcNow()) { Time.SetUtcNow(t); } });
         return ResultWriter.ToJson(Unprefixed(result, prefix));
@@ -104,7 +108,12 @@ public sealed class GridUnderTest : IAsyncLifetime
                 Account = U(a.Account),
                 Positions = [.. a.Positions.Select(p => p with { Market = U(p.Market) })],
             })],
-            Events = [.. r.Events.Select(e => e with { Account = U(e.Account), Market = e.Market is { } m ? U(m) : null })],
+            Events = [.. r.Events.Select(e => e with
+            {
+                Account = U(e.Account),
+                Market = e.Market is { } m ? U(m) : null,
+                Counterparty = e.Counterparty is { } c ? U(c) : null,
+            })],
         };
     }
 
@@ -128,6 +137,7 @@ public sealed class GridUnderTest : IAsyncLifetime
                         GridProviders.Storage,
                         (sp, _) => new EpochGrainStorage(MemoryGrainStorageFactory.Create(sp, GridProviders.Storage)));
                     services.AddSingleton(new GridClock(Time));
+                    services.AddSingleton<IGridObserver>(AdlSearches.Instance);
                     services.AddMarginGridGrains(); // the defaults of `margingrid replay`: gated fan-out
                 });
         }
@@ -153,4 +163,42 @@ internal sealed class EpochGrainStorage(IGrainStorage inner) : IGrainStorage
 
     private static GrainId Map(string stateName, GrainId grainId) =>
         stateName == "fund" ? GrainId.Create(grainId.Type, $"{grainId.Key}@{Interlocked.Read(ref Epoch)}") : grainId;
+}
+
+/// <summary>Records how each step's auto-deleveraging found its counterparties (the grid's observer in these tests).</summary>
+public sealed class AdlSearches : IGridObserver
+{
+    public static AdlSearches Instance { get; } = new();
+
+    public System.Collections.Concurrent.ConcurrentQueue<(AdlSearch Search, int Fetched, int Holders)> Seen { get; } = new();
+
+    public void AdlCounterparties(AdlSearch search, int fetched, int holders) => Seen.Enqueue((search, fetched, holders));
+
+    public void TickSettled(string market, int evaluated, TimeSpan decision, DateTimeOffset tickTimestamp)
+    {
+    }
+
+    public void Evaluated(int accounts)
+    {
+    }
+
+    public void EventEmitted(GridEvent gridEvent)
+    {
+    }
+
+    public void StatusChanged(RiskStatus? from, RiskStatus? to)
+    {
+    }
+
+    public void FundChanged(FundView fund)
+    {
+    }
+
+    public void LiquidationQueue(int depth)
+    {
+    }
+
+    public void Command(string type, string outcome)
+    {
+    }
 }

@@ -3,6 +3,7 @@ using MarginGrid.Domain;
 using MarginGrid.Grains;
 using MarginGrid.Host.Silo.Audit;
 using MarginGrid.Host.Silo.Security;
+using Microsoft.Extensions.Options;
 
 namespace MarginGrid.Host.Silo.Api;
 
@@ -39,17 +40,24 @@ public static class AccountEndpoints
 
         var views = reading.MapGroup("/accounts/{id}").RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue)
             .ProducesProblem(StatusCodes.Status404NotFound);
-        views.MapGet("", async (string id, IGrainFactory grains) =>
+        views.MapGet("", async (string id, IGrainFactory grains, IOptions<GridOptions> options, RiskConfigProvider configs) =>
                 await grains.GetGrain<IAccountGrain>(id).GetViewAsync() is { } view
-                    ? Results.Ok(view)
+                    ? Results.Ok(await new AdlRanks(grains, options.Value, configs).WithQuantilesAsync(view)) // v3: each position's ADL rank
                     : Problems.NotFound($"unknown account '{id}'"))
             .Produces<AccountView>();
-        views.MapGet("/events", async (string id, IGrainFactory grains) =>
+        views.MapGet("/events", async (string id, IGrainFactory grains, IOptions<GridOptions> options) =>
             {
                 var account = grains.GetGrain<IAccountGrain>(id);
-                return await account.ExistsAsync()
-                    ? Results.Ok(EventBody.From(await account.GetRecentEventsAsync()))
-                    : Problems.NotFound($"unknown account '{id}'");
+                if (!await account.ExistsAsync())
+                {
+                    return Problems.NotFound($"unknown account '{id}'");
+                }
+
+                // Its own events and those other accounts' steps emitted about it (v3: adl closes as a counterparty), in time order.
+                var own = await account.GetRecentEventsAsync();
+                var handed = await grains.GetGrain<IAccountInboxGrain>(id).GetAsync();
+                var recent = handed.IsEmpty ? own : [.. own.Concat(handed).OrderBy(e => e.Timestamp).TakeLast(options.Value.RecentEvents)];
+                return Results.Ok(EventBody.From(recent));
             })
             .Produces<ImmutableArray<EventBody>>();
     }
