@@ -12,7 +12,7 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
     private readonly MarketLinks _links = new();
 
     /// <summary>v3: the standing (version, in auction) last handed to each market's shard for its ADL index.</summary>
-    private readonly Dictionary<string, (long Version, bool InAuction)> _standings = new(StringComparer.Ordinal);
+    private Dictionary<string, (long Version, bool InAuction)>? _standings; // only once ADL is on (most accounts never need it)
 
     /// <summary>The marks this account knows, for the domain to decide at.</summary>
     public IMarks Marks => _links;
@@ -52,7 +52,7 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
     public async Task UnlinkAsync(string market)
     {
         _links.Unregister(market);
-        _standings.Remove(market); // unregistering drops the standing there too
+        _standings?.Remove(market); // unregistering drops the standing there too
         await Shard(market).UnregisterAsync(account);
     }
 
@@ -85,8 +85,9 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
     public async Task<IReadOnlyList<MarketTick>> BandAsync(
         IReadOnlyList<string> markets, IReadOnlyDictionary<string, SafeBand>? bands, AdlStanding? standing = null)
     {
-        var stale = standing is null ? [] : markets.Where(m => !_standings.TryGetValue(m, out var sent) || sent != (standing.Version, standing.InAuction)).ToHashSet(StringComparer.Ordinal);
-        var gone = standing is null ? [] : _standings.Keys.Where(m => !markets.Contains(m)).ToList();
+        var sent = standing is null ? null : _standings ??= new(StringComparer.Ordinal);
+        var stale = sent is null ? [] : markets.Where(m => !sent.TryGetValue(m, out var was) || was != (standing!.Version, standing.InAuction)).ToHashSet(StringComparer.Ordinal);
+        var gone = sent is null ? [] : sent.Keys.Where(m => !markets.Contains(m)).ToList();
         var wire = stale.Count > 0 || gone.Count > 0 ? standing!.ToWire() : null; // copied once, only when a shard's copy is out of date
 
         // A market that no longer prices the account: its shard still has it as a holder until it unlinks, so it gets the
@@ -94,7 +95,7 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
         var withdrawals = Task.WhenAll(gone.Select(m => Shard(m).SetStandingAsync(account, wire)));
         foreach (var m in gone)
         {
-            _standings.Remove(m);
+            sent!.Remove(m);
         }
 
         if (!Gated)
@@ -129,6 +130,7 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
             return;
         }
 
+        _standings ??= new(StringComparer.Ordinal);
         foreach (var m in markets)
         {
             _standings[m] = (standing.Version, standing.InAuction);

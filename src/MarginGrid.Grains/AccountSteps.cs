@@ -75,7 +75,7 @@ public sealed class AccountSteps(AccountSession session, AccountLiquidations liq
     {
         for (var attempt = 0; Account.Opened && attempt < 4; attempt++)
         {
-            var newer = await session.Markets.BandAsync(Account.PricedBy(session.Config), Account.SafeBands(Marks, session.Config), Account.AdlStanding());
+            var newer = await session.Markets.BandAsync(Account.PricedBy(session.Config), Account.SafeBands(Marks, session.Config), AdlStanding());
             if (newer.Count == 0)
             {
                 return;
@@ -90,4 +90,10 @@ public sealed class AccountSteps(AccountSession session, AccountLiquidations liq
 
         session.Logger.LogWarning("Account {Account} could not settle its safe bands; its holders deliver every tick until it does", session.Id);
     }
+
+    /// <summary>
+    /// v3: the standing the shards rank for auto-deleveraging, only while it is configured (the shards keep none
+    /// otherwise; once it is turned on, a holder without one is fetched by the planner and its standing handed back).
+    /// </summary>
+    private AdlStanding? AdlStanding() => session.Config.Risk.AutoDeleveraging ? Account.AdlStanding() : null;
 }

@@ -38,8 +38,39 @@ public sealed class AdlIndexTests(ClusterFixture fixture)
             .Select(r => (r.Account, r.Score))];
     }
 
+    /// <summary>Runs <paramref name="test"/> with auto-deleveraging on in the shared configuration, and turns it off again.</summary>
+    private async Task WithAdlAsync(Func<Task> test)
+    {
+        var configs = _grains.GetGrain<IRiskConfigGrain>(0);
+        var before = (await configs.GetAsync())!;
+        await configs.SetAsync(before with { Risk = before.Risk with { BankruptcyResolution = BankruptcyResolutions.Adl } });
+        try
+        {
+            await test();
+        }
+        finally
+        {
+            var after = (await configs.GetAsync())!;
+            await configs.SetAsync(after with { Risk = after.Risk with { BankruptcyResolution = before.Risk.BankruptcyResolution } });
+        }
+    }
+
     [Fact]
-    public async Task The_index_follows_opens_fills_and_closes_and_ranks_as_the_domain_does()
+    public async Task Without_auto_deleveraging_accounts_hand_the_shards_no_standing()
+    {
+        var market = $"NOADL-{Guid.NewGuid():N}"[..20];
+        await fixture.AddMarketsAsync(ClusterFixture.Market(market));
+        await _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(new PriceUpdate(50_000m, "test", ClusterFixture.Time.GetUtcNow()));
+        var id = $"noadl-{Guid.NewGuid():N}"[..16];
+        await _grains.GetGrain<IAccountGrain>(id).OpenAsync(ClusterFixture.Seed(20_000m, new PositionSnapshot(market, -0.5m, 52_000m)));
+
+        var (ranked, unranked) = await TopAsync(market, shorts: true);
+        Assert.Empty(ranked);
+        Assert.Equal([id], unranked.ToArray()); // a holder the planner would fetch itself if ADL were turned on
+    }
+
+    [Fact]
+    public Task The_index_follows_opens_fills_and_closes_and_ranks_as_the_domain_does() => WithAdlAsync(async () =>
     {
         var market = $"ADL-{Guid.NewGuid():N}"[..20];
         await fixture.AddMarketsAsync(ClusterFixture.Market(market));
@@ -84,5 +115,5 @@ public sealed class AdlIndexTests(ClusterFixture fixture)
         Assert.Empty(lost);
         Assert.NotEmpty(unranked);
         Assert.All(unranked, u => Assert.Contains(u, ids));
-    }
+    });
 }
