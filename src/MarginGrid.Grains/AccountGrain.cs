@@ -51,7 +51,7 @@ public sealed class AccountGrain(
             await SettlePendingAsync(force: true); // a liquidation applied here whose fund settlement was not confirmed
             if (Account.Auction is not null)
             {
-                await House.RegisterAsync(Id); // the registry is in memory: the accounts in auction rebuild it
+                await House.RegisterAsync(RegisteredAuction.Of(Id, Account.Auction)); // in case its registration was lost
             }
         }
     }
@@ -584,9 +584,9 @@ public sealed class AccountGrain(
             observer.StatusChanged(undo.Status.ToWire(), Account.Status.ToWire());
         }
 
-        if ((undo.Auction is null) != (Account.Auction is null))
+        if (undo.Auction != Account.Auction)
         {
-            await (Account.Auction is null ? House.UnregisterAsync(Id) : House.RegisterAsync(Id));
+            await (Account.Auction is { } auction ? House.RegisterAsync(RegisteredAuction.Of(Id, auction)) : House.UnregisterAsync(Id));
         }
     }
 
