@@ -154,7 +154,7 @@ public static class AuctionEndpoints
 
         if (keys.Enabled && key is { Role: ApiRole.Liquidator } && !key.MayActOn(liquidator))
         {
-            return Problems.Problem(StatusCodes.Status403Forbidden, "Forbidden", $"the key '{key.Name}' may not bid with account '{liquidator}'",
+            return Problems.Problem(StatusCodes.Status403Forbidden, "Forbidden", $"liquidator: the key '{key.Name}' may not bid with account '{liquidator}'",
                 new Dictionary<string, object?> { ["field"] = "liquidator" });
         }
 

@@ -178,6 +178,9 @@ public sealed class PrometheusGridObserver : IGridObserver
                 break;
             case GridEventType.AuctionStart:
                 _auctionStarts.WithLabels(gridEvent.Asset ?? "unknown").Inc();
+                _auctionFallbacks.WithLabels(gridEvent.Asset ?? "unknown"); // at zero before its first fallback: increase() sees it
+                _auctionRecovered.WithLabels(gridEvent.Asset ?? "unknown", "take");
+                _auctionRecovered.WithLabels(gridEvent.Asset ?? "unknown", "fallback");
                 break;
             case GridEventType.AuctionTake:
                 _auctionTakes.WithLabels(gridEvent.Asset ?? "unknown").Inc();
@@ -233,6 +236,7 @@ public sealed class PrometheusGridObserver : IGridObserver
 
         // A market's batch series exist (at zero) from its first price on, not only after its first netted batch.
         _nettedVolume.WithLabels(market);
+        _adlCloses.WithLabels(market);
         _residualVolume.WithLabels(market);
         _impact.WithLabels(market);
         foreach (var (source, age) in sourceAgeSeconds)
