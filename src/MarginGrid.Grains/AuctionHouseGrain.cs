@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using MarginGrid.Domain;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 
 namespace MarginGrid.Grains;
 
@@ -50,6 +51,7 @@ public sealed class AuctionHouseGrain(
     private bool _reminder;
     private bool _noReminders;
     private bool _passing;
+    private bool _dirty;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -153,6 +155,11 @@ public sealed class AuctionHouseGrain(
         _passing = true;
         try
         {
+            if (_dirty)
+            {
+                await WriteAsync();
+            }
+
             var (config, _) = await configs.RefreshAsync();
             var now = clock.UtcNow;
             var due = _running.Values
@@ -211,18 +218,37 @@ public sealed class AuctionHouseGrain(
     private async Task ChangedAsync()
     {
         observer.AuctionsRunning(_running.Count);
+        await WriteAsync();
+        await ScheduleAsync();
+    }
+
+    /// <summary>
+    /// Persists the registry. A failed write never fails the account that registered (its own write is done): the
+    /// registry stays right in memory and the timer writes it again; a write fenced by another activation (ETag) hands
+    /// over to a fresh activation, which reads storage (accounts in auction re-register as they activate).
+    /// </summary>
+    private async Task WriteAsync()
+    {
         await _write.WaitAsync();
         try
         {
             state.State.Running = [.. _running.Values];
             await state.WriteStateAsync();
+            _dirty = false;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _dirty = true;
+            logger.LogWarning(e, "The auction house could not persist its registry of {Count} auctions; it retries", _running.Count);
+            if (e is InconsistentStateException)
+            {
+                DeactivateOnIdle();
+            }
         }
         finally
         {
             _write.Release();
         }
-
-        await ScheduleAsync();
     }
 
     /// <summary>Arms the timer at the earliest deadline (or disarms it), and holds the reminder while auctions run.</summary>
