@@ -52,6 +52,8 @@ public sealed class AuctionHouseGrain(
     private bool _noReminders;
     private bool _passing;
     private bool _dirty;
+    private readonly Dictionary<(string Asset, DateTimeOffset Start), DateTimeOffset> _deadlines = [];
+    private RiskConfiguration? _deadlinesOf;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -315,9 +317,31 @@ public sealed class AuctionHouseGrain(
         }
     }
 
-    /// <summary>The deadline of <paramref name="auction"/> by the configuration's rule; without one, now (its account decides).</summary>
-    private static DateTimeOffset Deadline(RegisteredAuction auction, RiskConfiguration config) =>
-        config.TryGetCollateral(auction.Asset, out var spec) && spec.Auction is { } rule
-            ? DutchAuction.Deadline(auction.Start, rule)
-            : auction.Start;
+    /// <summary>
+    /// The deadline of <paramref name="auction"/> by the configuration's rule; without one, its start (due: its account
+    /// decides). Remembered per auction until the configuration changes.
+    /// </summary>
+    private DateTimeOffset Deadline(RegisteredAuction auction, RiskConfiguration config)
+    {
+        if (!ReferenceEquals(config, _deadlinesOf))
+        {
+            _deadlines.Clear();
+            _deadlinesOf = config;
+        }
+
+        if (!_deadlines.TryGetValue((auction.Asset, auction.Start), out var deadline))
+        {
+            deadline = config.TryGetCollateral(auction.Asset, out var spec) && spec.Auction is { } rule
+                ? DutchAuction.Deadline(auction.Start, rule)
+                : auction.Start;
+            if (_deadlines.Count > 4 * _running.Count + 64)
+            {
+                _deadlines.Clear(); // entries of ended auctions
+            }
+
+            _deadlines[(auction.Asset, auction.Start)] = deadline;
+        }
+
+        return deadline;
+    }
 }

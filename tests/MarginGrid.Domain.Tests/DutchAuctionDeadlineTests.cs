@@ -61,3 +61,34 @@ public sealed class DutchAuctionDeadlineTests
 
     private static decimal D(string s) => decimal.Parse(s, System.Globalization.CultureInfo.InvariantCulture);
 }
+
+/// <summary>The end fence in the aggregate: an expired auction quotes nothing and sells nothing, even before its end is applied.</summary>
+public sealed class AuctionFenceTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+    private static readonly AuctionSpec Rule = new(1.1m, 10m, 0.95m, 120m, 0.6m);
+
+    private static readonly RiskConfiguration Config = RiskConfiguration.Create(
+        [new MarketSpec("BTC-PERP", 0.001m, 0.002m, [new(0m, 0.01m, 0.02m)])],
+        [new CollateralSpec("ETH", 0.9m, "ETH-PERP", 0.03m) { Auction = Rule }]);
+
+    private static Account InAuction() => Account.Restore(
+        "debtor", true, Portfolio.Restore([new("USD", -3700m), new("ETH", 2m)], [], netUsdTransfers: 0m), AccountStatus.Bankrupt, true, 7, [], null, [],
+        new RunningAuction("ETH", 2m, Start, 2200m));
+
+    [Fact]
+    public void Up_to_the_deadline_it_quotes_and_sells_from_it_on_it_refuses()
+    {
+        var deadline = DutchAuction.Deadline(Start, Rule); // 0.95^10 < 0.6: at 100 s
+        var marks = new MarkBook([new("ETH-PERP", 2000m)]);
+
+        var last = InAuction();
+        Assert.NotNull(last.AuctionQuote("ETH", deadline.AddTicks(-1), Config));
+        Assert.NotNull(last.TakeAtAuction("l/1", "l", "ETH", 1m, 1200m, 1200m, marks, Config, deadline.AddTicks(-1)));
+
+        var late = InAuction();
+        Assert.Null(late.AuctionQuote("ETH", deadline, Config));
+        Assert.Null(late.TakeAtAuction("l/2", "l", "ETH", 1m, 1200m, 1200m, marks, Config, deadline));
+        Assert.Equal((-3700m, 2m, 7L), (late.Holdings.Usd, late.Holdings.Balance("ETH"), late.Version)); // nothing changed
+    }
+}
