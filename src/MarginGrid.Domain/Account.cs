@@ -564,10 +564,14 @@ public sealed class Account
         Auction is { } a && config.TryGetCollateral(a.Asset, out var spec) && spec.Auction is { } rule
         && DutchAuction.Expired(rule, DutchAuction.Elapsed(a.Start, now));
 
-    /// <summary>v3: the current price, unsold lot and debt of this account's running auction of <paramref name="asset"/> (null when none).</summary>
+    /// <summary>
+    /// v3: the current price, unsold lot and debt of this account's running auction of <paramref name="asset"/> (null when
+    /// none, or when it has expired at <paramref name="now"/> and only waits for its end).
+    /// </summary>
     public (decimal Price, decimal Lot, decimal Debt)? AuctionQuote(string asset, DateTimeOffset now, RiskConfiguration config)
     {
-        if (Auction is not { } a || a.Asset != asset || !config.TryGetCollateral(a.Asset, out var spec) || spec.Auction is not { } rule)
+        if (Auction is not { } a || a.Asset != asset || !config.TryGetCollateral(a.Asset, out var spec) || spec.Auction is not { } rule
+            || AuctionExpired(now, config))
         {
             return null;
         }
@@ -609,13 +613,14 @@ public sealed class Account
 
     /// <summary>
     /// v3: the liquidator's purchase from this account's auction (idempotent per <paramref name="bidId"/>; null when the
-    /// auction no longer allows it): <c>auction_take</c>, and the auction's end when the debt is paid or the lot is gone.
+    /// auction no longer allows it — ended, taken by another bid, or expired at <paramref name="now"/> even if its end has
+    /// not been applied yet): <c>auction_take</c>, and the auction's end when the debt is paid or the lot is gone.
     /// </summary>
     public IReadOnlyList<ModelEvent>? TakeAtAuction(
         string bidId, string liquidator, string asset, decimal quantity, decimal payment, decimal price, IMarks marks, RiskConfiguration config, DateTimeOffset now)
     {
         if (Auction is not { } running || running.Asset != asset || quantity > running.Lot || Outbox is not null
-            || _liquidations.Contains(bidId, StringComparer.Ordinal))
+            || _liquidations.Contains(bidId, StringComparer.Ordinal) || AuctionExpired(now, config))
         {
             return null;
         }

@@ -39,6 +39,51 @@ public static class DutchAuction
     }
 
     /// <summary>
+    /// The first instant at which an auction started at <paramref name="start"/> has ended by time (<see cref="Expired"/>),
+    /// to the 100 ns resolution of <see cref="Elapsed"/>: <c>min(t0 + k*·step, the first instant after t0 + tail)</c>,
+    /// <c>k*</c> the least k with <c>cut^k &lt; cusp</c>. Expired there, and not one tick before: the engine's timers fire
+    /// at it, and the start of a step ends exactly the auctions whose deadline has come.
+    /// </summary>
+    public static DateTimeOffset Deadline(DateTimeOffset start, AuctionSpec spec)
+    {
+        // k*: the same products as Price, so that the deadline agrees with Expired to the last digit.
+        var k = 0m;
+        for (var factor = 1m; factor >= spec.Cusp && k < MaxSteps; k++)
+        {
+            factor *= spec.Cut;
+        }
+
+        var byCusp = k * spec.Step;
+        var seconds = Math.Min(byCusp, spec.Tail);
+        var ticks = seconds >= MaxSeconds ? long.MaxValue / 2 : (long)decimal.Ceiling(seconds * TimeSpan.TicksPerSecond);
+        var limit = DateTimeOffset.MaxValue.UtcTicks - start.UtcTicks - 1;
+        ticks = Math.Clamp(ticks, 0, limit);
+
+        // Settle on the exact tick: a few steps at most either way (the decimal products round at the 28th digit).
+        for (var i = 0; i < 4 && ticks < limit && !Expired(spec, Elapsed(start, start.AddTicks(ticks))); i++)
+        {
+            ticks++;
+        }
+
+        for (var i = 0; i < 4 && ticks > 0 && Expired(spec, Elapsed(start, start.AddTicks(ticks - 1))); i++)
+        {
+            ticks--;
+        }
+
+        return start.AddTicks(ticks);
+    }
+
+    /// <summary>The time an auction has left at <paramref name="now"/> (zero once its deadline has come).</summary>
+    public static TimeSpan TimeLeft(DateTimeOffset start, AuctionSpec spec, DateTimeOffset now) =>
+        Deadline(start, spec) - now is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero;
+
+    /// <summary>More steps than any bounded configuration needs (cut ≤ 1 − 1e-28 would need more; the tail ends it first).</summary>
+    private const decimal MaxSteps = 1_000_000m;
+
+    /// <summary>Beyond about 10,000 years a deadline is "never" (the tail caps every real auction long before).</summary>
+    private const decimal MaxSeconds = 315_000_000_000m;
+
+    /// <summary>
     /// What a bid of <paramref name="quantity"/> takes of a lot at price <paramref name="price"/> from an account owing
     /// <paramref name="debt"/>: exactly the debt when both the bid and the lot reach it, else <c>min(quantity, lot)</c>.
     /// </summary>

@@ -44,7 +44,7 @@ public sealed class AccountGrain(
             await P.Liquidations.SettlePendingAsync(force: true); // a liquidation applied here whose fund settlement was not confirmed
             if (Account.Auction is not null)
             {
-                await Session.House.RegisterAsync(Session.Id); // the registry is in memory: the accounts in auction rebuild it
+                await Session.House.RegisterAsync(RegisteredAuction.Of(Session.Id, Account.Auction)); // in case its registration was lost
             }
         }
     }

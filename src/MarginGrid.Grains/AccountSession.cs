@@ -105,9 +105,11 @@ public sealed class AccountSession
             Observer.StatusChanged(undo.Status.ToWire(), Account.Status.ToWire());
         }
 
-        if ((undo.Auction is null) != (Account.Auction is null))
+        if (undo.Auction != Account.Auction)
         {
-            await (Account.Auction is null ? House.UnregisterAsync(Id) : House.RegisterAsync(Id));
+            // Every change of the auction (a start, a take's smaller lot, the next asset's auction, the end): the house
+            // keeps each running auction's deadline.
+            await (Account.Auction is { } auction ? House.RegisterAsync(RegisteredAuction.Of(Id, auction)) : House.UnregisterAsync(Id));
         }
     }
 }

@@ -48,6 +48,16 @@ public interface IGridObserver
     {
     }
 
+    /// <summary>v3: the number of running Dutch auctions (reported by the auction house whenever it changes).</summary>
+    void AuctionsRunning(int count)
+    {
+    }
+
+    /// <summary>v3: a Dutch auction ended (a take or deposit paid the debt or took the lot, or it expired) after <paramref name="duration"/>.</summary>
+    void AuctionEnded(TimeSpan duration)
+    {
+    }
+
     /// <summary>A <c>liquidation_batch</c> of <paramref name="market"/>: netted and residual volume, impact <c>|p* / mark − 1|</c>.</summary>
     void LiquidationBatch(string market, decimal netted, decimal residual, decimal impact)
     {

@@ -34,6 +34,19 @@ public sealed class GridOptions
     /// version refreshes it at once).
     /// </summary>
     public TimeSpan ConfigMaxAge { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// v3: whether running Dutch auctions end by themselves at their deadline on the engine's clock (a grain timer of the
+    /// auction house, and a reminder that brings the house back after a silo failure), not only at the start of the
+    /// next step. <c>margingrid replay</c> turns it off: there the scenario's steps are the only clock.
+    /// </summary>
+    public bool AuctionTimers { get; set; } = true;
+
+    /// <summary>
+    /// The longest the auction house's timer sleeps before it reads the engine's clock again (it wakes at the earliest
+    /// deadline, or after this long when that is later), so that an engine clock that jumps is noticed in time.
+    /// </summary>
+    public TimeSpan AuctionTimerResolution { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>How ticks reach the holders of a market.</summary>

@@ -293,58 +293,47 @@ public sealed record AccountStepEvents(
     [property: Id(1)] ImmutableArray<ModelEvent> Events);
 
 /// <summary>
-/// v3: the registry of running Dutch auctions (key 0), consulted at the start of every step only when the configuration
-/// has collateral with <c>auction</c>. Accounts register when their auction starts and unregister when it ends.
+/// v3: the registry of running Dutch auctions (key 0): persisted, ordered by deadline, with one grain timer at the
+/// earliest deadline on the engine's clock (and a reminder that reactivates it after a silo failure). It is also
+/// consulted at the start of every step when the configuration has collateral with <c>auction</c>. Accounts register
+/// their auction when it starts or changes (a take, the next asset's auction) and unregister when it ends.
+/// Every method interleaves: the house calls accounts that may at that moment be waiting on it.
 /// </summary>
 public interface IAuctionHouseGrain : IGrainWithIntegerKey
 {
+    /// <summary>Records (or replaces) an account's running auction.</summary>
     [AlwaysInterleave]
-    Task RegisterAsync(string account);
+    Task RegisterAsync(RegisteredAuction auction);
 
     [AlwaysInterleave]
     Task UnregisterAsync(string account);
 
     /// <summary>
-    /// Ends every expired auction, by account id, except <paramref name="except"/>'s (a command's own account handles its
-    /// own, so that it is never called back while it waits here); returns each ended auction's events.
+    /// Ends every auction whose deadline has come, by account id, except <paramref name="except"/>'s (a command's own
+    /// account handles its own, so that it is never called back while it waits here); returns each ended auction's events.
     /// </summary>
+    [AlwaysInterleave]
     Task<ImmutableArray<AccountStepEvents>> EndExpiredAsync(string step, string? except);
+
+    /// <summary>The registered auctions, by account id, with their deadlines at the current configuration.</summary>
+    [AlwaysInterleave]
+    Task<ImmutableArray<ScheduledAuction>> ListAsync();
 }
 
-/// <summary>The registry of running auctions: in memory, rebuilt by the accounts in auction as they activate.</summary>
-public sealed class AuctionHouseGrain : Grain, IAuctionHouseGrain
+/// <summary>An account's running auction as the house records it (the account's <c>RunningAuction</c>).</summary>
+[GenerateSerializer, Immutable, Alias("mg.RegisteredAuction")]
+public sealed record RegisteredAuction(
+    [property: Id(0)] string Account,
+    [property: Id(1)] string Asset,
+    [property: Id(2)] decimal Lot,
+    [property: Id(3)] DateTimeOffset Start,
+    [property: Id(4)] decimal Top)
 {
-    private readonly SortedSet<string> _running = new(StringComparer.Ordinal);
-
-    public Task RegisterAsync(string account)
-    {
-        _running.Add(account);
-        return Task.CompletedTask;
-    }
-
-    public Task UnregisterAsync(string account)
-    {
-        _running.Remove(account);
-        return Task.CompletedTask;
-    }
-
-    public async Task<ImmutableArray<AccountStepEvents>> EndExpiredAsync(string step, string? except)
-    {
-        var ended = ImmutableArray.CreateBuilder<AccountStepEvents>();
-        foreach (var account in _running.ToList())
-        {
-            if (account == except)
-            {
-                continue;
-            }
-
-            var events = await GrainFactory.GetGrain<IAccountRiskGrain>(account).EndExpiredAuctionAsync(step);
-            if (events.Length > 0)
-            {
-                ended.Add(new AccountStepEvents(account, events));
-            }
-        }
-
-        return ended.ToImmutable();
-    }
+    public static RegisteredAuction Of(string account, RunningAuction auction) => new(account, auction.Asset, auction.Lot, auction.Start, auction.Top);
 }
+
+/// <summary>A registered auction and its deadline (<see cref="DutchAuction.Deadline"/>) at the house's configuration.</summary>
+[GenerateSerializer, Immutable, Alias("mg.ScheduledAuction")]
+public sealed record ScheduledAuction(
+    [property: Id(0)] RegisteredAuction Auction,
+    [property: Id(1)] DateTimeOffset Deadline);

@@ -79,14 +79,16 @@ public static class GridLogging
 public static class SiloBuilderExtensions
 {
     /// <summary>
-    /// The in-memory providers the grains need: grain storage "grid", "PubSubStore" and memory streams "grid-events".
+    /// The in-memory providers the grains need: grain storage "grid", "PubSubStore", memory streams "grid-events" and
+    /// in-memory reminders.
     /// </summary>
     public static ISiloBuilder ConfigureEmbedded(this ISiloBuilder silo)
     {
         silo.UseLocalhostClustering(siloPort: FreePort(), gatewayPort: FreePort())
             .AddGridMemoryStorage(GridProviders.Storage)
             .AddGridMemoryStorage(GridProviders.PubSubStore)
-            .AddMemoryStreams(GridStreams.Provider);
+            .AddMemoryStreams(GridStreams.Provider)
+            .UseInMemoryReminderService(); // the auction house's reminder (GridOptions.AuctionTimers)
         // One silo: every activation is local and the catalog finds it, so a directory cache would only keep a second
         // entry per activation (about 270 bytes each at 100k accounts, measured by the load generator).
         silo.Configure<Orleans.Configuration.GrainDirectoryOptions>(o =>

@@ -193,12 +193,16 @@ public sealed partial class GridCluster : IAsyncDisposable
     /// The number of AccountGrain activations that <paramref name="node"/> hosts now, from Orleans' own
     /// <c>orleans_catalog_activations{grain_type="account"}</c> gauge on its <c>/metrics</c>.
     /// </summary>
-    public async Task<int> AccountActivationsAsync(SiloProcess node)
+    public async Task<int> AccountActivationsAsync(SiloProcess node) => await ActivationsAsync(node, "account");
+
+    /// <summary>The number of activations of grain type <paramref name="grainType"/> (e.g. <c>auctionhouse</c>) on <paramref name="node"/>.</summary>
+    public async Task<int> ActivationsAsync(SiloProcess node, string grainType)
     {
         using var client = new GridClient(node.BaseAddress);
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Keys["reader"]);
         var text = await client.GetStringAsync("metrics");
-        var matches = ActivationGauge().Matches(text);
+        var matches = Regex.Matches(
+            text, $$"""orleans_catalog_activations\{[^}]*grain_type="{{Regex.Escape(grainType)}}"[^}]*\}\s+([0-9.eE+-]+)""", RegexOptions.CultureInvariant);
         Assert.True(text.Contains("orleans_catalog_activations", StringComparison.Ordinal),
             $"{node.Name}'s /metrics has no orleans_catalog_activations gauge (Orleans' meter is not exported?)");
         return matches.Sum(m => (int)Decimals.Parse(m.Groups[1].Value));
@@ -216,7 +220,4 @@ public sealed partial class GridCluster : IAsyncDisposable
 
     /// <summary>The last lines of every node's output, for failure messages.</summary>
     public string Logs() => string.Join("\n", _nodes.Select(n => $"--- {n.Name} (pid {n.Pid}, {(n.IsRunning ? "running" : "exited")}) ---\n{n.Tail(40)}"));
-
-    [GeneratedRegex("""orleans_catalog_activations\{[^}]*grain_type="account"[^}]*\}\s+([0-9.eE+-]+)""", RegexOptions.CultureInvariant)]
-    private static partial Regex ActivationGauge();
 }

@@ -15,7 +15,10 @@ public static class ReplayRunner
     {
         var time = new SteppedTimeProvider(DateTimeOffset.UnixEpoch);
         await using var grid = await EmbeddedGrid.StartAsync(
-            logLevel: GridLogging.ToolLevel(verbose), cancellationToken: cancellationToken, clock: new GridClock(time));
+            logLevel: GridLogging.ToolLevel(verbose),
+            configure: o => o.AuctionTimers = false, // the scenario's steps are the clock: auctions end at a step's start
+            cancellationToken: cancellationToken,
+            clock: new GridClock(time));
         return await RunAsync(scenario, grid.Grains, time, time.AdvanceTo);
     }
 

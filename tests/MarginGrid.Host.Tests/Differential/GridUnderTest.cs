@@ -138,7 +138,7 @@ public sealed class GridUnderTest : IAsyncLifetime
                         (sp, _) => new EpochGrainStorage(MemoryGrainStorageFactory.Create(sp, GridProviders.Storage)));
                     services.AddSingleton(new GridClock(Time));
                     services.AddSingleton<IGridObserver>(AdlSearches.Instance);
-                    services.AddMarginGridGrains(); // the defaults of `margingrid replay`: gated fan-out
+                    services.AddMarginGridGrains(o => o.AuctionTimers = false); // the settings of `margingrid replay`: gated fan-out, no auction timers
                 });
         }
     }

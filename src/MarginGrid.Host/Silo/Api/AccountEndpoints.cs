@@ -38,7 +38,7 @@ public static class AccountEndpoints
             .Accepts<PreTradeBody>("application/json").Produces<PreTradeView>()
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
 
-        var views = reading.MapGroup("/accounts/{id}").RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue)
+        var views = reading.MapGroup("/accounts/{id}").RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue, ApiRole.Liquidator)
             .ProducesProblem(StatusCodes.Status404NotFound);
         views.MapGet("", async (string id, IGrainFactory grains, IOptions<GridOptions> options, RiskConfigProvider configs) =>
                 await grains.GetGrain<IAccountGrain>(id).GetViewAsync() is { } view
@@ -304,9 +304,9 @@ public static class AccountEndpoints
     /// Runs a command on an open account: its result, a rejection's problem, or 409 for a reused command id; each
     /// recorded in the audit trail.
     /// </summary>
-    private static async Task<IResult> RunAsync(
+    internal static async Task<IResult> RunAsync(
         string id, IAccountGrain account, AuditTrail audit, IGridObserver observer, string type, object body, string? market,
-        Func<Task<CommandResult>> command, CancellationToken cancellationToken)
+        Func<Task<CommandResult>> command, CancellationToken cancellationToken, Func<CommandResult, IResult>? rejected = null)
     {
         if (!await account.ExistsAsync())
         {
@@ -318,7 +318,7 @@ public static class AccountEndpoints
         {
             var result = await command();
             audit.Command(type, id, body, result, market);
-            return result.Accepted ? Results.Ok(CommandResultBody.From(result)) : Problems.Rejected(result);
+            return result.Accepted ? Results.Ok(CommandResultBody.From(result)) : (rejected ?? Problems.Rejected)(result);
         }
         catch (CommandConflictException e)
         {

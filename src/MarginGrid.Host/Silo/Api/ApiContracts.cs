@@ -63,6 +63,28 @@ public sealed record OpenAccountBody(
 
 public sealed record TransferBody(string CommandId, string Asset, decimal Quantity);
 
+/// <summary>
+/// POST /v1/auctions/{account}/{asset}/bids: buy up to <c>quantity</c> of the lot at the current price if it is at most
+/// <c>maxPrice</c>; <c>liquidator</c> is the buying account (optional when the key is bound to exactly one account).
+/// </summary>
+public sealed record BidBody(string CommandId, decimal Quantity, decimal MaxPrice, string? Liquidator = null);
+
+/// <summary>
+/// A running Dutch auction at engine time <c>at</c>: its current price (<c>top × cut^k</c>), the lot left, the tab (the
+/// account's USD debt), when it started and when it ends by time (<c>endsAt</c>, <c>timeLeftSeconds</c>).
+/// </summary>
+public sealed record AuctionBodyView(
+    string Account,
+    string Asset,
+    decimal Price,
+    decimal Lot,
+    decimal Tab,
+    decimal Top,
+    DateTimeOffset StartedAt,
+    DateTimeOffset EndsAt,
+    decimal TimeLeftSeconds,
+    DateTimeOffset At);
+
 /// <summary>A fill: positive size buys, negative sells.</summary>
 public sealed record FillBody(string CommandId, string Market, decimal Size, decimal Price);
 

@@ -13,6 +13,7 @@ public static class ApiEndpoints
         ConfigEndpoints.Map(mutating, v1);
         PriceEndpoints.Map(mutating);
         AccountEndpoints.Map(mutating, v1);
+        AuctionEndpoints.Map(mutating, v1);
         EventStreamEndpoints.Map(v1);
         return app;
     }

@@ -31,7 +31,7 @@ public static class ConfigEndpoints
         reading.MapGet("/markets/{symbol}", MarketAsync)
             .Produces<MarketView>()
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue, ApiRole.Feed);
+            .RequireApiRole(ApiRole.Reader, ApiRole.Trader, ApiRole.Venue, ApiRole.Feed, ApiRole.Liquidator);
         reading.MapGet("/liquidation-queue", async (IGrainFactory grains) =>
                 Results.Ok(await grains.GetGrain<ILiquidationQueueGrain>(0).GetQueueAsync()))
             .Produces<LiquidationQueueView>()

@@ -37,7 +37,8 @@ public static partial class JsonBody
         var message = e.Message;
         if (UnknownMember().Match(message) is { Success: true } unknown)
         {
-            return (Join(path, unknown.Groups[1].Value), "unknown member");
+            var member = unknown.Groups[1].Value; // the reader's path already ends at the unknown member
+            return (path is not null && (path == member || path.EndsWith("." + member, StringComparison.Ordinal)) ? path : Join(path, member), "unknown member");
         }
 
         if (MissingMembers().Match(message) is { Success: true } missing)

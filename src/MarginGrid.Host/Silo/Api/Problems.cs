@@ -48,14 +48,27 @@ public static class Problems
         Results.Problem(detail: detail, statusCode: status, title: title, extensions: extensions);
 
     /// <summary>A rejected command: 422 when the account cannot afford it, 404 for an unknown account, 400 otherwise.</summary>
-    public static IResult Rejected(CommandResult result)
+    public static IResult Rejected(CommandResult result) => Rejected(result, result.Reason switch
     {
-        var status = result.Reason switch
-        {
-            RejectReasons.InitialMargin or RejectReasons.InsufficientBalance => StatusCodes.Status422UnprocessableEntity,
-            RejectReasons.UnknownAccount => StatusCodes.Status404NotFound,
-            _ => StatusCodes.Status400BadRequest,
-        };
+        RejectReasons.InitialMargin or RejectReasons.InsufficientBalance => StatusCodes.Status422UnprocessableEntity,
+        RejectReasons.UnknownAccount => StatusCodes.Status404NotFound,
+        _ => StatusCodes.Status400BadRequest,
+    });
+
+    /// <summary>
+    /// A rejected bid: 409 when there is no running auction of the asset (it never started, or it has just ended), 422
+    /// when the price is above the bid's maximum or the liquidator cannot afford it, 404 for an unknown account.
+    /// </summary>
+    public static IResult RejectedBid(CommandResult result) => Rejected(result, result.Reason switch
+    {
+        DutchAuction.NoRunningAuction => StatusCodes.Status409Conflict,
+        DutchAuction.PriceAboveMaximum or RejectReasons.InitialMargin or RejectReasons.InsufficientBalance => StatusCodes.Status422UnprocessableEntity,
+        RejectReasons.UnknownAccount => StatusCodes.Status404NotFound,
+        _ => StatusCodes.Status400BadRequest,
+    });
+
+    private static IResult Rejected(CommandResult result, int status)
+    {
         return Problem(status, "Command rejected", $"command '{result.CommandId}' was rejected: {result.Reason}",
             new Dictionary<string, object?>
             {

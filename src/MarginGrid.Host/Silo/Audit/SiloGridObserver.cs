@@ -35,6 +35,10 @@ public sealed class SiloGridObserver(PrometheusGridObserver metrics, AuditTrail 
 
     public void LiquidationDeferred(string reason) => metrics.LiquidationDeferred(reason);
 
+    public void AuctionsRunning(int count) => metrics.AuctionsRunning(count);
+
+    public void AuctionEnded(TimeSpan duration) => metrics.AuctionEnded(duration);
+
     public void LiquidationBatch(string market, decimal netted, decimal residual, decimal impact) =>
         metrics.LiquidationBatch(market, netted, residual, impact);
 }

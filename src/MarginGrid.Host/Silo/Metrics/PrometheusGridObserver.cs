@@ -11,7 +11,7 @@ public sealed class PrometheusGridObserver : IGridObserver
     private static readonly string[] StatusNames = [.. Enum.GetValues<RiskStatus>().Select(Label)];
 
     /// <summary>The account commands and their outcomes, exported at zero from the start so that rates exist.</summary>
-    public static readonly string[] CommandTypes = ["deposit", "withdrawal", "fill"];
+    public static readonly string[] CommandTypes = ["deposit", "withdrawal", "fill", "bid"];
 
     /// <summary><c>error</c>: the command failed (storage, timeout) and the client got a 5xx, counted by the HTTP API.</summary>
     public static readonly string[] CommandOutcomes = ["accepted", "rejected", "duplicate", "error"];
@@ -40,6 +40,22 @@ public sealed class PrometheusGridObserver : IGridObserver
     private readonly Counter _nettedVolume;
     private readonly Counter _residualVolume;
     private readonly Gauge _impact;
+    private readonly Gauge _auctionsRunning;
+    private readonly Histogram _auctionDuration;
+    private readonly Counter _auctionStarts;
+    private readonly Counter _auctionTakes;
+    private readonly Counter _auctionRecovered;
+    private readonly Counter _auctionFallbacks;
+    private readonly Counter _adlCloses;
+    private readonly Counter _adlRecovered;
+    private readonly Counter _socializedTotal;
+
+    /// <summary>
+    /// Accounts whose last event on this silo was an <c>auction_end</c>, and its asset: the collateral sale of that asset
+    /// that follows it at once is the sale of the expired lot to the system (the fallback). An account's events of one
+    /// step are emitted together, in order, by its one activation.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _justEnded = new(StringComparer.Ordinal);
 
     public PrometheusGridObserver(IMetricFactory? factory = null)
     {
@@ -85,6 +101,26 @@ public sealed class PrometheusGridObserver : IGridObserver
         _impact = metrics.CreateGauge(
             "margingrid_liquidation_impact_ratio", "Price impact |p* / mark - 1| of the market's last liquidation batch, by market.", ["market"]);
 
+        _auctionsRunning = metrics.CreateGauge(
+            "margingrid_auctions_running", "v3: Dutch auctions running now (reported by the silo that hosts the auction house; 0 elsewhere).");
+        _auctionDuration = metrics.CreateHistogram(
+            "margingrid_auction_duration_seconds",
+            "v3: how long Dutch auctions ran, from auction_start to auction_end, on the engine's clock.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 2, 14) });
+        _auctionStarts = metrics.CreateCounter("margingrid_auction_starts_total", "v3: Dutch auctions started, by asset.", ["asset"]);
+        _auctionTakes = metrics.CreateCounter("margingrid_auction_takes_total", "v3: purchases by liquidators from Dutch auctions, by asset.", ["asset"]);
+        _auctionRecovered = metrics.CreateCounter(
+            "margingrid_auction_recovered_usd_total",
+            "v3: USD recovered from auctioned lots, by asset and how: take (paid by liquidators, quantity x price) or fallback (the expired lot sold to the system, proceeds after the discount).",
+            ["asset", "via"]);
+        _auctionFallbacks = metrics.CreateCounter(
+            "margingrid_auction_fallback_sales_total", "v3: expired Dutch auctions whose lot was sold to the system (the fallback), by asset.", ["asset"]);
+        _adlCloses = metrics.CreateCounter("margingrid_adl_closes_total", "v3: auto-deleveraging closes of counterparties, by market.", ["market"]);
+        _adlRecovered = metrics.CreateCounter(
+            "margingrid_adl_recovered_usd_total", "v3: bankruptcy deficits recovered by auto-deleveraging instead of being socialized (USD).");
+        _socializedTotal = metrics.CreateCounter(
+            "margingrid_socialized_loss_usd_total", "Bankruptcy deficits socialized (neither the insurance fund nor auto-deleveraging covered them), as counted from bankruptcy events.");
+
         foreach (var status in StatusNames)
         {
             _accounts.WithLabels(status);
@@ -113,6 +149,8 @@ public sealed class PrometheusGridObserver : IGridObserver
 
     public void EventEmitted(GridEvent gridEvent)
     {
+        var fallback = gridEvent.Account is { } account && _justEnded.TryRemove(account, out var endedAsset)
+            && gridEvent.Type == GridEventType.CollateralLiquidation && gridEvent.Asset == endedAsset;
         switch (gridEvent.Type)
         {
             case GridEventType.MarginCall:
@@ -125,9 +163,38 @@ public sealed class PrometheusGridObserver : IGridObserver
                 break;
             case GridEventType.CollateralLiquidation:
                 _collateralLiquidations.WithLabels(gridEvent.Asset ?? "unknown").Inc();
+                if (fallback)
+                {
+                    var sold = (gridEvent.Quantity ?? 0m) * (gridEvent.Price ?? 0m) - (gridEvent.Discount ?? 0m);
+                    _auctionFallbacks.WithLabels(gridEvent.Asset!).Inc();
+                    _auctionRecovered.WithLabels(gridEvent.Asset!, "fallback").Inc((double)sold);
+                }
+
                 break;
             case GridEventType.Bankruptcy:
                 _bankruptcies.Inc();
+                _adlRecovered.Inc((double)(gridEvent.AdlRecovered ?? 0m));
+                _socializedTotal.Inc((double)(gridEvent.Socialized ?? 0m));
+                break;
+            case GridEventType.AuctionStart:
+                _auctionStarts.WithLabels(gridEvent.Asset ?? "unknown").Inc();
+                _auctionFallbacks.WithLabels(gridEvent.Asset ?? "unknown"); // at zero before its first fallback: increase() sees it
+                _auctionRecovered.WithLabels(gridEvent.Asset ?? "unknown", "take");
+                _auctionRecovered.WithLabels(gridEvent.Asset ?? "unknown", "fallback");
+                break;
+            case GridEventType.AuctionTake:
+                _auctionTakes.WithLabels(gridEvent.Asset ?? "unknown").Inc();
+                _auctionRecovered.WithLabels(gridEvent.Asset ?? "unknown", "take").Inc((double)((gridEvent.Quantity ?? 0m) * (gridEvent.Price ?? 0m)));
+                break;
+            case GridEventType.AuctionEnd:
+                if (gridEvent.Account is { } ended && gridEvent.Asset is { } asset)
+                {
+                    _justEnded[ended] = asset;
+                }
+
+                break;
+            case GridEventType.Adl:
+                _adlCloses.WithLabels(gridEvent.Market ?? "unknown").Inc();
                 break;
             case GridEventType.Rejected:
             default:
@@ -169,6 +236,7 @@ public sealed class PrometheusGridObserver : IGridObserver
 
         // A market's batch series exist (at zero) from its first price on, not only after its first netted batch.
         _nettedVolume.WithLabels(market);
+        _adlCloses.WithLabels(market);
         _residualVolume.WithLabels(market);
         _impact.WithLabels(market);
         foreach (var (source, age) in sourceAgeSeconds)
@@ -185,6 +253,10 @@ public sealed class PrometheusGridObserver : IGridObserver
         _residualVolume.WithLabels(market).Inc((double)Math.Abs(residual));
         _impact.WithLabels(market).Set((double)impact);
     }
+
+    public void AuctionsRunning(int count) => _auctionsRunning.Set(count);
+
+    public void AuctionEnded(TimeSpan duration) => _auctionDuration.Observe(Math.Max(0, duration.TotalSeconds));
 
     private static string Label(RiskStatus status) => JsonNamingPolicy.SnakeCaseLower.ConvertName(status.ToString());
 }

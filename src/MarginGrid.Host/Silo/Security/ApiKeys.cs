@@ -9,7 +9,8 @@ namespace MarginGrid.Host.Silo.Security;
 /// Who may do what. <c>Admin</c> configures (and may do everything, including opening unhealthy accounts for
 /// migrations); <c>Venue</c> (the matching engine, the wallet service) opens accounts and posts fills, deposits and
 /// withdrawals; <c>Feed</c> posts prices; <c>Trader</c> reads its own accounts and runs pre-trade checks, nothing that
-/// moves money; <c>Reader</c> reads everything.
+/// moves money; <c>Reader</c> reads everything; <c>Liquidator</c> (an external liquidator's bot) lists the running
+/// Dutch auctions, follows their events and bids on them with its own liquidator account(s) (<c>Accounts</c>).
 /// </summary>
 public enum ApiRole
 {
@@ -18,10 +19,11 @@ public enum ApiRole
     Admin,
     Reader,
     Venue,
+    Liquidator,
 }
 
 /// <summary>
-/// A configured API key: its name, role and, for a trader, the accounts it may act on. Only the SHA-256 of the key is
+/// A configured API key: its name, role and, for a trader or a liquidator, the accounts it may act on. Only the SHA-256 of the key is
 /// ever configured.
 /// </summary>
 public sealed record ApiKey(string Name, ApiRole Role)
@@ -38,8 +40,8 @@ public sealed record ApiKey(string Name, ApiRole Role)
 }
 
 /// <summary>
-/// API keys from <c>MarginGrid:ApiKeys:&lt;name&gt;:Hash</c> (SHA-256 hex of the key), <c>:Role</c> and, for traders,
-/// <c>:Accounts</c> (one pattern, or a list of them), sent in <c>X-Api-Key</c> or as <c>Authorization: Bearer</c>.
+/// API keys from <c>MarginGrid:ApiKeys:&lt;name&gt;:Hash</c> (SHA-256 hex of the key), <c>:Role</c> and, for traders and
+/// liquidators (who must have one), <c>:Accounts</c> (one pattern, or a list of them), sent in <c>X-Api-Key</c> or as <c>Authorization: Bearer</c>.
 /// With no keys configured every request is allowed (embedded development mode).
 /// </summary>
 public sealed class ApiKeys
@@ -79,7 +81,7 @@ public sealed class ApiKeys
 
             if (!Enum.TryParse<ApiRole>(section["Role"], ignoreCase: true, out var role) || !Enum.IsDefined(role))
             {
-                throw new InvalidOperationException($"{Section}:{section.Key}:Role must be one of admin, venue, feed, trader, reader");
+                throw new InvalidOperationException($"{Section}:{section.Key}:Role must be one of admin, venue, feed, trader, reader, liquidator");
             }
 
             var accounts = section.GetSection("Accounts") is var a && a.Value is { Length: > 0 } single
@@ -88,6 +90,11 @@ public sealed class ApiKeys
             if (accounts.Any(p => p.IndexOf('*', StringComparison.Ordinal) is >= 0 and var star && star != p.Length - 1))
             {
                 throw new InvalidOperationException($"{Section}:{section.Key}:Accounts: '*' may only end a pattern (\"acct-7*\")");
+            }
+
+            if (role == ApiRole.Liquidator && accounts.Count == 0)
+            {
+                throw new InvalidOperationException($"{Section}:{section.Key}:Accounts: a liquidator key must name its liquidator account(s)");
             }
 
             keys.Add((hash, new ApiKey(section.Key, role) { Accounts = accounts }));
@@ -164,7 +171,7 @@ public sealed class ApiRoleFilter(ApiKeys keys, ApiRole[] roles, AuthFailureLimi
             return ValueTask.FromResult<object?>(invalid);
         }
 
-        if (key.Role == ApiRole.Trader && http.Request.RouteValues["id"] is string account && !key.MayActOn(account))
+        if (key.Role is ApiRole.Trader or ApiRole.Liquidator && http.Request.RouteValues["id"] is string account && !key.MayActOn(account))
         {
             return ValueTask.FromResult<object?>(Problems.Problem(
                 StatusCodes.Status403Forbidden, "Forbidden", $"the key '{key.Name}' may not act on account '{account}'"));

@@ -1,0 +1,64 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using MarginGrid.Grains;
+using Orleans.Core.Internal;
+using Xunit;
+
+namespace MarginGrid.Grains.Tests;
+
+/// <summary>
+/// The auction house: its registry is persisted (a new activation still knows every running auction), and an auction
+/// ends at its deadline on the engine's (fake) clock by the house's timer, with no step after it.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class AuctionHouseTests(ClusterFixture fixture)
+{
+    private readonly IGrainFactory _grains = fixture.Grains;
+
+    [Fact]
+    public async Task A_running_auction_is_kept_across_activations_of_the_house_and_ends_at_its_deadline_without_a_step()
+    {
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var (perp, collateralMarket, asset) = ($"AH{id}-PERP", $"AHC{id}-PERP", $"AH{id}");
+        await fixture.AddAsync(
+            [ClusterFixture.Market(perp), ClusterFixture.Market(collateralMarket)],
+            [new CollateralConfig(asset, 0.9m, collateralMarket, 0.03m) { Auction = new AuctionConfig(1.1m, 1m, 0.99m, 10m, 0.5m) }]);
+        await PriceAsync(perp, 60_000m);
+        await PriceAsync(collateralMarket, 2_000m);
+        var debtor = _grains.GetGrain<IAccountGrain>($"debtor-{id}");
+        await debtor.OpenAsync(new AccountSeed(
+            ImmutableDictionary<string, decimal>.Empty.Add("USD", -500m).Add(asset, 2m), [new PositionSnapshot(perp, 0.5m, 60_000m)]));
+
+        var step = await PriceAsync(perp, 53_600m);
+
+        Assert.Single(step.Events, e => e.Type == GridEventType.AuctionStart);
+        var house = _grains.GetGrain<IAuctionHouseGrain>(0);
+        var scheduled = Assert.Single(await house.ListAsync(), a => a.Auction.Account == debtor.GetPrimaryKeyString());
+        Assert.Equal((asset, 2m, 2_200m), (scheduled.Auction.Asset, scheduled.Auction.Lot, scheduled.Auction.Top));
+        Assert.Equal(scheduled.Auction.Start.AddTicks(10 * TimeSpan.TicksPerSecond + 1), scheduled.Deadline);
+
+        // A new activation of the house reads the registry back from storage (it no longer waits for accounts to re-register).
+        await house.Cast<IGrainManagementExtension>().DeactivateOnIdle();
+        Assert.Contains(await house.ListAsync(), a => a.Auction == scheduled.Auction && a.Deadline == scheduled.Deadline);
+
+        // The engine's clock passes the deadline; nothing else happens — no price step, no command.
+        ClusterFixture.Time.Advance(scheduled.Deadline - ClusterFixture.Time.GetUtcNow());
+        var clock = Stopwatch.StartNew();
+        ImmutableArray<GridEvent> events;
+        while (!(events = await debtor.GetRecentEventsAsync()).Any(e => e.Type == GridEventType.AuctionEnd))
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the auction did not end at its deadline: {string.Join(", ", events.Select(e => e.TypeName))}");
+            await Task.Delay(TimeSpan.FromMilliseconds(50)); // polling a condition with a deadline
+        }
+
+        var end = events.Single(e => e.Type == GridEventType.AuctionEnd);
+        Assert.Equal(scheduled.Deadline, end.Timestamp);
+        var sale = events.SkipWhile(e => e != end).Skip(1).First();
+        Assert.Equal((GridEventType.CollateralLiquidation, asset), (sale.Type, sale.Asset)); // the fallback: the lot sold to the system
+        Assert.DoesNotContain(await house.ListAsync(), a => a.Auction.Account == debtor.GetPrimaryKeyString());
+        Assert.False((await _grains.GetGrain<IAccountRiskGrain>(debtor.GetPrimaryKeyString()).SnapshotAsync())!.InAuction);
+    }
+
+    private Task<StepOutcome> PriceAsync(string market, decimal price) =>
+        _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(new PriceUpdate(price, "test", ClusterFixture.Time.GetUtcNow()));
+}
