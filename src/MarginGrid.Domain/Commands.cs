@@ -12,6 +12,23 @@ public static class RejectReasons
     public const string InsufficientBalance = "insufficient balance";
     public const string InitialMargin = "initial margin";
     public const string NoMark = "market has no mark price";
+
+    // Issue 9, bounded arithmetic: the result of the command would exceed a configured limit (each names it).
+
+    /// <summary>A fill price above the market's <c>maxPrice</c>.</summary>
+    public const string MaxPrice = "exceeds maxPrice";
+
+    /// <summary>A fill, or the position it leaves, larger than the market's <c>maxPositionSize</c>.</summary>
+    public const string MaxPositionSize = "exceeds maxPositionSize";
+
+    /// <summary>A fill's <c>|size| × price</c>, or the position's notional at its entry price, above the market's <c>maxNotional</c>.</summary>
+    public const string MaxNotional = "exceeds maxNotional";
+
+    /// <summary>A deposit, or a balance after a command, beyond the asset's <c>maxQuantity</c>.</summary>
+    public const string MaxQuantity = "exceeds maxQuantity";
+
+    /// <summary>Whether <paramref name="reason"/> is one of the limits' reasons.</summary>
+    public static bool IsLimit(string? reason) => reason is MaxPrice or MaxPositionSize or MaxNotional or MaxQuantity;
 }
 
 /// <summary>The outcome of checking a command: null reason means it may apply.</summary>
