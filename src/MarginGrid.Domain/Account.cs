@@ -404,6 +404,11 @@ public sealed class Account
         if (reason is null)
         {
             Apply(command, holdings);
+            reason = AccountRules.CheckLimits(Holdings, holdings, config); // bounded arithmetic across commands
+        }
+
+        if (reason is null)
+        {
             var health = MarginCalculator.Evaluate(holdings, marks, config); // throws before anything has changed
             if (command is AccountCommand.Deposit && Auction is { } running && holdings.Usd >= 0m)
             {

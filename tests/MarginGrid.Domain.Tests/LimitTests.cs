@@ -65,8 +65,10 @@ public sealed class LimitTests
         var account = Open(100_000m);
         Assert.True(Fill(account, "f-1", -7m, 10m).Record.Accepted);
         Assert.Equal(RejectReasons.MaxPositionSize, Fill(account, "f-2", -4m, 10m).Record.Reason);
-        Assert.True(Fill(account, "f-3", 17m, 10m).Record.Accepted); // a flip to long 10
+        Assert.True(Fill(account, "f-3", 10m, 10m).Record.Accepted); // a flip to long 3
+        Assert.True(Fill(account, "f-4", 7m, 10m).Record.Accepted);
         Assert.Equal(10m, account.Holdings.PositionIn(Eth)!.Value.Size);
+        Assert.Equal(RejectReasons.MaxPositionSize, Fill(account, "f-5", 17m, 10m).Record.Reason); // one fill beyond the limit
     }
 
     [Fact]
@@ -128,8 +130,16 @@ public sealed class LimitTests
         Assert.True(Fill(account, "f-1", -5m).Record.Accepted);
         Assert.Equal(35m, account.Holdings.PositionIn(Eth)!.Value.Size);
         Assert.Equal(RejectReasons.MaxPositionSize, Fill(account, "f-2", 1m).Record.Reason);
-        Assert.True(Fill(account, "f-3", -60m).Record.Accepted); // a flip to short 25: smaller than long 35
-        Assert.Equal(-25m, account.Holdings.PositionIn(Eth)!.Value.Size);
+        Assert.True(Fill(account, "f-3", -10m).Record.Accepted);
+        Assert.Equal(25m, account.Holdings.PositionIn(Eth)!.Value.Size);
+
+        // The same for the notional at entry: 8 at 1000 = 8000 > 5000.
+        var rich = Account.Restore(
+            "rich", true, Portfolio.Restore([new(Assets.Usd, 100_000m)], [new(Eth, new Position(8m, 1_000m))], netUsdTransfers: 100_000m),
+            AccountStatus.Healthy, true, 1, [], null, []);
+        Assert.Equal(RejectReasons.MaxNotional, Fill(rich, "f-1", 1m).Record.Reason); // 9 at 900 = 8100 > 8000
+        Assert.True(Fill(rich, "f-2", -3m, 1_000m).Record.Accepted); // 5 at 1000 = 5000
+        Assert.Equal(new Position(5m, 1_000m), rich.Holdings.PositionIn(Eth));
     }
 
     [Fact]

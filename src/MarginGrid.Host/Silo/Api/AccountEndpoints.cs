@@ -310,7 +310,7 @@ public static class AccountEndpoints
         {
             var result = await command();
             audit.Command(type, id, body, result, market);
-            return result.Accepted ? Results.Ok(CommandResultBody.From(result)) : Problems.Rejected(result);
+            return result.Accepted ? Results.Ok(CommandResultBody.From(result)) : Problems.Rejected(result, type);
         }
         catch (CommandConflictException e)
         {
