@@ -68,7 +68,7 @@ public sealed record CompareReport(
     {
         var inv = CultureInfo.InvariantCulture;
         var md = new StringBuilder();
-        md.AppendLine(inv, $"# MarginGrid: what each v2 mechanism buys (`--compare {Set}`)");
+        md.AppendLine(inv, $"# MarginGrid: what each {Set} mechanism buys (`--compare {Set}`)");
         md.AppendLine();
         md.AppendLine(inv, $"{Accounts:N0} accounts, {Markets} markets, seed {Seed}, {DurationSeconds:0.#} s of updates at {Rate:N0}/s; the same accounts and prices for every variant of a comparison. Insurance fund {LoadRun.InitialFund:N0} at the start.");
         md.AppendLine();
@@ -134,7 +134,7 @@ public static class CompareRun
     {
         if (options.Compare == "v3")
         {
-            return CompareV3.Run(options, console, cancellationToken);
+            return await CompareV3.RunAsync(options, console, cancellationToken);
         }
 
         if (options.Compare != "v2")
@@ -240,14 +240,12 @@ public static class CompareRun
         string variant,
         RiskConfigSnapshot config,
         LoadSetup setup,
-        LiquidationNetting netting = LiquidationNetting.Batch,
-        IReadOnlyList<ModelAccountSeed>? extra = null,
-        Action<ReferenceEngine, Tally>? afterStep = null)
+        LiquidationNetting netting = LiquidationNetting.Batch)
     {
         var clock = Stopwatch.StartNew();
         var engine = new ReferenceEngine(
             config.ToDomain(),
-            [.. setup.Ids.Select((id, i) => ReferenceEngine.Seed(id, setup.Seeds[i])), .. extra ?? []],
+            [.. setup.Ids.Select((id, i) => ReferenceEngine.Seed(id, setup.Seeds[i]))],
             LoadRun.InitialFund,
             LoadRun.InitialPriceTime,
             netting);
@@ -258,15 +256,20 @@ public static class CompareRun
         {
             engine.Step(tick);
             tally.Add(engine);
-            afterStep?.Invoke(engine, tally);
         }
 
+        return Result(comparison, variant, ModelSequential, setup.Plan.Length, tally, engine, clock);
+    }
+
+    /// <summary>A variant's row from its tally and the model's end state (fund, socialized loss, conservation).</summary>
+    internal static VariantResult Result(string comparison, string variant, string engineName, int updates, Tally tally, ReferenceEngine engine, Stopwatch clock)
+    {
         var m = engine.Engine;
         return new VariantResult(
             comparison,
             variant,
-            ModelSequential,
-            setup.Plan.Length,
+            engineName,
+            updates,
             tally.Liquidations,
             tally.Sales,
             tally.Bankruptcies,

@@ -56,6 +56,9 @@ public sealed record LoadOptions
     /// <summary>Where the comparison's variants run: <c>model</c> (ModelEngine, sequential) or <c>grid</c> (the embedded grid, checked against it).</summary>
     public string CompareEngine { get; init; } = "model";
 
+    /// <summary><c>--compare v3</c>: how many simulated keepers bid in the auctions (1–100).</summary>
+    public int Keepers { get; init; } = 5;
+
     /// <summary>oracle-attack: 2 or 3 sources (a --compare variant).</summary>
     internal int OracleSources { get; init; } = 3;
 
@@ -124,6 +127,11 @@ public sealed record LoadOptions
         if (Compare is not null and not "v2" and not "v3")
         {
             return $"--compare knows v2 and v3, got '{Compare}'";
+        }
+
+        if (Keepers is < 1 or > 100)
+        {
+            return $"--keepers must be between 1 and 100, got {Keepers}";
         }
 
         if (CompareEngine is not "model" and not "grid")

@@ -31,10 +31,11 @@ public static class Program
         var verbose = new Option<bool>("--verbose") { Description = "The embedded grid logs at information level too (default: warnings and errors only)." };
         var compare = new Option<string?>("--compare") { Description = "v2: the oracle guard, netting with impact and caps with and without, side by side (compare-v2.md/.json); v3: a crash with fixed-discount sales, auctions with keepers, ADL (compare-v3.md/.json) — instead of a load run." };
         var compareOn = new Option<string>("--compare-on") { Description = "model (ModelEngine, sequential) | grid (the embedded grid, each variant checked against ModelEngine)", DefaultValueFactory = _ => d.CompareEngine };
+        var keepers = new Option<int>("--keepers") { Description = "--compare v3: simulated keepers bidding in the auctions, each with its own reaction time and required discount (seeded)", DefaultValueFactory = _ => d.Keepers };
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
         {
-            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, compare, compareOn, failOn,
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, compare, compareOn, keepers, failOn,
         };
         root.SetAction(async (parse, ct) =>
         {
@@ -72,6 +73,7 @@ public static class Program
                     FailOn = ParseThresholds(parse.GetValue(failOn) ?? []),
                     Compare = parse.GetValue(compare),
                     CompareEngine = parse.GetValue(compareOn)!,
+                    Keepers = parse.GetValue(keepers),
                 };
             }
             catch (ArgumentException e)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using MarginGrid.Domain;
 using MarginGrid.Domain.Model;
+using MarginGrid.Grains;
 
 namespace MarginGrid.Load;
 
@@ -76,21 +77,20 @@ public static class EventKeys
     public static string Bankruptcy(string account, decimal deficit, decimal covered, decimal socialized) =>
         $"bankruptcy|{account}|{D(deficit)}|{D(covered)}|{D(socialized)}";
 
-    public static string Of(GridEvent e) => e.Type switch
-    {
-        GridEventType.MarginCall => MarginCall(e.Account, e.Status!.Value.ToString()),
-        GridEventType.Liquidation => Liquidation(e.Account, e.Market!, e.Quantity!.Value, e.Price!.Value, e.Penalty!.Value),
-        GridEventType.CollateralLiquidation => CollateralSale(e.Account, e.Asset!, e.Quantity!.Value, e.Price!.Value, e.Discount!.Value),
-        GridEventType.Bankruptcy => Bankruptcy(e.Account, e.Deficit!.Value, e.InsuranceCovered!.Value, e.Socialized!.Value),
-        _ => $"{e.TypeName}|{e.Account}|{e.Reason}",
-    };
+    /// <summary>A grid event's key: the key of the model event it maps to (one key function for both sides).</summary>
+    public static string Of(GridEvent e) => Of(e.ToModel());
 
     public static string Of(ModelEvent e) => e.Type switch
     {
         ModelEventType.MarginCall => MarginCall(e.Account!, e.Status!.Value.ToString()),
         ModelEventType.Liquidation => Liquidation(e.Account!, e.Market!, e.Quantity!.Value, e.Price!.Value, e.Penalty!.Value),
         ModelEventType.CollateralLiquidation => CollateralSale(e.Account!, e.Asset!, e.Quantity!.Value, e.Price!.Value, e.Discount!.Value),
-        ModelEventType.Bankruptcy => Bankruptcy(e.Account!, e.Deficit!.Value, e.InsuranceCovered!.Value, e.Socialized!.Value),
+        ModelEventType.Bankruptcy => Bankruptcy(e.Account!, e.Deficit!.Value, e.InsuranceCovered!.Value, e.Socialized!.Value)
+            + (e.AdlRecovered is { } r ? $"|adl={D(r)}" : ""),
+        ModelEventType.Adl => $"adl|{e.Account}|{e.Market}|{D(e.Quantity!.Value)}|{D(e.Price!.Value)}|{e.Counterparty}",
+        ModelEventType.AuctionStart => $"auction_start|{e.Account}|{e.Asset}|{D(e.Quantity!.Value)}|{D(e.Price!.Value)}|{D(e.Tab!.Value)}",
+        ModelEventType.AuctionTake => $"auction_take|{e.Account}|{e.Asset}|{D(e.Quantity!.Value)}|{D(e.Price!.Value)}|{e.Liquidator}",
+        ModelEventType.AuctionEnd => $"auction_end|{e.Account}|{e.Asset}|{D(e.Quantity!.Value)}",
         _ => $"{e.TypeName}|{e.Account}|{e.Reason}",
     };
 

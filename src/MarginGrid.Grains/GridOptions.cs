@@ -27,6 +27,13 @@ public sealed class GridOptions
     /// confirmation leaves behind; it must exceed the longest time an account with a pending liquidation can stay idle.
     /// </summary>
     public TimeSpan UnconfirmedLiquidationRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// How old a silo's copy of the risk configuration may be when a market step, a command or a pre-trade check is
+    /// decided with it: a configuration change reaches every silo within this time (a tick that carries a newer
+    /// version refreshes it at once).
+    /// </summary>
+    public TimeSpan ConfigMaxAge { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>How ticks reach the holders of a market.</summary>

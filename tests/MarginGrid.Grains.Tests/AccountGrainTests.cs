@@ -40,6 +40,34 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_configuration_change_reaches_commands_on_every_silo_without_a_tick()
+    {
+        var market = await NewMarketAsync("CFG", 50_000m);
+        var account = await OpenAsync(market, usd: 10_000m, size: 0.1m, entry: 50_000m); // IM 2 % of 5,000 = 100
+
+        // The market's initial requirement goes to 50 % (IM 2,500) through the configuration grain alone: no silo is
+        // told, and no tick of the market carries the new version to the account.
+        var configs = _grains.GetGrain<IRiskConfigGrain>(0);
+        var config = await configs.GetAsync();
+        await configs.SetAsync(config! with
+        {
+            Markets = [.. config.Markets.Select(m => m.Symbol == market ? m with { Brackets = [new BracketConfig(0m, 0.25m, 0.5m)] } : m)],
+        });
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        PreTradeView view;
+        while ((view = await account.PreTradeAsync(market, 0.001m, 50_000m)).InitialMarginAfter is not > 2_000m)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the account still decides with the old configuration: IM after the trade {view.InitialMarginAfter}");
+            await Task.Delay(50);
+        }
+
+        var withdrawal = await account.WithdrawAsync(new TransferCommand("cfg-w", "USD", 9_000m)); // E 1,000 < IM 2,500
+        Assert.False(withdrawal.Accepted);
+        Assert.Equal(10_000m, (await account.GetViewAsync())!.Collateral["USD"]);
+    }
+
+    [Fact]
     public async Task A_margin_call_is_emitted_once_and_rearms_when_the_account_is_healthy_again()
     {
         var market = await NewMarketAsync("MC", 50_000m);

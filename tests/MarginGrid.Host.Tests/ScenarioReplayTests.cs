@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Text.Json;
 using MarginGrid.Host.Scenarios;
+using MarginGrid.Host.Tests.Differential;
 using Xunit;
 
 namespace MarginGrid.Host.Tests;
@@ -53,7 +53,10 @@ public sealed class ScenarioReplayTests
     }
 }
 
-/// <summary>The comparison rule of MARGIN-MODEL.md.</summary>
+/// <summary>
+/// The comparison rule of MARGIN-MODEL.md against an expected file, every field exactly as written there (reasons
+/// too); numbers by <see cref="ModelAgreement.Agree"/>, the one tolerance of the tests.
+/// </summary>
 public static class ResultComparer
 {
     public static void Compare(JsonElement actual, JsonElement expected, string path, List<string> differences)
@@ -96,9 +99,9 @@ public static class ResultComparer
 
                 return;
             default:
-                if (Number(expected) is { } e && Number(actual) is { } a)
+                if (ModelAgreement.Number(expected) is { } e && ModelAgreement.Number(actual) is { } a)
                 {
-                    if (Math.Abs(a - e) > 0.000000001m * Math.Max(1m, Math.Abs(e)))
+                    if (!ModelAgreement.Agree(a, e))
                     {
                         differences.Add($"{path}: expected {e}, got {a}");
                     }
@@ -111,10 +114,4 @@ public static class ResultComparer
                 return;
         }
     }
-
-    private static decimal? Number(JsonElement e) =>
-        e.ValueKind is JsonValueKind.Number or JsonValueKind.String
-        && decimal.TryParse(e.ToString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d)
-            ? d
-            : null;
 }

@@ -48,4 +48,44 @@ public sealed class CompareTests
         Assert.All(report.Variants, v => Assert.True(v.ConservationHolds, $"{v.Comparison} / {v.Variant}"));
         Assert.All(report.Variants.Where(v => v.Variant.StartsWith("ADL", StringComparison.Ordinal)), v => Assert.Equal(0, v.AuctionTakes));
     }
+
+    [Fact]
+    public async Task The_v3_comparison_on_the_grid_agrees_with_the_model_step_by_step_keeper_bids_included()
+    {
+        var report = await CompareRun.RunAsync(Small("v3") with { CompareEngine = "grid", Accounts = 300 }, Quiet, CancellationToken.None);
+
+        Assert.Equal(6, report.Variants.Count);
+        Assert.All(report.Variants, v => Assert.Equal(CompareV3.GridAgrees, v.Engine));
+        Assert.All(report.Variants, v => Assert.True(v.ConservationHolds, $"{v.Comparison} / {v.Variant}"));
+        Assert.Contains(report.Variants, v => v.AuctionTakes > 0); // the keepers bought through the grid's bid path
+    }
+
+    [Fact]
+    public void Keepers_are_seeded_and_bounded()
+    {
+        var keepers = KeeperPopulation.Create(5, 42);
+        Assert.Equal(keepers.ToArray(), KeeperPopulation.Create(5, 42).ToArray());
+        Assert.NotEqual(keepers.ToArray(), KeeperPopulation.Create(5, 43).ToArray());
+        Assert.All(keepers, k => Assert.InRange(k.ReactionSeconds, 0.5m, 5m));
+        Assert.All(keepers, k => Assert.InRange(k.RequiredDiscount, 0.005m, 0.06m));
+        Assert.Equal(5, keepers.Select(k => k.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public void The_lockstep_comparison_counts_missing_extra_and_reordered_events()
+    {
+        var counts = new List<(long, long)>();
+        foreach (var (model, grid) in new (string[], string[])[]
+        {
+            (["a", "b"], ["a", "b"]),
+            (["a", "b"], ["a"]),
+            (["a"], ["a", "c"]),
+            (["a", "b"], ["b", "a"]),
+        })
+        {
+            counts.Add(GridLockstep.Count(model, grid));
+        }
+
+        Assert.Equal([(0L, 0L), (1L, 0L), (0L, 1L), (1L, 0L)], counts);
+    }
 }

@@ -11,7 +11,6 @@ namespace MarginGrid.Host.Tests.Differential;
 /// </summary>
 public static class ModelAgreement
 {
-    /// <summary>Differences between the grains' result and the oracle's, readable; empty when they agree.</summary>
     /// <summary>
     /// A bankruptcy whose deficit is below 1e-18: decimal's last digits (28 significant), left by two correct orders of
     /// the same arithmetic (a penalty capped at E, summed differently). Under the agreement rule the deficit is 0
@@ -23,6 +22,7 @@ public static class ModelAgreement
         && e.TryGetProperty("deficit", out var deficit)
         && Math.Abs(decimal.Parse(deficit.GetString()!, System.Globalization.CultureInfo.InvariantCulture)) < 0.000000000000000001m;
 
+    /// <summary>Differences between the grains' result and the oracle's, readable; empty when they agree.</summary>
     public static List<string> Compare(string actualJson, string expectedJson)
     {
         using var actual = JsonDocument.Parse(actualJson);
@@ -145,7 +145,7 @@ public static class ModelAgreement
 
     private static string Show(JsonElement v) => v.ValueKind == JsonValueKind.Null ? "null" : v.GetRawText().ReplaceLineEndings(" ");
 
-    private static decimal? Number(JsonElement e) =>
+    public static decimal? Number(JsonElement e) =>
         e.ValueKind is JsonValueKind.Number or JsonValueKind.String
         && decimal.TryParse(e.ToString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d)
             ? d
