@@ -8,7 +8,8 @@ namespace MarginGrid.Grains;
 /// market it touches, its record, its own liquidation and its outbox persist in one write before the answer, and a
 /// retry of the same command id answers the stored result (a different body under the same id is a conflict).
 /// </summary>
-public sealed class AccountCommands(AccountSession session, AccountLiquidations liquidations, AccountSteps steps, AccountAuctions auctions)
+public sealed class AccountCommands(
+    AccountSession session, AccountLiquidations liquidations, AccountSteps steps, AccountAuctions auctions, AccountAudit audit)
 {
     private Account Account => session.Account;
 
@@ -49,7 +50,16 @@ public sealed class AccountCommands(AccountSession session, AccountLiquidations 
     private async Task<CommandResult> FinishAsync(AccountCommand command, CommandStep step, Account.Memento undo, int earlier)
     {
         await liquidations.DecideOwnAsync(command.CommandId, step.NeedsLiquidation, undo, command.CommandId);
-        await session.PersistAsync(undo); // the command, its record and its liquidation's outbox: one write
+        var unaudit = audit.Add(command.CommandId); // the audit outbox: in the same write as the step
+        try
+        {
+            await session.PersistAsync(undo); // the command, its record, its liquidation's outbox and its audit entry: one write
+        }
+        catch
+        {
+            unaudit();
+            throw;
+        }
         await session.Events.EmitAsync([.. step.Record.Events.Skip(earlier)], command.CommandId);
         await liquidations.SettlePendingAsync(force: true);
         session.Observer.Command(command.Kind, step.Record.Accepted ? "accepted" : "rejected");

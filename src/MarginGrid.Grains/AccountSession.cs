@@ -59,6 +59,9 @@ public sealed class AccountSession
 
     public AccountEvents Events { get; }
 
+    /// <summary>The audit outbox (command ids not yet confirmed by the audit trail), persisted with the account.</summary>
+    public List<string> AuditPending => _state.State.AuditPending ??= [];
+
     public Account Account => _state.State.Account ??= new Account(Id);
 
     /// <summary>The recent events as persisted (what a retried call answers with).</summary>

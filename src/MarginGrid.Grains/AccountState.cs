@@ -14,6 +14,9 @@ public sealed class AccountState
 
     /// <summary>The newest events of this account (null until the first one: most accounts are idle).</summary>
     [Id(7)] public List<GridEvent>? Recent { get; set; }
+
+    /// <summary>The audit outbox: command ids whose audit record the trail has not confirmed (see <see cref="AccountAudit"/>).</summary>
+    [Id(14)] public List<string>? AuditPending { get; set; }
 }
 
 /// <summary>How an <see cref="Account"/> is stored: the domain type stays free of Orleans.</summary>

@@ -47,7 +47,11 @@ public static class SiloApp
             services.AddHostedService<AuditWriter>();
         }
 
-        services.AddMarginGridGrains(o => builder.Configuration.GetSection(GridOptions.Section).Bind(o));
+        services.AddMarginGridGrains(o =>
+        {
+            builder.Configuration.GetSection(GridOptions.Section).Bind(o);
+            o.AuditOutbox |= settings.ConnectionString is not null; // an audit trail confirms what it stored (AccountAudit)
+        });
         services.AddSingleton(keys);
         services.AddSingleton<ConfigLookup>();
         services.AddSingleton(TimeProvider.System);
