@@ -44,19 +44,22 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
         return () => list.Remove(commandId);
     }
 
-    public void Audited(IEnumerable<string> commandIds)
+    /// <summary>The trail stored these records: command ids, and event keys as <c>#n</c> (the part after <c>account/</c>).</summary>
+    public void Audited(IEnumerable<string> ids)
     {
-        var list = pending();
-        var done = commandIds.ToHashSet(StringComparer.Ordinal);
-        list.RemoveAll(done.Contains);
+        var done = ids.ToHashSet(StringComparer.Ordinal);
+        pending().RemoveAll(done.Contains);
+        session.Events.Audit?.Audited(done.Where(id => id.StartsWith('#')).Select(id => $"{session.Id}/{id}").ToHashSet(StringComparer.Ordinal));
         _seen.ExceptWith(done);
+        _seen.ExceptWith(done.Select(id => $"{session.Id}/{id}"));
     }
 
     /// <summary>Offers the pending records again: all of them (<paramref name="all"/>, on activation), or those pending for a whole interval.</summary>
     public void Offer(bool all)
     {
         var list = pending();
-        if (!Enabled || list.Count == 0)
+        var events = session.Events.Audit?.Pending ?? [];
+        if (!Enabled || (list.Count == 0 && events.Count == 0))
         {
             _seen.Clear();
             return;
@@ -73,6 +76,14 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
             }
         }
 
-        _seen = all ? new HashSet<string>(StringComparer.Ordinal) : [.. list];
+        foreach (var e in events)
+        {
+            if (all || _seen.Contains(e.AuditKey!))
+            {
+                session.Observer.EventUnaudited(e);
+            }
+        }
+
+        _seen = all ? new HashSet<string>(StringComparer.Ordinal) : [.. list, .. events.Select(e => e.AuditKey!)];
     }
 }

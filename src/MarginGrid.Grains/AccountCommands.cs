@@ -51,16 +51,19 @@ public sealed class AccountCommands(
     {
         await liquidations.DecideOwnAsync(command.CommandId, step.NeedsLiquidation, undo, command.CommandId);
         var unaudit = audit.Add(command.CommandId); // the audit outbox: in the same write as the step
+        var recorded = session.Events.Record([.. step.Record.Events.Skip(earlier)], command.CommandId);
         try
         {
-            await session.PersistAsync(undo); // the command, its record, its liquidation's outbox and its audit entry: one write
+            await session.PersistAsync(undo); // the command, its record, its events, its liquidation's outbox and its audit entries: one write
         }
         catch
         {
             unaudit();
+            session.Events.Forget(recorded);
             throw;
         }
-        await session.Events.EmitAsync([.. step.Record.Events.Skip(earlier)], command.CommandId);
+
+        await session.Events.AnnounceAsync(recorded);
         await liquidations.SettlePendingAsync(force: true);
         session.Observer.Command(command.Kind, step.Record.Accepted ? "accepted" : "rejected");
         await steps.RebandAsync();

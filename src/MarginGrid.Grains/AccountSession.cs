@@ -38,7 +38,10 @@ public sealed class AccountSession
         Clock = clock;
         Logger = logger;
         Markets = new AccountMarkets(Grains, id, options);
-        Events = new AccountEvents(grain, () => state.State.Recent ??= [], options.RecentEvents, observer, clock, logger);
+        Events = new AccountEvents(grain, () => state.State.Recent ??= [], options.RecentEvents, observer, clock, logger)
+        {
+            Audit = options.AuditOutbox ? new AccountEventAudit(id, state) : null,
+        };
     }
 
     public string Id { get; }

@@ -30,6 +30,11 @@ public interface IGridObserver
     {
     }
 
+    /// <summary>An account event whose audit record was not confirmed (its audit outbox), for the audit trail only (not counted again).</summary>
+    void EventUnaudited(GridEvent gridEvent)
+    {
+    }
+
     /// <summary>An account could not be evaluated in a step (e.g. an arithmetic overflow); the step went on without it.</summary>
     void EvaluationFailed(string account)
     {

@@ -8,9 +8,9 @@ namespace MarginGrid.Api.Tests;
 /// <summary>
 /// Issue 9, a durable audit, as a fault test on real silo processes: a command is answered while its audit record is
 /// still on its way to PostgreSQL (the test holds a lock that makes the audit writer wait), then the silo is killed
-/// with SIGKILL, so the in-memory queue is gone. A new silo on the same database has the record once the account
-/// is active again: the account's audit outbox, persisted with the command, offers it again, and PostgreSQL keeps one
-/// row per command id.
+/// with SIGKILL, so the in-memory queue is gone. A new silo on the same database has the records — the commands and
+/// the rejected withdrawal's event — once the account is active again: the account's audit outbox, persisted with each
+/// step, offers them again, and PostgreSQL keeps one row per command id and per event key.
 /// </summary>
 public sealed class DurableAuditTests
 {
@@ -53,6 +53,11 @@ public sealed class DurableAuditTests
                 var deposit = await EnsureOkAsync(await client.PostAsync(
                     "v1/accounts/durable-1/deposits", Json("""{ "commandId": "dep-1", "asset": "USD", "quantity": "250" }""")));
                 Assert.True(deposit.GetProperty("accepted").GetBoolean());
+                using (var refused = await client.PostAsync(
+                    "v1/accounts/durable-1/withdrawals", Json("""{ "commandId": "wd-1", "asset": "USD", "quantity": "1000" }""")))
+                {
+                    Assert.Equal(System.Net.HttpStatusCode.UnprocessableEntity, refused.StatusCode); // a rejected event too
+                }
 
                 await first.KillAsync(); // kill -9: the queued record dies with the process
                 // PostgreSQL does not notice a dead client while its statement waits for a lock: end the dead silo's
@@ -68,6 +73,8 @@ public sealed class DurableAuditTests
             }
 
             Assert.Equal(0L, await CountAsync(database.ConnectionString, DepositRows));
+            Assert.Equal(0L, await CountAsync(database.ConnectionString, WithdrawalRows));
+            Assert.Equal(0L, await CountAsync(database.ConnectionString, RejectedRows));
         }
         finally
         {
@@ -80,10 +87,22 @@ public sealed class DurableAuditTests
         var view = await EnsureOkAsync(await reader.GetAsync("v1/accounts/durable-1")); // activates the account
         Assert.Equal("250", view.GetProperty("collateral").GetProperty("USD").GetString());
         await WaitForAsync(database.ConnectionString, DepositRows, second);
+        await WaitForAsync(database.ConnectionString, WithdrawalRows, second);
+        await WaitForAsync(database.ConnectionString, RejectedRows, second);
         Assert.Equal(1L, await CountAsync(database.ConnectionString, DepositRows));
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, WithdrawalRows));
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, RejectedRows)); // its audit key: once, however often offered
+        Assert.Equal("insufficient balance", await ScalarAsync(database.ConnectionString,
+            "SELECT payload->>'reason' FROM margingrid_audit WHERE kind = 'event' AND type = 'rejected' AND account_id = 'durable-1'"));
         Assert.Equal("true", await ScalarAsync(database.ConnectionString,
             "SELECT payload->>'recovered' FROM margingrid_audit WHERE kind = 'command' AND command_id = 'durable-1/dep-1'"));
     }
+
+    private const string WithdrawalRows =
+        "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'withdrawal' AND command_id = 'durable-1/wd-1'";
+
+    private const string RejectedRows =
+        "SELECT count(*) FROM margingrid_audit WHERE kind = 'event' AND type = 'rejected' AND account_id = 'durable-1'";
 
     private const string DepositRows =
         "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'deposit' AND command_id = 'durable-1/dep-1'";

@@ -157,6 +157,7 @@ public sealed class AuditTrail
         var account = e.IsMarketEvent ? AllAccounts : e.Account;
         Enqueue(new AuditRecord(AuditKind.Event, e.TypeName, account, JsonSerializer.Serialize(EventBody.From(e), ApiJson.Options))
         {
+            CommandId = e.AuditKey, // account/#n where the account keeps an audit outbox: one row per key
             Market = e.Market,
             Silo = Silo,
         });

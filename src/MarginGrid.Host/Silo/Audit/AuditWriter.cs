@@ -79,7 +79,7 @@ public sealed class AuditWriter(
     private void Confirm(List<AuditRecord> batch)
     {
         foreach (var account in batch
-            .Where(r => r.Kind == AuditKind.Command && r.CommandId is not null && r.AccountId != AuditTrail.AllAccounts
+            .Where(r => r.Kind is AuditKind.Command or AuditKind.Event && r.CommandId is not null && r.AccountId != AuditTrail.AllAccounts
                 && r.CommandId.StartsWith(r.AccountId + "/", StringComparison.Ordinal))
             .GroupBy(r => r.AccountId, StringComparer.Ordinal))
         {

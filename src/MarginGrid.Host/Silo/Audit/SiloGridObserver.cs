@@ -33,6 +33,8 @@ public sealed class SiloGridObserver(
 
     public void CommandUnaudited(string account, MarginGrid.Domain.CommandRecord record) => audit.CommandRecovered(account, record);
 
+    public void EventUnaudited(GridEvent gridEvent) => audit.Event(gridEvent);
+
     /// <summary>
     /// Counted, and — when it happened in a price step (<see cref="StepContext"/>) — reported to the cluster's
     /// <see cref="IGridHealthGrain"/>, so that <c>/health/ready</c> names the market (one-way, never awaited by the step).
