@@ -160,17 +160,30 @@ public sealed class MarketGrain(
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            await health.StepFailed(Symbol, $"{e.GetType().Name}: {e.Message}");
+            await ReportAsync(() => health.StepFailed(Symbol, $"{e.GetType().Name}: {e.Message}"));
             throw;
         }
 
         // A price step that asked for evaluation (not a stale or held price, which evaluates nobody).
         if (updates.Any(u => u.Update.Evaluate) && MarketSettlement.TryParseStep(outcome.Step, out _, out var sequence))
         {
-            await health.StepSettled(Symbol, sequence);
+            await ReportAsync(() => health.StepSettled(Symbol, sequence));
         }
 
         return outcome;
+    }
+
+    /// <summary>A one-way health report: it never fails the step it reports on.</summary>
+    private static async Task ReportAsync(Func<Task> report)
+    {
+        try
+        {
+            await report();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Best effort: the next step reports again.
+        }
     }
 
     private async Task<StepOutcome> SettleStepAsync(IReadOnlyList<Received> updates)
