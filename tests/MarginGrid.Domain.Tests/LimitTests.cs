@@ -164,6 +164,20 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public void AnAccountCannotBeOpenedBeyondTheLimits()
+    {
+        var big = Assert.Throws<ArgumentException>(() => new Account("a").Open(
+            Portfolio.Restore([new(Assets.Usd, 1_000m)], [new(Eth, new Position(11m, 100m))], netUsdTransfers: 1_000m), Config));
+        Assert.Contains("maxPositionSize", big.Message, StringComparison.Ordinal);
+        var rich = Assert.Throws<ArgumentException>(() => new Account("b").Open(
+            Portfolio.Restore([new("BTC", 4m)], [], netUsdTransfers: 0m), Config));
+        Assert.Contains("maxQuantity", rich.Message, StringComparison.Ordinal);
+        var opened = new Account("c");
+        opened.Open(Portfolio.Restore([new("BTC", 3m)], [new(Eth, new Position(-10m, 500m))], netUsdTransfers: 0m), Config);
+        Assert.True(opened.Opened);
+    }
+
+    [Fact]
     public void ConfiguredLimitsAreValidatedAgainstTheCeilings()
     {
         var market = new MarketSpec(Eth, 0.001m, 0.01m, [new(0m, 0.05m, 0.1m)]);
