@@ -74,6 +74,12 @@ public sealed record GridEvent(
     /// <summary>The marks the decision was taken at (market → price), where the emitter knows them.</summary>
     [Id(25)] public ImmutableSortedDictionary<string, decimal>? Marks { get; init; }
 
+    /// <summary>
+    /// The event's key in the audit trail (<c>account/#n</c>, the account's n-th recorded event) where the account keeps
+    /// an audit outbox: the trail stores one row per key, however often the event is offered. Null elsewhere.
+    /// </summary>
+    [Id(26)] public string? AuditKey { get; init; }
+
     /// <summary>Market-level events (price_stale, price_held, liquidation_batch) have no account.</summary>
     public bool IsMarketEvent => Type is GridEventType.PriceStale or GridEventType.PriceHeld or GridEventType.LiquidationBatch;
 

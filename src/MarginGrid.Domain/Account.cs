@@ -293,6 +293,12 @@ public sealed class Account
             {
                 throw new ArgumentException($"collateral {asset}: {problem}", nameof(holdings));
             }
+
+            // Bounded arithmetic (issue 9): within the asset's maxQuantity, whoever opens the account.
+            if (config.TryGetCollateral(asset, out var spec) && Limits.CheckQuantity(spec.MaxQuantity, quantity, "quantity", allowNegative: true) is { } tooBig)
+            {
+                throw new ArgumentException($"collateral {asset}: {tooBig.Reason}", nameof(holdings));
+            }
         }
 
         foreach (var (market, position) in holdings.Positions)
@@ -300,6 +306,11 @@ public sealed class Account
             if (AccountRules.CheckOpeningPosition(market, position.Entry, config) is { } problem)
             {
                 throw new ArgumentException($"position {market} {problem.Field}: {problem.Reason}", nameof(holdings));
+            }
+
+            if (Limits.CheckTrade(config.Market(market).Limits, position.Size, position.Entry, "size", "entryPrice") is { } beyond)
+            {
+                throw new ArgumentException($"position {market} {beyond.Field}: {beyond.Reason}", nameof(holdings));
             }
         }
 
@@ -410,6 +421,11 @@ public sealed class Account
         if (reason is null)
         {
             Apply(command, holdings);
+            reason = AccountRules.CheckLimits(Holdings, holdings, config); // bounded arithmetic across commands
+        }
+
+        if (reason is null)
+        {
             var health = MarginCalculator.Evaluate(holdings, marks, config); // throws before anything has changed
             if (command is AccountCommand.Deposit && Auction is { } running && holdings.Usd >= 0m)
             {

@@ -12,6 +12,23 @@ public static class RejectReasons
     public const string InsufficientBalance = "insufficient balance";
     public const string InitialMargin = "initial margin";
     public const string NoMark = "market has no mark price";
+
+    // Issue 9, bounded arithmetic: the result of the command would exceed a configured limit (each names it).
+
+    /// <summary>A fill price above the market's <c>maxPrice</c>.</summary>
+    public const string MaxPrice = "exceeds maxPrice";
+
+    /// <summary>A fill, or the position it leaves, larger than the market's <c>maxPositionSize</c>.</summary>
+    public const string MaxPositionSize = "exceeds maxPositionSize";
+
+    /// <summary>A fill's <c>|size| × price</c>, or the position's notional at its entry price, above the market's <c>maxNotional</c>.</summary>
+    public const string MaxNotional = "exceeds maxNotional";
+
+    /// <summary>A deposit, or a balance after a command, beyond the asset's <c>maxQuantity</c>.</summary>
+    public const string MaxQuantity = "exceeds maxQuantity";
+
+    /// <summary>Whether <paramref name="reason"/> is one of the limits' reasons.</summary>
+    public static bool IsLimit(string? reason) => reason is MaxPrice or MaxPositionSize or MaxNotional or MaxQuantity;
 }
 
 /// <summary>The outcome of checking a command: null reason means it may apply.</summary>
@@ -83,12 +100,68 @@ public static class AccountRules
             return CommandCheck.Reject(RejectReasons.InvalidPrice);
         }
 
-        if (!config.TryGetMarket(market, out _))
+        if (!config.TryGetMarket(market, out var spec))
         {
             return CommandCheck.Reject(RejectReasons.UnknownMarket);
         }
 
+        if (TradeLimit(spec.Limits, quantity, price) is { } limit)
+        {
+            return CommandCheck.Reject(limit);
+        }
+
         return marks.TryGetMark(market, out _) ? CommandCheck.Ok : CommandCheck.Reject(RejectReasons.NoMark);
+    }
+
+    /// <summary>
+    /// The fill on its own within the market's limits (size first, so that the notional is computed only once both
+    /// factors are bounded and cannot overflow).
+    /// </summary>
+    private static string? TradeLimit(MarketLimits limits, decimal quantity, decimal price) =>
+        Math.Abs(quantity) > limits.MaxPositionSize ? RejectReasons.MaxPositionSize
+        : price > limits.MaxPrice ? RejectReasons.MaxPrice
+        : Math.Abs(quantity) * price > limits.MaxNotional ? RejectReasons.MaxNotional
+        : null;
+
+    /// <summary>
+    /// Issue 9, bounded arithmetic across commands: the reason to refuse a command that took <paramref name="before"/>
+    /// to <paramref name="after"/>, or null. A position may not exceed its market's <c>maxPositionSize</c>, nor its
+    /// notional at the entry price <c>maxNotional</c>; a balance (USD included, which realized PnL moves) may not exceed
+    /// its asset's <c>maxQuantity</c> in absolute value. A command that does not make an out-of-bounds position or
+    /// balance larger is never refused for the limits (a position held before a limit was lowered can always be
+    /// reduced or closed).
+    /// </summary>
+    public static string? CheckLimits(Portfolio before, Portfolio after, RiskConfiguration config)
+    {
+        foreach (var (market, position) in after.Positions)
+        {
+            var limits = config.TryGetMarket(market, out var spec) ? spec.Limits : MarketLimits.Default;
+            var was = before.PositionIn(market);
+            var size = Math.Abs(position.Size);
+            var wasSize = was is { } w ? Math.Abs(w.Size) : 0m;
+            if (size > limits.MaxPositionSize && size > wasSize)
+            {
+                return RejectReasons.MaxPositionSize;
+            }
+
+            var notional = size * position.Entry;
+            if (notional > limits.MaxNotional && notional > (was is { } p ? Math.Abs(p.Size) * p.Entry : 0m))
+            {
+                return RejectReasons.MaxNotional;
+            }
+        }
+
+        foreach (var (asset, quantity) in after.Balances)
+        {
+            var max = config.TryGetCollateral(asset, out var spec) ? spec.MaxQuantity : Limits.DefaultMaxQuantity;
+            var magnitude = Math.Abs(quantity);
+            if (magnitude > max && magnitude > Math.Abs(before.Balance(asset)))
+            {
+                return RejectReasons.MaxQuantity;
+            }
+        }
+
+        return null;
     }
 
     public static CommandCheck CheckDeposit(string asset, decimal quantity, RiskConfiguration config)
@@ -98,9 +171,14 @@ public static class AccountRules
             return CommandCheck.Reject(RejectReasons.InvalidQuantity);
         }
 
-        if (!config.TryGetCollateral(asset, out _))
+        if (!config.TryGetCollateral(asset, out var spec))
         {
             return CommandCheck.Reject(RejectReasons.AssetNotConfigured);
+        }
+
+        if (quantity > spec.MaxQuantity)
+        {
+            return CommandCheck.Reject(RejectReasons.MaxQuantity);
         }
 
         return config.IsPricedAsset(asset) ? CommandCheck.Ok : CommandCheck.Reject(RejectReasons.AssetNotPriced);
@@ -161,6 +239,11 @@ public static class AccountRules
 
         var after = portfolio.Clone();
         after.ApplyFill(market, quantity, price);
+        if (CheckLimits(portfolio, after, config) is { } limit)
+        {
+            return new PreTradeResult(false, limit, null);
+        }
+
         var health = MarginCalculator.Evaluate(after, marks, config);
         var before = portfolio.PositionIn(market)?.Size ?? 0m;
         var sizeAfter = after.PositionIn(market)?.Size ?? 0m;

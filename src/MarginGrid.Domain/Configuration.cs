@@ -9,6 +9,9 @@ public sealed record CollateralSpec(string Asset, decimal Weight, string? PriceM
     /// <summary>v3 Dutch auction of this asset in liquidations; null: sold to the system at the discount (v1).</summary>
     public AuctionSpec? Auction { get; init; }
 
+    /// <summary>The largest quantity of the asset in a command or a balance (issue 9); default and ceiling 1e13.</summary>
+    public decimal MaxQuantity { get; init; } = Limits.DefaultMaxQuantity;
+
     public static CollateralSpec Usd { get; } = new(Assets.Usd, 1m, null, 0m);
 }
 
@@ -235,6 +238,10 @@ public sealed class RiskConfiguration
         }
 
         ValidateRiskDepth(market, path);
+        if (Limits.Validate(market.Limits, $"{path}.limits") is { } badLimit)
+        {
+            throw new ConfigurationException(badLimit.Field, badLimit.Reason);
+        }
     }
 
     /// <summary>The rules of MARGIN-MODEL.md "Validation (v2)".</summary>
@@ -361,6 +368,11 @@ public sealed class RiskConfiguration
             {
                 throw new ConfigurationException($"{at}.cusp", $"must be in (0, 1), got {a.Cusp}");
             }
+        }
+
+        if (Limits.ValidateQuantityLimit(spec.MaxQuantity, $"{path}.maxQuantity") is { } badMax)
+        {
+            throw new ConfigurationException(badMax.Field, badMax.Reason);
         }
     }
 }

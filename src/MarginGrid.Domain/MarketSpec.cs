@@ -46,6 +46,12 @@ public sealed class MarketSpec
 
     public const decimal DefaultMaxImpact = 0.5m;
 
+    /// <summary>
+    /// The market's bounds (issue 9): no accepted price, fill or position exceeds them, so no evaluation can overflow.
+    /// The account aggregate refuses a command whose result would take a position beyond them.
+    /// </summary>
+    public MarketLimits Limits { get; init; } = MarketLimits.Default;
+
     /// <summary>Maintenance requirement of a position of the given notional (≥ 0).</summary>
     public decimal MaintenanceRequirement(decimal notional)
     {

@@ -8,7 +8,8 @@ namespace MarginGrid.Grains;
 /// market it touches, its record, its own liquidation and its outbox persist in one write before the answer, and a
 /// retry of the same command id answers the stored result (a different body under the same id is a conflict).
 /// </summary>
-public sealed class AccountCommands(AccountSession session, AccountLiquidations liquidations, AccountSteps steps, AccountAuctions auctions)
+public sealed class AccountCommands(
+    AccountSession session, AccountLiquidations liquidations, AccountSteps steps, AccountAuctions auctions, AccountAudit audit)
 {
     private Account Account => session.Account;
 
@@ -49,8 +50,20 @@ public sealed class AccountCommands(AccountSession session, AccountLiquidations 
     private async Task<CommandResult> FinishAsync(AccountCommand command, CommandStep step, Account.Memento undo, int earlier)
     {
         await liquidations.DecideOwnAsync(command.CommandId, step.NeedsLiquidation, undo, command.CommandId);
-        await session.PersistAsync(undo); // the command, its record and its liquidation's outbox: one write
-        await session.Events.EmitAsync([.. step.Record.Events.Skip(earlier)], command.CommandId);
+        var unaudit = audit.Add(command.CommandId); // the audit outbox: in the same write as the step
+        var recorded = session.Events.Record([.. step.Record.Events.Skip(earlier)], command.CommandId);
+        try
+        {
+            await session.PersistAsync(undo); // the command, its record, its events, its liquidation's outbox and its audit entries: one write
+        }
+        catch
+        {
+            unaudit();
+            session.Events.Forget(recorded);
+            throw;
+        }
+
+        await session.Events.AnnounceAsync(recorded);
         await liquidations.SettlePendingAsync(force: true);
         session.Observer.Command(command.Kind, step.Record.Accepted ? "accepted" : "rejected");
         await steps.RebandAsync();

@@ -14,30 +14,69 @@ public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, in
 {
     private IAsyncStream<GridEvent>? _stream;
 
+    /// <summary>The audit outbox of events (null where the silo keeps none).</summary>
+    public AccountEventAudit? Audit { get; init; }
+
     /// <summary>Stamps the domain's events with their step, records them and publishes them; returns them as published.</summary>
     public async Task<ImmutableArray<GridEvent>> EmitAsync(IReadOnlyList<ModelEvent> events, string step, Func<GridEvent, GridEvent>? detail = null)
+    {
+        var recorded = Record(events, step, detail);
+        await AnnounceAsync(recorded);
+        return recorded;
+    }
+
+    /// <summary>
+    /// Stamps the domain's events with their step and records them in the account's state — its recent history and,
+    /// with an audit outbox, the outbox under a new audit key — so that the step's write persists them with the change
+    /// they report. <see cref="AnnounceAsync"/> them once that write succeeded.
+    /// </summary>
+    public ImmutableArray<GridEvent> Record(IReadOnlyList<ModelEvent> events, string step, Func<GridEvent, GridEvent>? detail = null)
     {
         if (events.Count == 0)
         {
             return [];
         }
 
-        var published = events.Select(e => e.ToGrid(step, clock.UtcNow)).Select(e => detail is null ? e : detail(e)).ToImmutableArray();
+        var recorded = events.Select(e => e.ToGrid(step, clock.UtcNow)).Select(e => detail is null ? e : detail(e))
+            .Select(e => Audit?.Add(e) ?? e).ToImmutableArray();
         var recent = history();
-        foreach (var e in published)
-        {
-            recent.Add(e);
-            observer.EventEmitted(e);
-        }
-
+        recent.AddRange(recorded);
         if (recent.Count > keep)
         {
             recent.RemoveRange(0, recent.Count - keep);
         }
 
-        await PublishAsync(published);
-        await HandOverAsync(published);
-        return published;
+        return recorded;
+    }
+
+    /// <summary>Takes back what <see cref="Record"/> added: the step's write failed, so it did not happen.</summary>
+    public void Forget(ImmutableArray<GridEvent> recorded)
+    {
+        if (recorded.IsDefaultOrEmpty)
+        {
+            return;
+        }
+
+        var set = recorded.ToHashSet(ReferenceEqualityComparer.Instance);
+        history().RemoveAll(set.Contains);
+        Audit?.Forget(set);
+    }
+
+    /// <summary>Recorded events to the observer (metrics, audit trail) and the event stream.</summary>
+    public async Task AnnounceAsync(ImmutableArray<GridEvent> recorded)
+    {
+        if (recorded.IsDefaultOrEmpty)
+        {
+            return;
+        }
+
+        foreach (var e in recorded)
+        {
+            observer.EventEmitted(e);
+        }
+
+        await PublishAsync(recorded);
+        await HandOverAsync(recorded);
     }
 
     /// <summary>
@@ -82,6 +121,29 @@ public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, in
             logger.LogWarning(e, "Could not publish {Count} events to the event stream", events.Count);
         }
     }
+}
+
+/// <summary>
+/// The account's audit outbox of events (issue 9, a durable audit): each recorded event gets the key
+/// <c>account/#n</c> and waits in <see cref="AccountState.AuditEvents"/>, persisted with the step that caused it, until
+/// the audit trail confirms it stored it; the trail keeps one row per key.
+/// </summary>
+public sealed class AccountEventAudit(string account, IPersistentState<AccountState> state)
+{
+    /// <summary>The event with its audit key, added to the outbox.</summary>
+    public GridEvent Add(GridEvent e)
+    {
+        var keyed = e with { AuditKey = $"{account}/#{++state.State.EventSequence}" };
+        (state.State.AuditEvents ??= []).Add(keyed);
+        return keyed;
+    }
+
+    public IReadOnlyList<GridEvent> Pending => state.State.AuditEvents ?? [];
+
+    public void Forget(IReadOnlySet<object?> events) => state.State.AuditEvents?.RemoveAll(events.Contains);
+
+    /// <summary>The trail stored these keys.</summary>
+    public void Audited(IReadOnlySet<string> keys) => state.State.AuditEvents?.RemoveAll(e => e.AuditKey is { } k && keys.Contains(k));
 }
 
 /// <summary>Market-level events (price_stale, price_held, liquidation_batch): to the observer (metrics, audit) and the event stream.</summary>

@@ -19,12 +19,14 @@ public sealed class AccountGrain(
     IGridObserver observer,
     GridClock clock,
     ILogger<AccountGrain> logger)
-    : Grain, IAccountGrain, IAccountRiskGrain
+    : Grain, IAccountGrain, IAccountRiskGrain, IAccountAuditGrain
 {
     private Protocols? _protocols;
+    private IGrainTimer? _auditTimer;
 
     private Protocols P => _protocols ??= new Protocols(
-        new AccountSession(this, GrainFactory, this.GetPrimaryKeyString(), state, configs, options.Value, observer, clock, logger, DeactivateOnIdle));
+        new AccountSession(this, GrainFactory, this.GetPrimaryKeyString(), state, configs, options.Value, observer, clock, logger, DeactivateOnIdle),
+        KeepOfferingAudit);
 
     private AccountSession Session => P.Session;
 
@@ -46,7 +48,25 @@ public sealed class AccountGrain(
             {
                 await Session.House.RegisterAsync(RegisteredAuction.Of(Session.Id, Account.Auction)); // in case its registration was lost
             }
+
+            P.Audit.Offer(all: true); // the audit records a crash may have lost on their way to PostgreSQL
         }
+    }
+
+    /// <summary>While the audit outbox holds records, they are offered again every <see cref="GridOptions.AuditRetryInterval"/>.</summary>
+    private void KeepOfferingAudit() =>
+        _auditTimer ??= this.RegisterGrainTimer(
+            () =>
+            {
+                P.Audit.Offer(all: false);
+                return Task.CompletedTask;
+            },
+            new GrainTimerCreationOptions(Session.Options.AuditRetryInterval, Session.Options.AuditRetryInterval));
+
+    public Task AuditedAsync(ImmutableArray<string> commandIds)
+    {
+        P.Audit.Audited(commandIds);
+        return Task.CompletedTask;
     }
 
     public Task<bool> ExistsAsync() => Task.FromResult(Account.Opened);
@@ -158,13 +178,14 @@ public sealed class AccountGrain(
     /// <summary>The activation's protocols, wired once: each depends only on those before it.</summary>
     private sealed class Protocols
     {
-        public Protocols(AccountSession session)
+        public Protocols(AccountSession session, Action keepOfferingAudit)
         {
             Session = session;
             Liquidations = new AccountLiquidations(session);
             Steps = new AccountSteps(session, Liquidations);
             Auctions = new AccountAuctions(session, Liquidations, Steps);
-            Commands = new AccountCommands(session, Liquidations, Steps, Auctions);
+            Audit = new AccountAudit(session, () => session.AuditPending, keepOfferingAudit);
+            Commands = new AccountCommands(session, Liquidations, Steps, Auctions, Audit);
         }
 
         public AccountSession Session { get; }
@@ -176,5 +197,7 @@ public sealed class AccountGrain(
         public AccountAuctions Auctions { get; }
 
         public AccountCommands Commands { get; }
+
+        public AccountAudit Audit { get; }
     }
 }

@@ -129,9 +129,19 @@ public sealed class AccountLiquidations(AccountSession session)
         var pending = Account.Outbox!;
         var undo = Account.Save();
         var events = Account.CompleteLiquidation(cover?.ToDomain(), session.Marks, session.Config);
-        await session.PersistAsync(undo);
+        var recorded = session.Events.Record(events, pending.LiquidationId); // persisted with the completion
+        try
+        {
+            await session.PersistAsync(undo);
+        }
+        catch
+        {
+            session.Events.Forget(recorded);
+            throw;
+        }
 
-        return (events, await session.Events.EmitAsync(events, pending.LiquidationId));
+        await session.Events.AnnounceAsync(recorded);
+        return (events, recorded);
     }
 
     private bool Apply(LiquidationOrder order, bool coordinated, string? commandId = null, IReadOnlyList<ModelEvent>? batches = null) =>

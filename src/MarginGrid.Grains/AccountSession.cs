@@ -38,7 +38,10 @@ public sealed class AccountSession
         Clock = clock;
         Logger = logger;
         Markets = new AccountMarkets(Grains, id, options);
-        Events = new AccountEvents(grain, () => state.State.Recent ??= [], options.RecentEvents, observer, clock, logger);
+        Events = new AccountEvents(grain, () => state.State.Recent ??= [], options.RecentEvents, observer, clock, logger)
+        {
+            Audit = options.AuditOutbox ? new AccountEventAudit(id, state) : null,
+        };
     }
 
     public string Id { get; }
@@ -58,6 +61,9 @@ public sealed class AccountSession
     public IMarks Marks => Markets.Marks;
 
     public AccountEvents Events { get; }
+
+    /// <summary>The audit outbox (command ids not yet confirmed by the audit trail), persisted with the account.</summary>
+    public List<string> AuditPending => _state.State.AuditPending ??= [];
 
     public Account Account => _state.State.Account ??= new Account(Id);
 

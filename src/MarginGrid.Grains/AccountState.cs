@@ -14,6 +14,15 @@ public sealed class AccountState
 
     /// <summary>The newest events of this account (null until the first one: most accounts are idle).</summary>
     [Id(7)] public List<GridEvent>? Recent { get; set; }
+
+    /// <summary>The audit outbox: command ids whose audit record the trail has not confirmed (see <see cref="AccountAudit"/>).</summary>
+    [Id(14)] public List<string>? AuditPending { get; set; }
+
+    /// <summary>The audit outbox's events (each with its <see cref="GridEvent.AuditKey"/>) not yet confirmed stored.</summary>
+    [Id(15)] public List<GridEvent>? AuditEvents { get; set; }
+
+    /// <summary>How many events this account has recorded with an audit key (the n of <c>account/#n</c>).</summary>
+    [Id(16)] public long EventSequence { get; set; }
 }
 
 /// <summary>How an <see cref="Account"/> is stored: the domain type stays free of Orleans.</summary>

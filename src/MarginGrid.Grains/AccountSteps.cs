@@ -34,22 +34,32 @@ public sealed class AccountSteps(AccountSession session, AccountLiquidations liq
             return null;
         }
 
-        if (undo.Status != Account.Status || undo.Armed != Account.MarginCallArmed)
-        {
-            await session.PersistAsync(undo);
-        }
-
         var health = evaluation.Health;
-        var marginCall = evaluation.MarginCall is { } call
-            ? (await session.Events.EmitAsync([call], step, e => e with
+        var recorded = evaluation.MarginCall is { } call
+            ? session.Events.Record([call], step, e => e with
             {
                 // What justified it, for the audit trail: the equity, the requirement and the marks of the step.
                 Equity = health.Equity,
                 MaintenanceMargin = health.MaintenanceMargin,
                 Marks = Account.PricedBy(config).Where(m => Marks.TryGetMark(m, out _))
                     .ToImmutableSortedDictionary(m => m, m => Marks.TryGetMark(m, out var p) ? p : 0m, StringComparer.Ordinal),
-            }))[0]
-            : null;
+            })
+            : [];
+        if (undo.Status != Account.Status || undo.Armed != Account.MarginCallArmed || !recorded.IsEmpty)
+        {
+            try
+            {
+                await session.PersistAsync(undo); // the margin call with the status and flag that made it
+            }
+            catch
+            {
+                session.Events.Forget(recorded);
+                throw;
+            }
+        }
+
+        await session.Events.AnnounceAsync(recorded);
+        var marginCall = recorded.IsEmpty ? null : recorded[0];
 
         if (!evaluation.NeedsLiquidation)
         {

@@ -21,6 +21,20 @@ public interface IGridObserver
 
     void Command(string type, string outcome);
 
+    /// <summary>
+    /// A command step of <paramref name="account"/> whose audit record was not confirmed (the account's audit outbox,
+    /// offered again on activation and periodically): the record as stored with the step. The audit writer is
+    /// idempotent per command id, so a record offered twice is stored once.
+    /// </summary>
+    void CommandUnaudited(string account, MarginGrid.Domain.CommandRecord record)
+    {
+    }
+
+    /// <summary>An account event whose audit record was not confirmed (its audit outbox), for the audit trail only (not counted again).</summary>
+    void EventUnaudited(GridEvent gridEvent)
+    {
+    }
+
     /// <summary>An account could not be evaluated in a step (e.g. an arithmetic overflow); the step went on without it.</summary>
     void EvaluationFailed(string account)
     {

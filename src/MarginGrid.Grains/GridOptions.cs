@@ -47,6 +47,16 @@ public sealed class GridOptions
     /// deadline, or after this long when that is later), so that an engine clock that jumps is noticed in time.
     /// </summary>
     public TimeSpan AuctionTimerResolution { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The account's audit outbox (<see cref="AccountAudit"/>): each command step keeps its command id in the account's
+    /// state, in the same write, until the audit trail confirms it stored the record. On where a silo has an audit trail
+    /// (a PostgreSQL connection string); off elsewhere, where nothing would confirm.
+    /// </summary>
+    public bool AuditOutbox { get; set; }
+
+    /// <summary>How often an active account offers again the audit records that stayed unconfirmed for a whole interval.</summary>
+    public TimeSpan AuditRetryInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>How ticks reach the holders of a market.</summary>

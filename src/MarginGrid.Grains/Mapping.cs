@@ -12,6 +12,7 @@ public static class Mapping
             [.. snapshot.Collateral.Select(c => new CollateralSpec(c.Asset, c.Weight, c.PriceMarket, c.LiquidationDiscount)
             {
                 Auction = c.Auction is { } a ? new AuctionSpec(a.Buf, a.Step, a.Cut, a.Tail, a.Cusp) : null,
+                MaxQuantity = c.MaxQuantity ?? Limits.DefaultMaxQuantity,
             })],
             new RiskParameters(snapshot.Risk.MarginCallRatio, snapshot.Risk.LiquidationTargetRatio)
             {
@@ -27,6 +28,7 @@ public static class Mapping
             LiquidationCap = m.LiquidationCap,
             Impact = m.Impact ?? 0m,
             MaxImpact = m.MaxImpact ?? MarketSpec.DefaultMaxImpact,
+            Limits = m.Limits is { } l ? new MarketLimits(l.MaxPrice, l.MaxPositionSize, l.MaxNotional) : MarketLimits.Default,
         };
 
     public static RiskStatus ToWire(this AccountStatus status) => (RiskStatus)(int)status;

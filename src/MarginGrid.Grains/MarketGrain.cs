@@ -146,7 +146,47 @@ public sealed class MarketGrain(
         return await _steps.SubmitAsync(new Received(update, clock.UtcNow));
     }
 
+    /// <summary>
+    /// A step, reported to the cluster's <see cref="IGridHealthGrain"/>: an evaluating step that settled, or a failure
+    /// (<c>/health/ready</c> names a market whose steps keep failing, or whose accounts cannot be evaluated).
+    /// </summary>
     private async Task<StepOutcome> StepAsync(IReadOnlyList<Received> updates)
+    {
+        var health = GrainFactory.GetGrain<IGridHealthGrain>(0);
+        StepOutcome outcome;
+        try
+        {
+            outcome = await SettleStepAsync(updates);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            await ReportAsync(() => health.StepFailed(Symbol, $"{e.GetType().Name}: {e.Message}"));
+            throw;
+        }
+
+        // A price step that asked for evaluation (not a stale or held price, which evaluates nobody).
+        if (updates.Any(u => u.Update.Evaluate) && MarketSettlement.TryParseStep(outcome.Step, out _, out var sequence))
+        {
+            await ReportAsync(() => health.StepSettled(Symbol, sequence));
+        }
+
+        return outcome;
+    }
+
+    /// <summary>A one-way health report: it never fails the step it reports on.</summary>
+    private static async Task ReportAsync(Func<Task> report)
+    {
+        try
+        {
+            await report();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Best effort: the next step reports again.
+        }
+    }
+
+    private async Task<StepOutcome> SettleStepAsync(IReadOnlyList<Received> updates)
     {
         var evaluate = updates.Any(u => u.Update.Evaluate); // only seeding prices do not ask for evaluation
         var newest = updates.MaxBy(u => u.Update.Timestamp)!.Update; // its timestamp and source are the tick's
@@ -202,7 +242,16 @@ public sealed class MarketGrain(
         await state.WriteStateAsync();
 
         var tick = new MarketTick(Symbol, state.State.Sequence, mark, newest.Timestamp, evaluate, version) { Multiplier = pricing.Multiplier };
-        var reports = await DeliverToShardsAsync(tick);
+        TickDelivery[] reports;
+        Orleans.Runtime.RequestContext.Set(StepContext.Key, tick.StepId); // travels to the holders: their failures name the step
+        try
+        {
+            reports = await DeliverToShardsAsync(tick);
+        }
+        finally
+        {
+            Orleans.Runtime.RequestContext.Remove(StepContext.Key);
+        }
         if (!evaluate)
         {
             return StepOutcome.Empty(tick.StepId);

@@ -82,7 +82,7 @@ public sealed class KubernetesTests
     {
         Assert.DoesNotContain("\nkind: Secret\n", Rendered.Value, StringComparison.Ordinal);
         var env = Single<V1Deployment>().Spec.Template.Spec.Containers.Single().Env;
-        var sensitive = env.Where(e => e.Name.StartsWith("ConnectionStrings__", StringComparison.Ordinal) || e.Name.EndsWith("__Key", StringComparison.Ordinal)).ToList();
+        var sensitive = env.Where(e => e.Name.StartsWith("ConnectionStrings__", StringComparison.Ordinal) || e.Name.EndsWith("__Hash", StringComparison.Ordinal)).ToList();
         Assert.Contains(sensitive, e => e.Name == "ConnectionStrings__MarginGrid");
         Assert.All(sensitive, e =>
         {

@@ -47,7 +47,11 @@ public static class SiloApp
             services.AddHostedService<AuditWriter>();
         }
 
-        services.AddMarginGridGrains(o => builder.Configuration.GetSection(GridOptions.Section).Bind(o));
+        services.AddMarginGridGrains(o =>
+        {
+            builder.Configuration.GetSection(GridOptions.Section).Bind(o);
+            o.AuditOutbox |= settings.ConnectionString is not null; // an audit trail confirms what it stored (AccountAudit)
+        });
         services.AddSingleton(keys);
         services.AddSingleton<ConfigLookup>();
         services.AddSingleton(TimeProvider.System);
@@ -55,7 +59,9 @@ public static class SiloApp
         services.AddUnavailableProblems(); // 503 + Retry-After when PostgreSQL or a cluster node is unavailable (Problems.cs)
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         services.AddMarginGridRateLimits(builder.Configuration);
-        var health = services.AddHealthChecks().AddCheck<SiloReadiness>("silo", tags: [SiloReadiness.Tag]);
+        var health = services.AddHealthChecks()
+            .AddCheck<SiloReadiness>("silo", tags: [SiloReadiness.Tag])
+            .AddCheck<MarketSettlementReadiness>("markets", tags: [SiloReadiness.Tag]); // degraded (200) naming markets that cannot settle
         if (settings.ConnectionString is { } readinessConnection)
         {
             // /health/ready answers 503 while PostgreSQL is away.
@@ -79,7 +85,11 @@ public static class SiloApp
         app.UseStatusCodePages();
         app.UseRateLimiter();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(SiloReadiness.Tag) });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = c => c.Tags.Contains(SiloReadiness.Tag),
+            ResponseWriter = MarketSettlementReadiness.WriteAsync,
+        });
         app.MapMarginGridMetrics();
         app.MapOpenApi();
         app.MapMarginGridApi();

@@ -318,7 +318,7 @@ public static class AccountEndpoints
         {
             var result = await command();
             audit.Command(type, id, body, result, market);
-            return result.Accepted ? Results.Ok(CommandResultBody.From(result)) : (rejected ?? Problems.Rejected)(result);
+            return result.Accepted ? Results.Ok(CommandResultBody.From(result)) : rejected is not null ? rejected(result) : Problems.Rejected(result, type);
         }
         catch (CommandConflictException e)
         {

@@ -47,10 +47,16 @@ public static class Problems
     public static IResult Problem(int status, string title, string detail, IDictionary<string, object?>? extensions = null) =>
         Results.Problem(detail: detail, statusCode: status, title: title, extensions: extensions);
 
-    /// <summary>A rejected command: 422 when the account cannot afford it, 404 for an unknown account, 400 otherwise.</summary>
-    public static IResult Rejected(CommandResult result) => Rejected(result, result.Reason switch
+    /// <summary>
+    /// A rejected command: 422 when the account cannot afford it or its result would exceed a limit (the
+    /// problem's <c>field</c> then names the request field: <c>size</c> or <c>price</c> of a fill, <c>quantity</c> of a
+    /// deposit or withdrawal), 404 for an unknown account, 400 otherwise. <paramref name="type"/>: <c>fill</c>,
+    /// <c>deposit</c> or <c>withdrawal</c>.
+    /// </summary>
+    public static IResult Rejected(CommandResult result, string? type) => Rejected(result, type, result.Reason switch
     {
         RejectReasons.InitialMargin or RejectReasons.InsufficientBalance => StatusCodes.Status422UnprocessableEntity,
+        _ when RejectReasons.IsLimit(result.Reason) => StatusCodes.Status422UnprocessableEntity,
         RejectReasons.UnknownAccount => StatusCodes.Status404NotFound,
         _ => StatusCodes.Status400BadRequest,
     });
@@ -59,23 +65,35 @@ public static class Problems
     /// A rejected bid: 409 when there is no running auction of the asset (it never started, or it has just ended), 422
     /// when the price is above the bid's maximum or the liquidator cannot afford it, 404 for an unknown account.
     /// </summary>
-    public static IResult RejectedBid(CommandResult result) => Rejected(result, result.Reason switch
+    public static IResult RejectedBid(CommandResult result) => Rejected(result, "bid", result.Reason switch
     {
         DutchAuction.NoRunningAuction => StatusCodes.Status409Conflict,
         DutchAuction.PriceAboveMaximum or RejectReasons.InitialMargin or RejectReasons.InsufficientBalance => StatusCodes.Status422UnprocessableEntity,
+        _ when RejectReasons.IsLimit(result.Reason) => StatusCodes.Status422UnprocessableEntity,
         RejectReasons.UnknownAccount => StatusCodes.Status404NotFound,
         _ => StatusCodes.Status400BadRequest,
     });
 
-    private static IResult Rejected(CommandResult result, int status)
+    private static IResult Rejected(CommandResult result, string? type, int status)
     {
-        return Problem(status, "Command rejected", $"command '{result.CommandId}' was rejected: {result.Reason}",
-            new Dictionary<string, object?>
-            {
-                ["commandId"] = result.CommandId,
-                ["reason"] = result.Reason,
-                ["duplicate"] = result.Duplicate,
-            });
+        var field = !RejectReasons.IsLimit(result.Reason) ? null
+            : type != "fill" ? "quantity"
+            : result.Reason == RejectReasons.MaxPrice ? "price"
+            : "size";
+        var extensions = new Dictionary<string, object?>
+        {
+            ["commandId"] = result.CommandId,
+            ["reason"] = result.Reason,
+            ["duplicate"] = result.Duplicate,
+        };
+        var detail = $"command '{result.CommandId}' was rejected: {result.Reason}";
+        if (field is not null)
+        {
+            extensions["field"] = field;
+            detail = $"{field}: {detail}";
+        }
+
+        return Problem(status, "Command rejected", detail, extensions);
     }
 
     /// <summary>

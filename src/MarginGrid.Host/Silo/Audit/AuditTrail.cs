@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Threading.Channels;
+using MarginGrid.Domain;
+using MarginGrid.Grains;
 using MarginGrid.Host.Silo.Api;
 using MarginGrid.Storage;
 using Prometheus;
@@ -155,6 +157,7 @@ public sealed class AuditTrail
         var account = e.IsMarketEvent ? AllAccounts : e.Account;
         Enqueue(new AuditRecord(AuditKind.Event, e.TypeName, account, JsonSerializer.Serialize(EventBody.From(e), ApiJson.Options))
         {
+            CommandId = e.AuditKey, // account/#n where the account keeps an audit outbox: one row per key
             Market = e.Market,
             Silo = Silo,
         });
@@ -228,6 +231,40 @@ public sealed class AuditTrail
         });
     }
 
+    /// <summary>
+    /// Queues the record of a command step that an account's audit outbox offers again (its record was not confirmed
+    /// stored: a crash lost the queue, say): the same kind, type and <c>command_id</c> as the API's record, so that
+    /// PostgreSQL keeps one of them (the unique index), with the request rebuilt from the stored command and
+    /// <c>"recovered": true</c>.
+    /// </summary>
+    public void CommandRecovered(string account, CommandRecord record)
+    {
+        if (!Enabled)
+        {
+            return;
+        }
+
+        var parts = record.Fingerprint.Split('|');
+        var (type, market, request) = parts switch
+        {
+            ["fill", var m, var size, var price] => ("fill", m, (object)new { commandId = record.CommandId, market = m, size, price }),
+            ["deposit", var asset, var quantity] => ("deposit", null, new { commandId = record.CommandId, asset, quantity }),
+            ["withdraw", var asset, var quantity] => ("withdrawal", null, new { commandId = record.CommandId, asset, quantity }),
+            ["bid", var target, var asset, var quantity, var maxPrice] => ("bid", null, new { commandId = record.CommandId, target, asset, quantity, maxPrice }),
+            _ => ("command", (string?)null, new { commandId = record.CommandId, fingerprint = record.Fingerprint }),
+        };
+        var result = new CommandResult(
+            record.CommandId, record.Accepted, record.Reason, [.. record.Events.Select(e => e.ToGrid(record.CommandId, record.At))], record.Version);
+        var payload = new AuditRecoveredPayload(request, CommandResultBody.From(result), Recovered: true);
+        Enqueue(new AuditRecord(AuditKind.Command, type, account, JsonSerializer.Serialize(payload, ApiJson.Options))
+        {
+            CommandId = $"{account}/{record.CommandId}",
+            Market = market,
+            GrainVersion = record.Version,
+            Silo = Silo,
+        });
+    }
+
     /// <summary>Queues a record as it is (tests, and callers that build their own records).</summary>
     public void Enqueue(AuditRecord record)
     {
@@ -271,3 +308,6 @@ public sealed class AuditTrail
 
 /// <summary>A command record's payload: what was asked and what it returned.</summary>
 public sealed record AuditCommandPayload(object Request, CommandResultBody Result);
+
+/// <summary>A command record offered again by the account's audit outbox (the request rebuilt from the stored command).</summary>
+public sealed record AuditRecoveredPayload(object Request, CommandResultBody Result, bool Recovered);

@@ -11,9 +11,15 @@ namespace MarginGrid.Host.Silo.Audit;
 /// moved to <c>margingrid_audit_quarantine</c> and counted in <c>margingrid_audit_quarantined_total</c>: one bad record
 /// never blocks the rest. On shutdown it writes what is queued, for at most <see cref="DrainTimeout"/>.
 /// </summary>
-public sealed class AuditWriter(AuditTrail trail, AuditLog log, AuditSettings settings, TimeProvider time, ILogger<AuditWriter> logger)
+public sealed class AuditWriter(
+    AuditTrail trail, AuditLog log, AuditSettings settings, TimeProvider time, ILogger<AuditWriter> logger, IServiceProvider? services = null)
     : BackgroundService
 {
+    private IGrainFactory? _grains;
+
+    /// <summary>The current batch was not stored completely (given up while stopping): its accounts are not told.</summary>
+    private bool _gaveUp;
+
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly Counter Written = Prometheus.Metrics.CreateCounter(
@@ -53,9 +59,48 @@ public sealed class AuditWriter(AuditTrail trail, AuditLog log, AuditSettings se
                 batch.Add(record);
             }
 
+            _gaveUp = false;
             await WriteAsync(batch, stoppingToken);
             trail.Written(batch.Count);
+            if (!_gaveUp)
+            {
+                Confirm(batch);
+            }
+
             batch.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Tells each account that its command records are stored (or quarantined): they leave its audit outbox
+    /// (<c>AccountAudit</c>). One-way and best effort: an account not told offers the record again, and PostgreSQL keeps
+    /// one row per command id.
+    /// </summary>
+    private void Confirm(List<AuditRecord> batch)
+    {
+        foreach (var account in batch
+            .Where(r => r.Kind is AuditKind.Command or AuditKind.Event && r.CommandId is not null && r.AccountId != AuditTrail.AllAccounts
+                && r.CommandId.StartsWith(r.AccountId + "/", StringComparison.Ordinal))
+            .GroupBy(r => r.AccountId, StringComparer.Ordinal))
+        {
+            if (services is null)
+            {
+                return; // no grid to tell (a writer on its own, in tests)
+            }
+
+            try
+            {
+                _grains ??= services.GetRequiredService<IGrainFactory>();
+                _ = _grains.GetGrain<MarginGrid.Grains.IAccountAuditGrain>(account.Key)
+                    .AuditedAsync([.. account.Select(r => r.CommandId![(account.Key.Length + 1)..])])
+                    .ContinueWith(
+                        t => logger.LogDebug(t.Exception, "Could not confirm the audit of account {Account}", account.Key),
+                        CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogDebug(e, "Could not confirm the audit of account {Account}", account.Key); // offered again later
+            }
         }
     }
 
@@ -94,6 +139,7 @@ public sealed class AuditWriter(AuditTrail trail, AuditLog log, AuditSettings se
             }
             else
             {
+                _gaveUp = true;
                 logger.LogCritical(failure, "Audit record {Kind}/{Type} could neither be written nor quarantined: {Payload}", record.Kind, record.Type, record.PayloadJson);
             }
         }
@@ -128,7 +174,8 @@ public sealed class AuditWriter(AuditTrail trail, AuditLog log, AuditSettings se
 
                 if (stoppingToken.IsCancellationRequested && attempt >= 3)
                 {
-                    logger.LogError(e, "Stopping: {Count} audit records could not be written and are lost", count);
+                    _gaveUp = true;
+                    logger.LogError(e, "Stopping: {Count} audit records could not be written here; their accounts offer them again", count);
                     return null;
                 }
 

@@ -7,8 +7,11 @@ namespace MarginGrid.Host.Silo.Audit;
 /// What the silo's grains report: Prometheus metrics, and each event to the audit trail. Called on grain threads:
 /// both are non-blocking (counters, and a queue that never blocks a grain and never drops).
 /// </summary>
-public sealed class SiloGridObserver(PrometheusGridObserver metrics, AuditTrail audit) : IGridObserver
+public sealed class SiloGridObserver(
+    PrometheusGridObserver metrics, AuditTrail audit, IServiceProvider services, ILogger<SiloGridObserver> logger) : IGridObserver
 {
+    private IGrainFactory? _grains;
+
     public void TickSettled(string market, int evaluated, TimeSpan decision, DateTimeOffset tickTimestamp) =>
         metrics.TickSettled(market, evaluated, decision, tickTimestamp);
 
@@ -28,7 +31,34 @@ public sealed class SiloGridObserver(PrometheusGridObserver metrics, AuditTrail 
 
     public void Command(string type, string outcome) => metrics.Command(type, outcome);
 
-    public void EvaluationFailed(string account) => metrics.EvaluationFailed(account);
+    public void CommandUnaudited(string account, MarginGrid.Domain.CommandRecord record) => audit.CommandRecovered(account, record);
+
+    public void EventUnaudited(GridEvent gridEvent) => audit.Event(gridEvent);
+
+    /// <summary>
+    /// Counted, and — when it happened in a price step (<see cref="StepContext"/>) — reported to the cluster's
+    /// <see cref="IGridHealthGrain"/>, so that <c>/health/ready</c> names the market (one-way, never awaited by the step).
+    /// </summary>
+    public void EvaluationFailed(string account)
+    {
+        metrics.EvaluationFailed(account);
+        if (StepContext.Current is not { } step)
+        {
+            return;
+        }
+
+        try
+        {
+            _grains ??= services.GetRequiredService<IGrainFactory>();
+            _grains.GetGrain<IGridHealthGrain>(0).EvaluationFailed(step, account).ContinueWith(
+                t => logger.LogWarning(t.Exception, "Could not report the failed evaluation of {Account} at {Step}", account, step),
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogWarning(e, "Could not report the failed evaluation of {Account} at {Step}", account, step);
+        }
+    }
 
     public void MarketPriced(string market, decimal multiplier, bool held, bool stale, IReadOnlyDictionary<string, decimal> sourceAgeSeconds) =>
         metrics.MarketPriced(market, multiplier, held, stale, sourceAgeSeconds);

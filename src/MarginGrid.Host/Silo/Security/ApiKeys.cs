@@ -51,6 +51,13 @@ public sealed class ApiKeys
 
     private const string BearerPrefix = "Bearer ";
 
+    /// <summary>
+    /// The settings of one key that the silo reads (<c>MarginGrid:ApiKeys:&lt;name&gt;:&lt;setting&gt;</c>;
+    /// <c>Accounts</c> may be a list, <c>Accounts:0</c>, <c>Accounts:1</c>, …). Any other setting — a plaintext
+    /// <c>Key</c>, say — is refused at startup: the key is configured by its SHA-256 only.
+    /// </summary>
+    public static IReadOnlyList<string> Settings { get; } = ["Hash", "Role", "Accounts"];
+
     private readonly FrozenDictionary<string, ApiKey> _byHash;
 
     public ApiKeys(IEnumerable<(string Name, string Hash, ApiRole Role)> keys)
@@ -73,6 +80,13 @@ public sealed class ApiKeys
         var keys = new List<(string, ApiKey)>();
         foreach (var section in configuration.GetSection(Section).GetChildren())
         {
+            if (section.GetChildren().FirstOrDefault(c => !Settings.Contains(c.Key, StringComparer.OrdinalIgnoreCase)) is { } unknown)
+            {
+                throw new InvalidOperationException(
+                    $"{Section}:{section.Key}:{unknown.Key} is not a setting of an API key (only {string.Join(", ", Settings)}): "
+                    + "configure the key by its SHA-256 in hex as :Hash, never the key itself");
+            }
+
             var hash = section["Hash"];
             if (string.IsNullOrWhiteSpace(hash) || hash.Length != 64 || !hash.All(Uri.IsHexDigit))
             {

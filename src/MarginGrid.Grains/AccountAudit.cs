@@ -1,0 +1,89 @@
+using System.Collections.Immutable;
+using MarginGrid.Domain;
+using Orleans.Concurrency;
+
+namespace MarginGrid.Grains;
+
+/// <summary>The audit trail's confirmation to an account (silo-internal: clients cannot call it).</summary>
+public interface IAccountAuditGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// The audit trail has stored the records of these commands: they leave the account's audit outbox (in memory at
+    /// once, in storage with the account's next write). One-way: a lost confirmation only means the record is offered
+    /// again, and the trail's writer is idempotent per command id.
+    /// </summary>
+    [OneWay]
+    Task AuditedAsync(ImmutableArray<string> commandIds);
+}
+
+/// <summary>
+/// The account's audit outbox (issue 9, a durable audit): with <see cref="GridOptions.AuditOutbox"/>, every command
+/// step puts its command id in <see cref="AccountState.AuditPending"/> in the same write as the step itself (its record
+/// — request, result, events, version — is in the command log of that write). The silo's audit trail confirms what it
+/// stored (<see cref="IAccountAuditGrain"/>); whatever is still pending is offered again to the observer
+/// (<see cref="IGridObserver.CommandUnaudited"/>) on activation — after a crash, a kill -9, a lost queue — and every
+/// <see cref="GridOptions.AuditRetryInterval"/> to what stayed pending for a whole interval.
+/// </summary>
+public sealed class AccountAudit(AccountSession session, Func<List<string>> pending, Action keepOffering)
+{
+    private HashSet<string> _seen = new(StringComparer.Ordinal);
+
+    public bool Enabled => session.Options.AuditOutbox;
+
+    /// <summary>Before the step's write: its command id joins the outbox. Returns an undo for a failed write.</summary>
+    public Action Add(string commandId)
+    {
+        if (!Enabled)
+        {
+            return static () => { };
+        }
+
+        var list = pending();
+        list.Add(commandId);
+        keepOffering();
+        return () => list.Remove(commandId);
+    }
+
+    /// <summary>The trail stored these records: command ids, and event keys as <c>#n</c> (the part after <c>account/</c>).</summary>
+    public void Audited(IEnumerable<string> ids)
+    {
+        var done = ids.ToHashSet(StringComparer.Ordinal);
+        pending().RemoveAll(done.Contains);
+        session.Events.Audit?.Audited(done.Where(id => id.StartsWith('#')).Select(id => $"{session.Id}/{id}").ToHashSet(StringComparer.Ordinal));
+        _seen.ExceptWith(done);
+        _seen.ExceptWith(done.Select(id => $"{session.Id}/{id}"));
+    }
+
+    /// <summary>Offers the pending records again: all of them (<paramref name="all"/>, on activation), or those pending for a whole interval.</summary>
+    public void Offer(bool all)
+    {
+        var list = pending();
+        var events = session.Events.Audit?.Pending ?? [];
+        if (!Enabled || (list.Count == 0 && events.Count == 0))
+        {
+            _seen.Clear();
+            return;
+        }
+
+        var account = session.Account;
+        list.RemoveAll(id => account.Commands.Find(id) is null); // past the command retention: nothing left to offer
+        keepOffering();
+        foreach (var id in list)
+        {
+            if (all || _seen.Contains(id))
+            {
+                session.Observer.CommandUnaudited(session.Id, account.Commands.Find(id)!);
+            }
+        }
+
+        foreach (var e in events)
+        {
+            if (all || _seen.Contains(e.AuditKey!))
+            {
+                session.Observer.EventUnaudited(e);
+            }
+        }
+
+        _seen = all ? new HashSet<string>(StringComparer.Ordinal) : [.. list, .. events.Select(e => e.AuditKey!)];
+    }
+}
