@@ -702,13 +702,21 @@ public sealed class Account
         return new CommandStep(record, false, false, undo);
     }
 
-    /// <summary>v3: whether the bid's purchase would leave this account with <c>E ≥ IM</c> at <paramref name="marks"/>.</summary>
-    public bool CanPurchase(string asset, decimal quantity, decimal payment, IMarks marks, RiskConfiguration config)
+    /// <summary>
+    /// v3: why the bid's purchase is refused, or null: the balances it leaves beyond the configured limits
+    /// (<see cref="AccountRules.CheckLimits"/>, as for any command), or <c>E &lt; IM</c> at <paramref name="marks"/>.
+    /// </summary>
+    public string? PurchaseRefusal(string asset, decimal quantity, decimal payment, IMarks marks, RiskConfiguration config)
     {
         var after = Holdings.Clone();
         after.BuyAtAuction(asset, quantity, payment);
+        if (AccountRules.CheckLimits(Holdings, after, config) is { } limit)
+        {
+            return limit;
+        }
+
         var health = MarginCalculator.Evaluate(after, marks, config);
-        return health.Equity >= health.InitialMargin;
+        return health.Equity >= health.InitialMargin ? null : RejectReasons.InitialMargin;
     }
 
     /// <summary>Everything a step may change, to put back when its result could not be persisted.</summary>

@@ -111,9 +111,9 @@ public sealed class AccountAuctions(AccountSession session, AccountLiquidations 
         }
 
         var (quantity, payment) = DutchAuction.Take(quote.Debt, quote.Price, command.Quantity, quote.Lot);
-        if (!Account.CanPurchase(command.Asset, quantity, payment, session.Marks, session.Config))
+        if (Account.PurchaseRefusal(command.Asset, quantity, payment, session.Marks, session.Config) is { } refused)
         {
-            return (RejectReasons.InitialMargin, 0m, 0m);
+            return (refused, 0m, 0m); // beyond a limit, or short of initial margin
         }
 
         var taken = await target.TakeAtAuctionAsync(

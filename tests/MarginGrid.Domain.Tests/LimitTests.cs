@@ -189,4 +189,16 @@ public sealed class LimitTests
         Assert.Equal("collateral[0].maxQuantity", zero.Field);
         Assert.Equal(MarketLimits.Default, market.Limits);
     }
+
+    [Fact]
+    public void AnAuctionPurchaseCannotTakeABalanceBeyondItsLimit()
+    {
+        var account = Open(100_000m);
+        Assert.True(Deposit(account, "d-btc", "BTC", 2m).Record.Accepted);
+
+        // BTC max 3: buying 1.5 BTC at an auction would hold 3.5.
+        Assert.Equal(RejectReasons.MaxQuantity, account.PurchaseRefusal("BTC", 1.5m, 150m, Marks(), Config));
+        Assert.Null(account.PurchaseRefusal("BTC", 1m, 100m, Marks(), Config)); // up to the limit exactly
+        Assert.Equal(RejectReasons.InitialMargin, Open(0m).PurchaseRefusal("BTC", 1m, 100m, Marks(), Config)); // paid with USD it does not have
+    }
 }

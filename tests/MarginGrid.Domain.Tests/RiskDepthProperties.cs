@@ -346,6 +346,48 @@ public sealed class RiskDepthProperties
             }
         });
 
+    /// <summary>
+    /// v3 bounds over the same sessions: an auction take never pays more than the tab still owed (a take sells what the
+    /// debt needs and no more; only the fallback at the end sells a whole lot), and auto-deleveraging never closes more of
+    /// a counterparty's position in a market than it held at the start of the step.
+    /// </summary>
+    [Property(MaxTest = 150)]
+    public Property V3TakesStayWithinTheTabAndAdlWithinPositions() =>
+        Prop.ForAll(Arb.From(SessionsWith(ActiveKnobs)), s =>
+        {
+            var config = WithV3(WithKnobs(s.Setup.Config, s.Knobs));
+            var engine = Start(s, config);
+            var tabs = engine.Events.Where(e => e.Type == ModelEventType.AuctionStart)
+                .GroupBy(e => e.Account!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Tab!.Value, StringComparer.Ordinal);
+            var time = 0m;
+            foreach (var op in s.Ops)
+            {
+                var before = engine.Result().Accounts.ToDictionary(a => a.Id, a => a.Positions, StringComparer.Ordinal);
+                var closed = new Dictionary<(string Account, string Market), decimal>();
+                foreach (var e in engine.Apply(V3StepFor(op, engine, config, ref time)))
+                {
+                    switch (e.Type)
+                    {
+                        case ModelEventType.AuctionStart:
+                            tabs[e.Account!] = e.Tab!.Value;
+                            break;
+                        case ModelEventType.AuctionTake:
+                            var paid = e.Quantity!.Value * e.Price!.Value;
+                            var owed = tabs[e.Account!];
+                            Assert.True(paid <= owed + 0.000000000001m, $"{e.Account}: a take paid {paid} of a tab of {owed}");
+                            tabs[e.Account!] = owed - paid;
+                            break;
+                        case ModelEventType.Adl:
+                            var key = (e.Account!, e.Market!);
+                            closed[key] = closed.GetValueOrDefault(key) + Math.Abs(e.Quantity!.Value);
+                            var held = before.TryGetValue(e.Account!, out var positions) && positions.TryGetValue(e.Market!, out var p) ? Math.Abs(p.Size) : 0m;
+                            Assert.True(closed[key] <= held, $"ADL closed {closed[key]} of {e.Account}'s {held} {e.Market}");
+                            break;
+                    }
+                }
+            }
+        });
+
     /// <summary>The v3 sessions reach auto-deleveraging and every auction event.</summary>
     [Fact]
     public void V3SessionsReachAdlAndAuctions()
