@@ -163,6 +163,7 @@ public sealed class PrometheusGridObserver : IGridObserver
                 break;
             case GridEventType.CollateralLiquidation:
                 _collateralLiquidations.WithLabels(gridEvent.Asset ?? "unknown").Inc();
+                _auctionFallbacks.WithLabels(gridEvent.Asset ?? "unknown"); // an asset sold to the system: its fallback series exists (at zero) too
                 if (fallback)
                 {
                     var sold = (gridEvent.Quantity ?? 0m) * (gridEvent.Price ?? 0m) - (gridEvent.Discount ?? 0m);
