@@ -84,7 +84,10 @@ public sealed record CommandRecord(
 /// </summary>
 public sealed class CommandLog
 {
-    private readonly List<CommandRecord> _records = [];
+    /// <summary>Shared by every empty log (most accounts never receive a command); never added to.</summary>
+    private static readonly List<CommandRecord> NoRecords = [];
+
+    private List<CommandRecord> _records = NoRecords;
     private Dictionary<string, int>? _index;
 
     public IReadOnlyList<CommandRecord> Records => _records;
@@ -92,7 +95,12 @@ public sealed class CommandLog
     public static CommandLog Restore(IEnumerable<CommandRecord> records)
     {
         var log = new CommandLog();
-        log._records.AddRange(records.OrderBy(r => r.At));
+        var sorted = records.OrderBy(r => r.At).ToList();
+        if (sorted.Count > 0)
+        {
+            log._records = sorted;
+        }
+
         return log;
     }
 
@@ -116,6 +124,11 @@ public sealed class CommandLog
                 _records[i] = record; // the same command's record, completed (its liquidation's bankruptcy event)
                 return;
             }
+        }
+
+        if (ReferenceEquals(_records, NoRecords))
+        {
+            _records = [];
         }
 
         _records.Add(record);

@@ -72,7 +72,7 @@ public sealed class AccountAuctions(AccountSession session, AccountLiquidations 
     /// </summary>
     public async Task<List<ModelEvent>> EndExpiredAsync(string step)
     {
-        if (!session.Auctions)
+        if (!session.AuctionsConfigured)
         {
             return [];
         }

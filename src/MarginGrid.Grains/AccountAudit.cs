@@ -26,7 +26,7 @@ public interface IAccountAuditGrain : IGrainWithStringKey
 /// </summary>
 public sealed class AccountAudit(AccountSession session, Func<List<string>> pending, Action keepOffering)
 {
-    private HashSet<string> _seen = new(StringComparer.Ordinal);
+    private HashSet<string>? _seen; // the records pending at the last offer (only while the outbox holds any)
 
     public bool Enabled => session.Options.AuditOutbox;
 
@@ -47,21 +47,31 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
     /// <summary>The trail stored these records: command ids, and event keys as <c>#n</c> (the part after <c>account/</c>).</summary>
     public void Audited(IEnumerable<string> ids)
     {
+        if (!Enabled)
+        {
+            return;
+        }
+
         var done = ids.ToHashSet(StringComparer.Ordinal);
         pending().RemoveAll(done.Contains);
         session.Events.Audit?.Audited(done.Where(id => id.StartsWith('#')).Select(id => $"{session.Id}/{id}").ToHashSet(StringComparer.Ordinal));
-        _seen.ExceptWith(done);
-        _seen.ExceptWith(done.Select(id => $"{session.Id}/{id}"));
+        _seen?.ExceptWith(done);
+        _seen?.ExceptWith(done.Select(id => $"{session.Id}/{id}"));
     }
 
     /// <summary>Offers the pending records again: all of them (<paramref name="all"/>, on activation), or those pending for a whole interval.</summary>
     public void Offer(bool all)
     {
+        if (!Enabled)
+        {
+            return;
+        }
+
         var list = pending();
         var events = session.Events.Audit?.Pending ?? [];
-        if (!Enabled || (list.Count == 0 && events.Count == 0))
+        if (list.Count == 0 && events.Count == 0)
         {
-            _seen.Clear();
+            _seen = null;
             return;
         }
 
@@ -70,7 +80,7 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
         keepOffering();
         foreach (var id in list)
         {
-            if (all || _seen.Contains(id))
+            if (all || _seen?.Contains(id) == true)
             {
                 session.Observer.CommandUnaudited(session.Id, account.Commands.Find(id)!);
             }
@@ -78,7 +88,7 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
 
         foreach (var e in events)
         {
-            if (all || _seen.Contains(e.AuditKey!))
+            if (all || _seen?.Contains(e.AuditKey!) == true)
             {
                 session.Observer.EventUnaudited(e);
             }

@@ -9,7 +9,7 @@ namespace MarginGrid.Grains;
 /// retry of the same command id answers the stored result (a different body under the same id is a conflict).
 /// </summary>
 public sealed class AccountCommands(
-    AccountSession session, AccountLiquidations liquidations, AccountSteps steps, AccountAuctions auctions, AccountAudit audit)
+    AccountSession session, AccountLiquidations liquidations, AccountSteps steps, AccountAuctions auctions)
 {
     private Account Account => session.Account;
 
@@ -50,7 +50,7 @@ public sealed class AccountCommands(
     private async Task<CommandResult> FinishAsync(AccountCommand command, CommandStep step, Account.Memento undo, int earlier)
     {
         await liquidations.DecideOwnAsync(command.CommandId, step.NeedsLiquidation, undo, command.CommandId);
-        var unaudit = audit.Add(command.CommandId); // the audit outbox: in the same write as the step
+        var unaudit = session.Audit.Add(command.CommandId); // the audit outbox: in the same write as the step
         var recorded = session.Events.Record([.. step.Record.Events.Skip(earlier)], command.CommandId);
         try
         {

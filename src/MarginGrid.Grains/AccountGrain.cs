@@ -1,7 +1,5 @@
 using System.Collections.Immutable;
 using MarginGrid.Domain;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace MarginGrid.Grains;
 
@@ -14,21 +12,13 @@ namespace MarginGrid.Grains;
 /// </summary>
 public sealed class AccountGrain(
     [PersistentState("account", GridProviders.Storage)] IPersistentState<AccountState> state,
-    RiskConfigProvider configs,
-    IOptions<GridOptions> options,
-    IGridObserver observer,
-    GridClock clock,
-    ILogger<AccountGrain> logger)
-    : Grain, IAccountGrain, IAccountRiskGrain, IAccountAuditGrain
+    AccountServices services)
+    : Grain, IAccountGrain, IAccountRiskGrain, IAccountAuditGrain, IAuditRetryHost
 {
-    private Protocols? _protocols;
+    private AccountSession? _session;
     private IGrainTimer? _auditTimer;
 
-    private Protocols P => _protocols ??= new Protocols(
-        new AccountSession(this, GrainFactory, this.GetPrimaryKeyString(), state, configs, options.Value, observer, clock, logger, DeactivateOnIdle),
-        KeepOfferingAudit);
-
-    private AccountSession Session => P.Session;
+    private AccountSession Session => _session ??= new AccountSession(this, this.GetPrimaryKeyString(), state, services);
 
     private Account Account => Session.Account;
 
@@ -43,29 +33,32 @@ public sealed class AccountGrain(
             }
 
             await Session.Markets.LinkAsync(Account.PricedBy(Session.Config), refresh: false);
-            await P.Liquidations.SettlePendingAsync(force: true); // a liquidation applied here whose fund settlement was not confirmed
+            await Session.Liquidations.SettlePendingAsync(force: true); // a liquidation applied here whose fund settlement was not confirmed
             if (Account.Auction is not null)
             {
                 await Session.House.RegisterAsync(RegisteredAuction.Of(Session.Id, Account.Auction)); // in case its registration was lost
             }
 
-            P.Audit.Offer(all: true); // the audit records a crash may have lost on their way to PostgreSQL
+            if (Session.Options.AuditOutbox)
+            {
+                Session.Audit.Offer(all: true); // the audit records a crash may have lost on their way to PostgreSQL
+            }
         }
     }
 
     /// <summary>While the audit outbox holds records, they are offered again every <see cref="GridOptions.AuditRetryInterval"/>.</summary>
-    private void KeepOfferingAudit() =>
+    public void KeepOfferingAudit() =>
         _auditTimer ??= this.RegisterGrainTimer(
             () =>
             {
-                P.Audit.Offer(all: false);
+                Session.Audit.Offer(all: false);
                 return Task.CompletedTask;
             },
             new GrainTimerCreationOptions(Session.Options.AuditRetryInterval, Session.Options.AuditRetryInterval));
 
     public Task AuditedAsync(ImmutableArray<string> commandIds)
     {
-        P.Audit.Audited(commandIds);
+        Session.Audit.Audited(commandIds);
         return Task.CompletedTask;
     }
 
@@ -79,9 +72,9 @@ public sealed class AccountGrain(
         var undo = Account.Save();
         Account.Open(holdings, Session.Config);
         await Session.PersistAsync(undo);
-        observer.StatusChanged(null, RiskStatus.Healthy);
+        services.Observer.StatusChanged(null, RiskStatus.Healthy);
         await Session.Markets.LinkAsync(Account.PricedBy(Session.Config), refresh: false);
-        await P.Steps.RebandAsync();
+        await Session.Steps.RebandAsync();
     }
 
     public async Task<EvaluationReport?> OnTickAsync(MarketTick tick)
@@ -109,25 +102,25 @@ public sealed class AccountGrain(
             return null;
         }
 
-        await P.Liquidations.SettlePendingAsync(force: false);
-        return tick.Evaluate ? await P.Steps.StepAsync(tick.StepId, except: tick.Market) : null;
+        await Session.Liquidations.SettlePendingAsync(force: false);
+        return tick.Evaluate ? await Session.Steps.StepAsync(tick.StepId, except: tick.Market) : null;
     }
 
-    public async Task<EvaluationReport?> EvaluateAsync(string step) => Account.Opened ? await P.Steps.StepAsync(step) : null;
+    public async Task<EvaluationReport?> EvaluateAsync(string step) => Account.Opened ? await Session.Steps.StepAsync(step) : null;
 
-    public Task<CommandResult> FillAsync(FillCommand c) => P.Commands.ExecuteAsync(new AccountCommand.Fill(c.CommandId, c.Market, c.Size, c.Price));
+    public Task<CommandResult> FillAsync(FillCommand c) => Session.Commands.ExecuteAsync(new AccountCommand.Fill(c.CommandId, c.Market, c.Size, c.Price));
 
-    public Task<CommandResult> DepositAsync(TransferCommand c) => P.Commands.ExecuteAsync(new AccountCommand.Deposit(c.CommandId, c.Asset, c.Quantity));
+    public Task<CommandResult> DepositAsync(TransferCommand c) => Session.Commands.ExecuteAsync(new AccountCommand.Deposit(c.CommandId, c.Asset, c.Quantity));
 
-    public Task<CommandResult> WithdrawAsync(TransferCommand c) => P.Commands.ExecuteAsync(new AccountCommand.Withdrawal(c.CommandId, c.Asset, c.Quantity));
+    public Task<CommandResult> WithdrawAsync(TransferCommand c) => Session.Commands.ExecuteAsync(new AccountCommand.Withdrawal(c.CommandId, c.Asset, c.Quantity));
 
-    public Task<CommandResult> BidAsync(BidCommand c) => P.Commands.BidAsync(new AccountCommand.Bid(c.CommandId, c.Target, c.Asset, c.Quantity, c.MaxPrice));
+    public Task<CommandResult> BidAsync(BidCommand c) => Session.Commands.BidAsync(new AccountCommand.Bid(c.CommandId, c.Target, c.Asset, c.Quantity, c.MaxPrice));
 
-    public Task<AuctionQuote> AuctionQuoteAsync(string asset) => Task.FromResult(P.Auctions.Quote(asset));
+    public Task<AuctionQuote> AuctionQuoteAsync(string asset) => Task.FromResult(Session.Auctions.Quote(asset));
 
-    public Task<AuctionTakeResult> TakeAtAuctionAsync(AuctionTakeOrder order) => P.Auctions.TakeAsync(order);
+    public Task<AuctionTakeResult> TakeAtAuctionAsync(AuctionTakeOrder order) => Session.Auctions.TakeAsync(order);
 
-    public Task<ImmutableArray<ModelEvent>> EndExpiredAuctionAsync(string step) => P.Auctions.EndIfExpiredAsync(step);
+    public Task<ImmutableArray<ModelEvent>> EndExpiredAuctionAsync(string step) => Session.Auctions.EndIfExpiredAsync(step);
 
     public async Task<PreTradeView> PreTradeAsync(string market, decimal size, decimal price)
     {
@@ -143,20 +136,20 @@ public sealed class AccountGrain(
         return new PreTradeView(result.Allowed, result.Reason, result.HealthAfter?.Equity, result.HealthAfter?.InitialMargin);
     }
 
-    public Task<LiquidationCharge?> BeginLiquidationAsync(LiquidationOrder order) => P.Liquidations.BeginAsync(order);
+    public Task<LiquidationCharge?> BeginLiquidationAsync(LiquidationOrder order) => Session.Liquidations.BeginAsync(order);
 
     public async Task<ImmutableArray<GridEvent>> CompleteLiquidationAsync(string liquidationId, BankruptcyCoverView? cover)
     {
-        var events = await P.Liquidations.CompleteAsync(liquidationId, cover);
-        await P.Steps.RebandAsync();
+        var events = await Session.Liquidations.CompleteAsync(liquidationId, cover);
+        await Session.Steps.RebandAsync();
         return events;
     }
 
     public async Task ApplyAdlAsync(string adlId, AdlOrder close)
     {
-        if (await P.Liquidations.ApplyAdlAsync(adlId, close))
+        if (await Session.Liquidations.ApplyAdlAsync(adlId, close))
         {
-            await P.Steps.RebandAsync();
+            await Session.Steps.RebandAsync();
         }
     }
 
@@ -174,30 +167,4 @@ public sealed class AccountGrain(
     }
 
     public Task<ImmutableArray<GridEvent>> GetRecentEventsAsync() => Task.FromResult(Session.Recent.ToImmutableArray());
-
-    /// <summary>The activation's protocols, wired once: each depends only on those before it.</summary>
-    private sealed class Protocols
-    {
-        public Protocols(AccountSession session, Action keepOfferingAudit)
-        {
-            Session = session;
-            Liquidations = new AccountLiquidations(session);
-            Steps = new AccountSteps(session, Liquidations);
-            Auctions = new AccountAuctions(session, Liquidations, Steps);
-            Audit = new AccountAudit(session, () => session.AuditPending, keepOfferingAudit);
-            Commands = new AccountCommands(session, Liquidations, Steps, Auctions, Audit);
-        }
-
-        public AccountSession Session { get; }
-
-        public AccountLiquidations Liquidations { get; }
-
-        public AccountSteps Steps { get; }
-
-        public AccountAuctions Auctions { get; }
-
-        public AccountCommands Commands { get; }
-
-        public AccountAudit Audit { get; }
-    }
 }

@@ -9,83 +9,71 @@ namespace MarginGrid.Grains;
 /// protocols (<see cref="AccountCommands"/>, <see cref="AccountSteps"/>, <see cref="AccountLiquidations"/>,
 /// <see cref="AccountAuctions"/>) call the aggregate with what this holds.
 /// </summary>
-public sealed class AccountSession
+public sealed class AccountSession(Grain grain, string id, IPersistentState<AccountState> state, AccountServices services)
 {
-    private readonly IPersistentState<AccountState> _state;
-    private readonly RiskConfigProvider _configs;
-    private readonly Action _deactivate;
     private RiskConfiguration? _config;
+    private AccountEvents? _events;
+    private AccountAudit? _audit;
 
-    public AccountSession(
-        Grain grain,
-        IGrainFactory grains,
-        string id,
-        IPersistentState<AccountState> state,
-        RiskConfigProvider configs,
-        GridOptions options,
-        IGridObserver observer,
-        GridClock clock,
-        ILogger logger,
-        Action deactivate)
-    {
-        Id = id;
-        _state = state;
-        _configs = configs;
-        _deactivate = deactivate;
-        Grains = grains;
-        Options = options;
-        Observer = observer;
-        Clock = clock;
-        Logger = logger;
-        Markets = new AccountMarkets(Grains, id, options);
-        Events = new AccountEvents(grain, () => state.State.Recent ??= [], options.RecentEvents, observer, clock, logger)
-        {
-            Audit = options.AuditOutbox ? new AccountEventAudit(id, state) : null,
-        };
-    }
+    public string Id => id;
 
-    public string Id { get; }
+    public IGrainFactory Grains => services.Grains;
 
-    public IGrainFactory Grains { get; }
+    public GridOptions Options => services.Options;
 
-    public GridOptions Options { get; }
+    public IGridObserver Observer => services.Observer;
 
-    public IGridObserver Observer { get; }
+    public GridClock Clock => services.Clock;
 
-    public GridClock Clock { get; }
+    public ILogger Logger => services.Logger;
 
-    public ILogger Logger { get; }
-
-    public AccountMarkets Markets { get; }
+    public AccountMarkets Markets { get; } = new AccountMarkets(services.Grains, id, services.Options);
 
     public IMarks Marks => Markets.Marks;
 
-    public AccountEvents Events { get; }
+    /// <summary>The event sink, made on the first event (most accounts of a calm market never emit one).</summary>
+    public AccountEvents Events => _events ??= new AccountEvents(grain, () => state.State.Recent ??= [], Options.RecentEvents, Observer, Clock, Logger)
+    {
+        Audit = Options.AuditOutbox ? new AccountEventAudit(Id, state) : null,
+    };
+
+    // The protocols hold nothing of their own: they are made per call (short-lived), so an idle account keeps none; each
+    // depends only on those before it.
+    public AccountLiquidations Liquidations => new(this);
+
+    public AccountSteps Steps => new(this, Liquidations);
+
+    public AccountAuctions Auctions => new(this, Liquidations, Steps);
+
+    public AccountCommands Commands => new(this, Liquidations, Steps, Auctions);
+
+    /// <summary>The audit outbox of commands (inert unless <see cref="GridOptions.AuditOutbox"/>).</summary>
+    public AccountAudit Audit => _audit ??= new AccountAudit(this, () => AuditPending, ((IAuditRetryHost)grain).KeepOfferingAudit);
 
     /// <summary>The audit outbox (command ids not yet confirmed by the audit trail), persisted with the account.</summary>
-    public List<string> AuditPending => _state.State.AuditPending ??= [];
+    public List<string> AuditPending => state.State.AuditPending ??= [];
 
-    public Account Account => _state.State.Account ??= new Account(Id);
+    public Account Account => state.State.Account ??= new Account(Id);
 
     /// <summary>The recent events as persisted (what a retried call answers with).</summary>
-    public IReadOnlyList<GridEvent> Recent => _state.State.Recent ?? [];
+    public IReadOnlyList<GridEvent> Recent => state.State.Recent ?? [];
 
     public RiskConfiguration Config => _config ?? throw new InvalidOperationException("configuration not loaded");
 
     public long ConfigVersion { get; private set; }
 
     /// <summary>The silo's configuration provider (for a step of an account that has none loaded: an unknown one).</summary>
-    public RiskConfigProvider Configs => _configs;
+    public RiskConfigProvider Configs => services.Configs;
 
     public IAuctionHouseGrain House => Grains.GetGrain<IAuctionHouseGrain>(0);
 
     /// <summary>v3: whether any collateral is auctioned (the registry is consulted only then).</summary>
-    public bool Auctions => Config.Collateral.Any(c => c.Auction is not null);
+    public bool AuctionsConfigured => Config.Collateral.Any(c => c.Auction is not null);
 
-    public async Task LoadConfigAsync(long minVersion) => (_config, ConfigVersion) = await _configs.GetAsync(Math.Max(1, minVersion));
+    public async Task LoadConfigAsync(long minVersion) => (_config, ConfigVersion) = await services.Configs.GetAsync(Math.Max(1, minVersion));
 
     /// <summary>The newest configuration, not this silo's cached copy (opening: a change may have moved what prices an asset).</summary>
-    public async Task RefreshConfigAsync() => (_config, ConfigVersion) = await _configs.RefreshAsync();
+    public async Task RefreshConfigAsync() => (_config, ConfigVersion) = await services.Configs.RefreshAsync();
 
     public AccountSnapshot Snapshot() => new(Id, Account.Holdings.ToSeed(), Account.Version, Account.Auction is not null);
 
@@ -97,12 +85,12 @@ public sealed class AccountSession
     {
         try
         {
-            await _state.WriteStateAsync();
+            await state.WriteStateAsync();
         }
         catch
         {
             Account.Restore(undo);
-            _deactivate();
+            grain.GrainContext.Deactivate(new DeactivationReason(DeactivationReasonCode.ApplicationRequested, "a write of the account failed: reload what storage holds"));
             throw;
         }
 
@@ -118,4 +106,27 @@ public sealed class AccountSession
             await (Account.Auction is { } auction ? House.RegisterAsync(RegisteredAuction.Of(Id, auction)) : House.UnregisterAsync(Id));
         }
     }
+}
+
+/// <summary>What every account of a silo shares (one instance per silo, not per activation).</summary>
+public sealed class AccountServices(
+    IGrainFactory grains, RiskConfigProvider configs, Microsoft.Extensions.Options.IOptions<GridOptions> options, IGridObserver observer, GridClock clock, ILoggerFactory loggers)
+{
+    public IGrainFactory Grains { get; } = grains;
+
+    public RiskConfigProvider Configs { get; } = configs;
+
+    public GridOptions Options { get; } = options.Value;
+
+    public IGridObserver Observer { get; } = observer;
+
+    public GridClock Clock { get; } = clock;
+
+    public ILogger Logger { get; } = loggers.CreateLogger<AccountGrain>();
+}
+
+/// <summary>The grain that re-offers an account's unconfirmed audit records on a timer.</summary>
+public interface IAuditRetryHost
+{
+    void KeepOfferingAudit();
 }

@@ -17,6 +17,7 @@ public static class GridServiceCollectionExtensions
         services.TryAddSingleton(GridClock.System);
         services.TryAddSingleton<IGridObserver>(NullGridObserver.Instance);
         services.TryAddSingleton<RiskConfigProvider>();
+        services.TryAddSingleton<AccountServices>();
         return services;
     }
 }
