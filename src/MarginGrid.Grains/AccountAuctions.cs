@@ -48,8 +48,7 @@ public sealed class AccountAuctions(AccountSession session, AccountLiquidations 
             return new AuctionTakeResult(false, []);
         }
 
-        await session.PersistAsync(undo);
-        await session.Events.EmitAsync(events, order.BidId);
+        await session.PersistAsync(undo, session.Events.Record(events, order.BidId)); // the take's events with the take
         var settled = await liquidations.SettlePendingAsync(force: true);
         await steps.RebandAsync();
         return new AuctionTakeResult(true, [.. events, .. settled]);
@@ -134,8 +133,7 @@ public sealed class AccountAuctions(AccountSession session, AccountLiquidations 
         await session.Markets.LinkAsync(Account.PricedBy(session.Config), refresh: true);
         var undo = Account.Save();
         var events = new List<ModelEvent>(Account.EndAuction($"{step}:{session.Id}/auction-end", sellLot: true, session.Marks, session.Config, session.Clock.UtcNow));
-        await session.PersistAsync(undo);
-        await session.Events.EmitAsync(events, step);
+        await session.PersistAsync(undo, session.Events.Record(events, step)); // the end's events with the end
         events.AddRange(await liquidations.SettlePendingAsync(force: true));
         await steps.RebandAsync();
         return events;

@@ -54,16 +54,15 @@ public sealed class AccountCommands(
         var recorded = session.Events.Record([.. step.Record.Events.Skip(earlier)], command.CommandId);
         try
         {
-            await session.PersistAsync(undo); // the command, its record, its events, its liquidation's outbox and its audit entries: one write
+            // The command, its record, its events, its liquidation's outbox and its audit entries: one write.
+            await session.PersistAsync(undo, recorded);
         }
         catch
         {
             unaudit();
-            session.Events.Forget(recorded);
             throw;
         }
 
-        await session.Events.AnnounceAsync(recorded);
         await liquidations.SettlePendingAsync(force: true);
         session.Observer.Command(command.Kind, step.Record.Accepted ? "accepted" : "rejected");
         await steps.RebandAsync();

@@ -17,14 +17,6 @@ public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, in
     /// <summary>The audit outbox of events (null where the silo keeps none).</summary>
     public AccountEventAudit? Audit { get; init; }
 
-    /// <summary>Stamps the domain's events with their step, records them and publishes them; returns them as published.</summary>
-    public async Task<ImmutableArray<GridEvent>> EmitAsync(IReadOnlyList<ModelEvent> events, string step, Func<GridEvent, GridEvent>? detail = null)
-    {
-        var recorded = Record(events, step, detail);
-        await AnnounceAsync(recorded);
-        return recorded;
-    }
-
     /// <summary>
     /// Stamps the domain's events with their step and records them in the account's state — its recent history and,
     /// with an audit outbox, the outbox under a new audit key — so that the step's write persists them with the change

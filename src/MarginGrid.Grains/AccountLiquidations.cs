@@ -129,18 +129,8 @@ public sealed class AccountLiquidations(AccountSession session)
         var pending = Account.Outbox!;
         var undo = Account.Save();
         var events = Account.CompleteLiquidation(cover?.ToDomain(), session.Marks, session.Config);
-        var recorded = session.Events.Record(events, pending.LiquidationId); // persisted with the completion
-        try
-        {
-            await session.PersistAsync(undo);
-        }
-        catch
-        {
-            session.Events.Forget(recorded);
-            throw;
-        }
-
-        await session.Events.AnnounceAsync(recorded);
+        var recorded = session.Events.Record(events, pending.LiquidationId);
+        await session.PersistAsync(undo, recorded); // the events with the completion
         return (events, recorded);
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using MarginGrid.Domain;
 using Microsoft.Extensions.Logging;
 
@@ -76,6 +77,26 @@ public sealed class AccountSession(Grain grain, string id, IPersistentState<Acco
     public async Task RefreshConfigAsync() => (_config, ConfigVersion) = await services.Configs.RefreshAsync();
 
     public AccountSnapshot Snapshot() => new(Id, Account.Holdings.ToSeed(), Account.Version, Account.Auction is not null);
+
+    /// <summary>
+    /// Persists the step together with its <paramref name="recorded"/> events (already in the account's history and
+    /// audit outbox: <see cref="AccountEvents.Record"/>), so that the events survive exactly when the change they report
+    /// does; announces them (observer, audit trail, event stream) only once the write succeeded.
+    /// </summary>
+    public async Task PersistAsync(Account.Memento undo, ImmutableArray<GridEvent> recorded)
+    {
+        try
+        {
+            await PersistAsync(undo);
+        }
+        catch
+        {
+            Events.Forget(recorded);
+            throw;
+        }
+
+        await Events.AnnounceAsync(recorded);
+    }
 
     /// <summary>
     /// Persists the step; when the write fails, the step is undone in memory (so the answer "failed" means "not

@@ -47,18 +47,9 @@ public sealed class AccountSteps(AccountSession session, AccountLiquidations liq
             : [];
         if (undo.Status != Account.Status || undo.Armed != Account.MarginCallArmed || !recorded.IsEmpty)
         {
-            try
-            {
-                await session.PersistAsync(undo); // the margin call with the status and flag that made it
-            }
-            catch
-            {
-                session.Events.Forget(recorded);
-                throw;
-            }
+            await session.PersistAsync(undo, recorded); // the margin call with the status and flag that made it
         }
 
-        await session.Events.AnnounceAsync(recorded);
         var marginCall = recorded.IsEmpty ? null : recorded[0];
 
         if (!evaluation.NeedsLiquidation)

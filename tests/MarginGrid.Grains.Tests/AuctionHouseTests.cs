@@ -59,6 +59,32 @@ public sealed class AuctionHouseTests(ClusterFixture fixture)
         Assert.False((await _grains.GetGrain<IAccountRiskGrain>(debtor.GetPrimaryKeyString()).SnapshotAsync())!.InAuction);
     }
 
+    [Fact]
+    public async Task A_take_persists_its_events_with_the_take_itself()
+    {
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var (perp, collateralMarket, asset) = ($"AT{id}-PERP", $"ATC{id}-PERP", $"AT{id}");
+        await fixture.AddAsync(
+            [ClusterFixture.Market(perp), ClusterFixture.Market(collateralMarket)],
+            [new CollateralConfig(asset, 0.9m, collateralMarket, 0.03m) { Auction = new AuctionConfig(1.1m, 1m, 0.99m, 10m, 0.5m) }]);
+        await PriceAsync(perp, 60_000m);
+        await PriceAsync(collateralMarket, 2_000m);
+        var debtor = _grains.GetGrain<IAccountGrain>($"taken-{id}");
+        await debtor.OpenAsync(new AccountSeed(
+            ImmutableDictionary<string, decimal>.Empty.Add("USD", -500m).Add(asset, 2m), [new PositionSnapshot(perp, 0.5m, 60_000m)]));
+        var keeper = _grains.GetGrain<IAccountGrain>($"keeper-{id}");
+        await keeper.OpenAsync(new AccountSeed(ImmutableDictionary<string, decimal>.Empty.Add("USD", 100_000m), []));
+        Assert.Single((await PriceAsync(perp, 53_600m)).Events, e => e.Type == GridEventType.AuctionStart);
+
+        var bid = await keeper.BidAsync(new BidCommand("take-1", debtor.GetPrimaryKeyString(), asset, 0.1m, 3_000m));
+        Assert.True(bid.Accepted, bid.Reason);
+
+        // The debtor's activation goes away without another write: what storage holds must already have the take's events.
+        await _grains.GetGrain<IAccountRiskGrain>(debtor.GetPrimaryKeyString()).Cast<IGrainManagementExtension>().DeactivateOnIdle();
+        var events = await debtor.GetRecentEventsAsync();
+        Assert.Contains(events, e => e.Type == GridEventType.AuctionTake && e.Quantity == 0.1m);
+    }
+
     private Task<StepOutcome> PriceAsync(string market, decimal price) =>
         _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(new PriceUpdate(price, "test", ClusterFixture.Time.GetUtcNow()));
 }
