@@ -83,6 +83,11 @@ public sealed class AuctionHouseTests(ClusterFixture fixture)
         await _grains.GetGrain<IAccountRiskGrain>(debtor.GetPrimaryKeyString()).Cast<IGrainManagementExtension>().DeactivateOnIdle();
         var events = await debtor.GetRecentEventsAsync();
         Assert.Contains(events, e => e.Type == GridEventType.AuctionTake && e.Quantity == 0.1m);
+
+        // The rest of the debt: the auction ends (and leaves nothing running for the tests that move the clock).
+        Assert.True((await keeper.BidAsync(new BidCommand("take-2", debtor.GetPrimaryKeyString(), asset, 2m, 3_000m))).Accepted);
+        Assert.False((await _grains.GetGrain<IAccountRiskGrain>(debtor.GetPrimaryKeyString()).SnapshotAsync())!.InAuction);
+        Assert.DoesNotContain(await _grains.GetGrain<IAuctionHouseGrain>(0).ListAsync(), a => a.Auction.Account == debtor.GetPrimaryKeyString());
     }
 
     private Task<StepOutcome> PriceAsync(string market, decimal price) =>
