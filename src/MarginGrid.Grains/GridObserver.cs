@@ -78,7 +78,8 @@ public interface IGridObserver
     }
 }
 
-public sealed class NullGridObserver : IGridObserver
+/// <summary>Observes nothing; a test observer derives from it and implements only what it records.</summary>
+public class NullGridObserver : IGridObserver
 {
     public static NullGridObserver Instance { get; } = new();
 

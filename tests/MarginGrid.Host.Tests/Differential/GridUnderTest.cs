@@ -166,39 +166,11 @@ internal sealed class EpochGrainStorage(IGrainStorage inner) : IGrainStorage
 }
 
 /// <summary>Records how each step's auto-deleveraging found its counterparties (the grid's observer in these tests).</summary>
-public sealed class AdlSearches : IGridObserver
+public sealed class AdlSearches : NullGridObserver, IGridObserver
 {
-    public static AdlSearches Instance { get; } = new();
+    public static new AdlSearches Instance { get; } = new();
 
     public System.Collections.Concurrent.ConcurrentQueue<(AdlSearch Search, int Fetched, int Holders)> Seen { get; } = new();
 
     public void AdlCounterparties(AdlSearch search, int fetched, int holders) => Seen.Enqueue((search, fetched, holders));
-
-    public void TickSettled(string market, int evaluated, TimeSpan decision, DateTimeOffset tickTimestamp)
-    {
-    }
-
-    public void Evaluated(int accounts)
-    {
-    }
-
-    public void EventEmitted(GridEvent gridEvent)
-    {
-    }
-
-    public void StatusChanged(RiskStatus? from, RiskStatus? to)
-    {
-    }
-
-    public void FundChanged(FundView fund)
-    {
-    }
-
-    public void LiquidationQueue(int depth)
-    {
-    }
-
-    public void Command(string type, string outcome)
-    {
-    }
 }
