@@ -76,7 +76,7 @@ internal sealed class GridLockstep : IAsyncDisposable
     /// <summary>Counts a step whose events differ from the model's (missing, extra, or the same in another order).</summary>
     public void Compare(IReadOnlyList<string> model, IReadOnlyList<string> grid, string where)
     {
-        var (misses, extras) = Count(model, grid);
+        var (misses, extras) = EventKeys.Differences(model, grid);
         if (misses + extras == 0)
         {
             return;
@@ -88,39 +88,6 @@ internal sealed class GridLockstep : IAsyncDisposable
         {
             _examples.Add($"{where}: model [{string.Join("; ", model.Take(4))}] grid [{string.Join("; ", grid.Take(4))}]");
         }
-    }
-
-    /// <summary>The model's events the grid missed and the grid's the model has not; the same events in another order count one miss.</summary>
-    public static (long Misses, long Extras) Count(IReadOnlyList<string> model, IReadOnlyList<string> grid)
-    {
-        if (model.SequenceEqual(grid))
-        {
-            return (0, 0);
-        }
-
-        var missing = Without(model, grid);
-        var extra = Without(grid, model);
-        return (missing == 0 && extra == 0 ? 1 : missing, extra);
-    }
-
-    /// <summary>How many of <paramref name="a"/> are not matched in <paramref name="b"/>, as multisets.</summary>
-    private static long Without(IReadOnlyList<string> a, IReadOnlyList<string> b)
-    {
-        var left = b.GroupBy(x => x, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-        long unmatched = 0;
-        foreach (var x in a)
-        {
-            if (left.TryGetValue(x, out var n) && n > 0)
-            {
-                left[x] = n - 1;
-            }
-            else
-            {
-                unmatched++;
-            }
-        }
-
-        return unmatched;
     }
 
     /// <summary>The end state through the grains: the fund and the conservation check over every account.</summary>

@@ -209,24 +209,23 @@ public static class LoadRun
 
         void Compare(List<string> want, List<string> got, string where)
         {
-            if (want.SequenceEqual(got))
+            var (missed, extra) = EventKeys.Differences(want, got);
+            if (missed + extra == 0)
             {
                 return;
             }
 
+            misses += missed;
+            extras += extra;
             var missing = want.Except(got).ToList();
-            var extra = got.Except(want).ToList();
-            misses += missing.Count;
-            extras += extra.Count;
-            if (missing.Count == 0 && extra.Count == 0)
+            if (missing.Count == 0 && extra == 0)
             {
-                misses++; // same events, different order
                 missing.Add("(order differs)");
             }
 
             if (examples.Count < 10)
             {
-                examples.Add($"{where}: missing [{string.Join("; ", missing.Take(3))}] extra [{string.Join("; ", extra.Take(3))}]");
+                examples.Add($"{where}: missing [{string.Join("; ", missing.Take(3))}] extra [{string.Join("; ", got.Except(want).Take(3))}]");
             }
         }
     }

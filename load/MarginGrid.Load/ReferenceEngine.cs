@@ -94,5 +94,38 @@ public static class EventKeys
         _ => $"{e.TypeName}|{e.Account}|{e.Reason}",
     };
 
+    /// <summary>The model's events the grid missed and the grid's the model has not; the same events in another order count one miss.</summary>
+    public static (long Misses, long Extras) Differences(IReadOnlyList<string> model, IReadOnlyList<string> grid)
+    {
+        if (model.SequenceEqual(grid))
+        {
+            return (0, 0);
+        }
+
+        var missing = Without(model, grid);
+        var extra = Without(grid, model);
+        return (missing == 0 && extra == 0 ? 1 : missing, extra);
+    }
+
+    /// <summary>How many of <paramref name="a"/> are not matched in <paramref name="b"/>, as multisets.</summary>
+    private static long Without(IReadOnlyList<string> a, IReadOnlyList<string> b)
+    {
+        var left = b.GroupBy(x => x, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        long unmatched = 0;
+        foreach (var x in a)
+        {
+            if (left.TryGetValue(x, out var n) && n > 0)
+            {
+                left[x] = n - 1;
+            }
+            else
+            {
+                unmatched++;
+            }
+        }
+
+        return unmatched;
+    }
+
     private static string D(decimal value) => DecimalMath.Normalize(value).ToString(CultureInfo.InvariantCulture);
 }
