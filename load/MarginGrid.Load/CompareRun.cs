@@ -153,7 +153,7 @@ public static class CompareRun
             console.WriteLine($"{comparison}: {variant} ({(onGrid ? "grid" : ModelSequential)}) …");
             variants.Add(onGrid
                 ? await RunGridAsync(comparison, variant, options with { Scenario = scenario, OracleSources = sources, Lie = lie, Configure = _ => config, Feed = FeedMode.Sequential, Baseline = true, Plain = true }, cancellationToken)
-                : RunModel(comparison, variant, config, setup, net));
+                : (await RunStepByStepAsync(comparison, variant, config, setup, [], bids: false, onGrid: false, cancellationToken, net)).Result);
         }
 
         static RiskConfigSnapshot Plain(RiskConfigSnapshot c, LoadSetup _) => c;
@@ -234,31 +234,110 @@ public static class CompareRun
         return Math.Max(1_000m, decimal.Round(gross * CapShare, 0));
     }
 
-    /// <summary>One variant through <see cref="ModelEngine"/> (via <see cref="ReferenceEngine"/>), one step per planned update.</summary>
-    internal static VariantResult RunModel(
+    /// <summary>
+    /// One variant through <see cref="ModelEngine"/> (via <see cref="ReferenceEngine"/>), one step per planned update; v3:
+    /// the <paramref name="keepers"/> bid after each price step (with <paramref name="bids"/>); with
+    /// <paramref name="onGrid"/> the embedded grid runs in lockstep with it (<see cref="GridLockstep"/>).
+    /// </summary>
+    internal static async Task<(VariantResult Result, Dictionary<string, (long Takes, decimal Earned)> ByKeeper)> RunStepByStepAsync(
         string comparison,
         string variant,
         RiskConfigSnapshot config,
         LoadSetup setup,
+        ImmutableArray<Keeper> keepers,
+        bool bids,
+        bool onGrid,
+        CancellationToken cancellationToken,
         LiquidationNetting netting = LiquidationNetting.Batch)
     {
         var clock = Stopwatch.StartNew();
         var engine = new ReferenceEngine(
             config.ToDomain(),
-            [.. setup.Ids.Select((id, i) => ReferenceEngine.Seed(id, setup.Seeds[i]))],
+            [.. setup.Ids.Select((id, i) => ReferenceEngine.Seed(id, setup.Seeds[i])), .. keepers.Select(KeeperPopulation.Seed)],
             LoadRun.InitialFund,
             LoadRun.InitialPriceTime,
             netting);
         var tally = new Tally(LoadRun.InitialFund);
-        engine.Initialize(setup.StartPrices, LoadRun.InitialSource);
+        var byKeeper = new Dictionary<string, (long Takes, decimal Earned)>(StringComparer.Ordinal);
+        var initial = engine.Initialize(setup.StartPrices, LoadRun.InitialSource);
         tally.Add(engine);
-        foreach (var tick in setup.Plan)
+
+        GridLockstep? grid = null;
+        if (onGrid)
         {
-            engine.Step(tick);
-            tally.Add(engine);
+            var (started, gridInitial) = await GridLockstep.StartAsync(
+                config,
+                [.. setup.Ids.Select((id, i) => (id, setup.Seeds[i])), .. keepers.Select(k => (k.Id, KeeperPopulation.AccountSeed(k)))],
+                setup.StartPrices,
+                cancellationToken);
+            grid = started;
+            grid.Compare(initial, gridInitial, "initial");
         }
 
-        return Result(comparison, variant, ModelSequential, setup.Plan.Length, tally, engine, clock);
+        try
+        {
+            foreach (var tick in setup.Plan)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var want = engine.Step(tick);
+                tally.Add(engine);
+                if (grid is not null)
+                {
+                    grid.Compare(want, await grid.TickAsync(tick), $"update {tick.Index} ({tick.Market} {tick.Price})");
+                }
+
+                var tried = new HashSet<(string, string)>();
+                while (bids && KeeperPopulation.NextBid(engine.Engine, keepers, tried) is { } bid)
+                {
+                    var took = engine.Bid(bid);
+                    tally.Add(engine);
+                    Earn(engine, byKeeper);
+                    if (grid is not null)
+                    {
+                        grid.Compare(took, await grid.BidAsync(bid), $"bid of {bid.Account} on {bid.Target} after update {tick.Index}");
+                    }
+                }
+            }
+
+            var result = Result(comparison, variant, ModelSequential, setup.Plan.Length, tally, engine, clock);
+            if (grid is null)
+            {
+                return (result, byKeeper);
+            }
+
+            var audit = await grid.AuditAsync([.. setup.Ids, .. keepers.Select(k => k.Id)]);
+            var agrees = grid.Misses == 0 && grid.Extras == 0
+                && audit.Fund.InsuranceFund == engine.Ledger.Fund && audit.Fund.SocializedLoss == engine.Ledger.SocializedLoss;
+            return (result with
+            {
+                Engine = agrees
+                    ? CompareV3.GridAgrees
+                    : $"grid (embedded, lockstep), DISAGREES with model: {grid.Misses} missed, {grid.Extras} extra; {string.Join(" | ", grid.Examples.Take(2))}",
+                InsuranceFund = audit.Fund.InsuranceFund,
+                BadDebt = audit.Fund.SocializedLoss,
+                ConservationHolds = audit.Conservation.Holds,
+                Seconds = clock.Elapsed.TotalSeconds,
+            }, byKeeper);
+        }
+        finally
+        {
+            if (grid is not null)
+            {
+                await grid.DisposeAsync();
+            }
+        }
+    }
+
+    private static void Earn(ReferenceEngine engine, Dictionary<string, (long Takes, decimal Earned)> byKeeper)
+    {
+        foreach (var e in engine.LastEvents.Where(e => e.Type == ModelEventType.AuctionTake && e.Liquidator is not null))
+        {
+            var earned = engine.Engine.Config.TryGetCollateral(e.Asset!, out var spec) && spec.PriceMarket is { } market
+                ? e.Quantity!.Value * (MarginCalculator.Mark(engine.Engine.Marks, market) - e.Price!.Value)
+                : 0m;
+            var (takes, sum) = byKeeper.GetValueOrDefault(e.Liquidator!);
+            byKeeper[e.Liquidator!] = (takes + 1, sum + earned);
+        }
     }
 
     /// <summary>A variant's row from its tally and the model's end state (fund, socialized loss, conservation).</summary>

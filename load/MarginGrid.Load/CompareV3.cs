@@ -44,7 +44,7 @@ public static class CompareV3
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 console.WriteLine($"{name}: {variant} ({(onGrid ? "grid, lockstep with the model" : CompareRun.ModelSequential)}) …");
-                var (result, byKeeper) = await RunVariantAsync(name, variant, config, setup, keepers, bids, onGrid, cancellationToken);
+                var (result, byKeeper) = await CompareRun.RunStepByStepAsync(name, variant, config, setup, keepers, bids, onGrid, cancellationToken);
                 variants.Add(result);
                 if (bids)
                 {
@@ -66,98 +66,5 @@ public static class CompareV3
             .. earnings,
         ];
         return new CompareReport("v3", options.Accounts, options.Markets, options.Seed, options.Duration.TotalSeconds, options.Rate, notes, variants);
-    }
-
-    /// <summary>One variant: the model step by step (the keepers bid after each price step), the grid in lockstep if asked.</summary>
-    private static async Task<(VariantResult Result, Dictionary<string, (long Takes, decimal Earned)> ByKeeper)> RunVariantAsync(
-        string comparison, string variant, RiskConfigSnapshot config, LoadSetup setup, ImmutableArray<Keeper> keepers, bool bids, bool onGrid, CancellationToken cancellationToken)
-    {
-        var clock = Stopwatch.StartNew();
-        var engine = new ReferenceEngine(
-            config.ToDomain(),
-            [.. setup.Ids.Select((id, i) => ReferenceEngine.Seed(id, setup.Seeds[i])), .. keepers.Select(KeeperPopulation.Seed)],
-            LoadRun.InitialFund,
-            LoadRun.InitialPriceTime);
-        var tally = new CompareRun.Tally(LoadRun.InitialFund);
-        var byKeeper = new Dictionary<string, (long Takes, decimal Earned)>(StringComparer.Ordinal);
-        var initial = engine.Initialize(setup.StartPrices, LoadRun.InitialSource);
-        tally.Add(engine);
-
-        GridLockstep? grid = null;
-        if (onGrid)
-        {
-            var (started, gridInitial) = await GridLockstep.StartAsync(
-                config,
-                [.. setup.Ids.Select((id, i) => (id, setup.Seeds[i])), .. keepers.Select(k => (k.Id, KeeperPopulation.AccountSeed(k)))],
-                setup.StartPrices,
-                cancellationToken);
-            grid = started;
-            grid.Compare(initial, gridInitial, "initial");
-        }
-
-        try
-        {
-            foreach (var tick in setup.Plan)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var want = engine.Step(tick);
-                tally.Add(engine);
-                if (grid is not null)
-                {
-                    grid.Compare(want, await grid.TickAsync(tick), $"update {tick.Index} ({tick.Market} {tick.Price})");
-                }
-
-                var tried = new HashSet<(string, string)>();
-                while (bids && KeeperPopulation.NextBid(engine.Engine, keepers, tried) is { } bid)
-                {
-                    var took = engine.Bid(bid);
-                    tally.Add(engine);
-                    Earn(engine, byKeeper);
-                    if (grid is not null)
-                    {
-                        grid.Compare(took, await grid.BidAsync(bid), $"bid of {bid.Account} on {bid.Target} after update {tick.Index}");
-                    }
-                }
-            }
-
-            var result = CompareRun.Result(comparison, variant, CompareRun.ModelSequential, setup.Plan.Length, tally, engine, clock);
-            if (grid is null)
-            {
-                return (result, byKeeper);
-            }
-
-            var audit = await grid.AuditAsync([.. setup.Ids, .. keepers.Select(k => k.Id)]);
-            var agrees = grid.Misses == 0 && grid.Extras == 0
-                && audit.Fund.InsuranceFund == engine.Ledger.Fund && audit.Fund.SocializedLoss == engine.Ledger.SocializedLoss;
-            return (result with
-            {
-                Engine = agrees
-                    ? GridAgrees
-                    : $"grid (embedded, lockstep), DISAGREES with model: {grid.Misses} missed, {grid.Extras} extra; {string.Join(" | ", grid.Examples.Take(2))}",
-                InsuranceFund = audit.Fund.InsuranceFund,
-                BadDebt = audit.Fund.SocializedLoss,
-                ConservationHolds = audit.Conservation.Holds,
-                Seconds = clock.Elapsed.TotalSeconds,
-            }, byKeeper);
-        }
-        finally
-        {
-            if (grid is not null)
-            {
-                await grid.DisposeAsync();
-            }
-        }
-    }
-
-    private static void Earn(ReferenceEngine engine, Dictionary<string, (long Takes, decimal Earned)> byKeeper)
-    {
-        foreach (var e in engine.LastEvents.Where(e => e.Type == ModelEventType.AuctionTake && e.Liquidator is not null))
-        {
-            var earned = engine.Engine.Config.TryGetCollateral(e.Asset!, out var spec) && spec.PriceMarket is { } market
-                ? e.Quantity!.Value * (MarginCalculator.Mark(engine.Engine.Marks, market) - e.Price!.Value)
-                : 0m;
-            var (takes, sum) = byKeeper.GetValueOrDefault(e.Liquidator!);
-            byKeeper[e.Liquidator!] = (takes + 1, sum + earned);
-        }
     }
 }
