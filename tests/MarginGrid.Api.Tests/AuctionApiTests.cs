@@ -22,30 +22,19 @@ public sealed class AuctionSiloFixture : IAsyncLifetime
 
     public SiloProcess Silo { get; private set; } = null!;
 
-    public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "feed", "venue", "reader", "trader", "liq", "liqs" }
-        .ToDictionary(r => r, _ => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
+    public IReadOnlyDictionary<string, string> Keys { get; } = KeyedSilo.NewKeys("admin", "feed", "venue", "reader", "trader", "liq", "liqs");
 
     public async Task InitializeAsync()
     {
-        _database = await TestPostgres.CreateDatabaseAsync("mg_auction");
-        var init = await Margingrid.RunAsync("db", "init", "--connection-string", _database.ConnectionString);
-        Assert.True(init.ExitCode == 0, init.Output);
-        var environment = new Dictionary<string, string>
+        var settings = new Dictionary<string, string>
         {
-            ["Logging__LogLevel__Default"] = "Warning",
-            ["MarginGrid__RateLimit__PermitsPerSecond"] = "10000",
             ["MarginGrid__ApiKeys__trader__Accounts"] = "t-*",
             ["MarginGrid__ApiKeys__liq__Accounts"] = "liq-a",
             ["MarginGrid__ApiKeys__liqs__Accounts__0"] = "liq-b",
             ["MarginGrid__ApiKeys__liqs__Accounts__1"] = "liq-c",
         };
-        foreach (var (name, key) in Keys)
-        {
-            environment[$"MarginGrid__ApiKeys__{name}__Hash"] = ApiKeys.Hash(key);
-            environment[$"MarginGrid__ApiKeys__{name}__Role"] = name.StartsWith("liq", StringComparison.Ordinal) ? "liquidator" : name;
-        }
-
-        Silo = await SiloProcess.StartAsync("auction-tests", _database.ConnectionString, environment);
+        (_database, Silo) = await KeyedSilo.StartAsync(
+            "mg_auction", "auction-tests", Keys, name => name.StartsWith("liq", StringComparison.Ordinal) ? "liquidator" : name, settings);
         var perps = string.Join(",\n", new[] { "A", "B", "C", "D", "E" }.Select(m =>
             $$"""{ "symbol": "{{m}}-PERP", "lotSize": "0.001", "liquidationPenalty": "0.002", "brackets": [ { "floor": 0, "mmr": "0.01", "imr": "0.02" } ] }"""));
         using var admin = Client("admin");

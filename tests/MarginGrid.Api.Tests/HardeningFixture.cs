@@ -39,28 +39,16 @@ public sealed class HardeningFixture : IAsyncLifetime
 
     public string ConnectionString => _database?.ConnectionString ?? throw new InvalidOperationException("fixture not initialized");
 
-    public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "venue", "feed", "trader", "reader" }
-        .ToDictionary(r => r, _ => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
+    public IReadOnlyDictionary<string, string> Keys { get; } = KeyedSilo.NewKeys("admin", "venue", "feed", "trader", "reader");
 
     public async Task InitializeAsync()
     {
-        _database = await TestPostgres.CreateDatabaseAsync("mg_harden");
-        var init = await Margingrid.RunAsync("db", "init", "--connection-string", _database.ConnectionString);
-        Assert.True(init.ExitCode == 0, init.Output);
-        var environment = new Dictionary<string, string>
+        var settings = new Dictionary<string, string>
         {
-            ["Logging__LogLevel__Default"] = "Warning",
-            ["MarginGrid__RateLimit__PermitsPerSecond"] = "10000",
             ["MarginGrid__RateLimit__FailedAuthPerMinute"] = FailedAuthPerMinute.ToString(CultureInfo.InvariantCulture),
             ["MarginGrid__ApiKeys__trader__Accounts"] = "own-*",
         };
-        foreach (var (name, key) in Keys)
-        {
-            environment[$"MarginGrid__ApiKeys__{name}__Hash"] = ApiKeys.Hash(key);
-            environment[$"MarginGrid__ApiKeys__{name}__Role"] = name;
-        }
-
-        Silo = await SiloProcess.StartAsync("api-harden", _database.ConnectionString, environment);
+        (_database, Silo) = await KeyedSilo.StartAsync("mg_harden", "api-harden", Keys, name => name, settings);
         using var admin = Client("admin");
         using var feed = Client("feed");
         using var venue = Client("venue");

@@ -24,18 +24,12 @@ public sealed class SiloFixture : IAsyncLifetime
     public string ConnectionString => _database?.ConnectionString ?? throw new InvalidOperationException("fixture not initialized");
 
     /// <summary>Key name → key; the name is the role, except <c>trader7</c>, a trader. <c>venue</c> moves money.</summary>
-    public IReadOnlyDictionary<string, string> Keys { get; } = new[] { "admin", "feed", "trader", "reader", "trader7", "venue" }
-        .ToDictionary(r => r, _ => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
+    public IReadOnlyDictionary<string, string> Keys { get; } = KeyedSilo.NewKeys("admin", "feed", "trader", "reader", "trader7", "venue");
 
     public async Task InitializeAsync()
     {
-        _database = await TestPostgres.CreateDatabaseAsync("mg_api");
-        var init = await Margingrid.RunAsync("db", "init", "--connection-string", _database.ConnectionString);
-        Assert.True(init.ExitCode == 0, init.Output);
-        var environment = new Dictionary<string, string>
+        var settings = new Dictionary<string, string>
         {
-            ["Logging__LogLevel__Default"] = "Warning",
-            ["MarginGrid__RateLimit__PermitsPerSecond"] = "10000",
             ["MarginGrid__Metrics__RequireApiKey"] = "true",
             // A list of accounts and patterns, and a single pattern.
             ["MarginGrid__ApiKeys__trader__Accounts__0"] = "e2e",
@@ -43,13 +37,7 @@ public sealed class SiloFixture : IAsyncLifetime
             ["MarginGrid__ApiKeys__trader__Accounts__2"] = "own-*",
             ["MarginGrid__ApiKeys__trader7__Accounts"] = "acct-7*",
         };
-        foreach (var (name, key) in Keys)
-        {
-            environment[$"MarginGrid__ApiKeys__{name}__Hash"] = ApiKeys.Hash(key);
-            environment[$"MarginGrid__ApiKeys__{name}__Role"] = name == "trader7" ? "trader" : name;
-        }
-
-        Silo = await SiloProcess.StartAsync("api-tests", _database.ConnectionString, environment);
+        (_database, Silo) = await KeyedSilo.StartAsync("mg_api", "api-tests", Keys, name => name == "trader7" ? "trader" : name, settings);
         using var admin = Client("admin");
         await admin.PostJsonAsync("v1/config", """
             {
