@@ -96,7 +96,7 @@ public sealed class AccountAuctions(AccountSession session, AccountLiquidations 
             return (DutchAuction.OwnAuction, 0m, 0m);
         }
 
-        var target = session.Grains.GetGrain<IAccountRiskGrain>(command.Target);
+        var target = session.Grains.Ref<IAccountRiskGrain>(command.Target);
         var quote = await target.AuctionQuoteAsync(command.Asset);
         var reason = !quote.Exists ? RejectReasons.UnknownAccount
             : command.Quantity <= 0m ? RejectReasons.InvalidQuantity

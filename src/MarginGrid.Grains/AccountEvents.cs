@@ -103,10 +103,7 @@ public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, in
         try
         {
             _stream ??= grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
-            foreach (var e in events)
-            {
-                await _stream.OnNextAsync(e);
-            }
+            await EventStream.PublishAsync(_stream, events);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -156,14 +153,18 @@ public static class MarketEvents
         try
         {
             var stream = grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
-            foreach (var e in events)
-            {
-                await stream.OnNextAsync(e);
-            }
+            await EventStream.PublishAsync(stream, events);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger?.LogWarning(e, "Could not publish {Count} market events to the event stream", events.Count); // the audit has them
         }
     }
+}
+
+/// <summary>The cluster's event stream: a step's events go as one batch (one queue message, not one per event).</summary>
+public static class EventStream
+{
+    public static Task PublishAsync(IAsyncStream<GridEvent> stream, IReadOnlyCollection<GridEvent> events) =>
+        events.Count == 1 ? stream.OnNextAsync(events.First()) : stream.OnNextBatchAsync(events);
 }

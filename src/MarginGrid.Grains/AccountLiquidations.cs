@@ -67,7 +67,7 @@ public sealed class AccountLiquidations(AccountSession session)
         var fund = session.Grains.GetGrain<IFundLedgerGrain>(0);
         var cover = await fund.ApplyLiquidationAsync(pending.ToCharge(session.Id));
         await Task.WhenAll(pending.Adl.Select((c, i) =>
-            session.Grains.GetGrain<IAccountRiskGrain>(c.Account).ApplyAdlAsync($"{pending.LiquidationId}/adl/{i}", c.ToOrder())));
+            session.Grains.Ref<IAccountRiskGrain>(c.Account).ApplyAdlAsync($"{pending.LiquidationId}/adl/{i}", c.ToOrder())));
         var (events, _) = await CompleteAsync(cover);
         if (!pending.Coordinated)
         {

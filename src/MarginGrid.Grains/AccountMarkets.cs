@@ -59,7 +59,7 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
     /// <summary>Fetches the current mark of each market from its market grain.</summary>
     public async Task RefreshAsync(IReadOnlyCollection<string> markets)
     {
-        var marks = await Task.WhenAll(markets.Select(m => grains.GetGrain<IMarketGrain>(m).GetMarkAsync()));
+        var marks = await Task.WhenAll(markets.Select(m => grains.Ref<IMarketGrain>(m).GetMarkAsync()));
         foreach (var mark in marks.OfType<MarkPrice>())
         {
             _links.ApplyMark(mark.Market, mark.Sequence, mark.Price, mark.Multiplier);
@@ -138,5 +138,5 @@ public sealed class AccountMarkets(IGrainFactory grains, string account, GridOpt
     }
 
     private IMarketShardGrain Shard(string market) =>
-        grains.GetGrain<IMarketShardGrain>(StableHash.ShardKey(market, StableHash.Shard(account, options.ShardsPerMarket)));
+        grains.Ref<IMarketShardGrain>(StableHash.ShardKey(market, StableHash.Shard(account, options.ShardsPerMarket)));
 }

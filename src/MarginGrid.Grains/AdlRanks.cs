@@ -24,7 +24,7 @@ public sealed class AdlRanks(IGrainFactory grains, GridOptions options, RiskConf
 
         var (config, version) = await configs.GetAsync(); // an account exists: so does a configuration
         if (!config.Risk.AutoDeleveraging
-            || await grains.GetGrain<IAccountRiskGrain>(view.Account).SnapshotAsync() is not { InAuction: false } snapshot)
+            || await grains.Ref<IAccountRiskGrain>(view.Account).SnapshotAsync() is not { InAuction: false } snapshot)
         {
             return view;
         }
@@ -59,7 +59,7 @@ public sealed class AdlRanks(IGrainFactory grains, GridOptions options, RiskConf
 
         var query = new AdlPlaceQuery(market, position.Size < 0m, s, account, wire, version);
         var places = await Task.WhenAll(Enumerable.Range(0, options.ShardsPerMarket)
-            .Select(k => grains.GetGrain<IMarketShardGrain>(StableHash.ShardKey(market, k)).AdlPlaceAsync(query)));
+            .Select(k => grains.Ref<IMarketShardGrain>(StableHash.ShardKey(market, k)).AdlPlaceAsync(query)));
         var n = places.Sum(p => p.Total) + 1m;
         return (n - places.Sum(p => p.Ahead)) / n;
     }

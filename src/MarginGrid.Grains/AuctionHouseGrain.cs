@@ -129,7 +129,7 @@ public sealed class AuctionHouseGrain(
         var ended = ImmutableArray.CreateBuilder<AccountStepEvents>();
         foreach (var auction in due)
         {
-            var events = await GrainFactory.GetGrain<IAccountRiskGrain>(auction.Account).EndExpiredAuctionAsync(step);
+            var events = await GrainFactory.Ref<IAccountRiskGrain>(auction.Account).EndExpiredAuctionAsync(step);
             if (events.Length > 0)
             {
                 ended.Add(new AccountStepEvents(auction.Account, events));
@@ -172,7 +172,7 @@ public sealed class AuctionHouseGrain(
                 var step = $"auction-expiry:{auction.Account}/{auction.Asset}@{auction.Start.UtcTicks}";
                 try
                 {
-                    var events = await GrainFactory.GetGrain<IAccountRiskGrain>(auction.Account).EndExpiredAuctionAsync(step);
+                    var events = await GrainFactory.Ref<IAccountRiskGrain>(auction.Account).EndExpiredAuctionAsync(step);
                     if (events.Length == 0 && _running.TryGetValue(auction.Account, out var still) && still == auction)
                     {
                         await NotEndedAsync(auction, now);
@@ -201,7 +201,7 @@ public sealed class AuctionHouseGrain(
     /// </summary>
     private async Task NotEndedAsync(RegisteredAuction auction, DateTimeOffset now)
     {
-        var snapshot = await GrainFactory.GetGrain<IAccountRiskGrain>(auction.Account).SnapshotAsync();
+        var snapshot = await GrainFactory.Ref<IAccountRiskGrain>(auction.Account).SnapshotAsync();
         if (snapshot is not { InAuction: true })
         {
             if (_running.TryGetValue(auction.Account, out var still) && still == auction)

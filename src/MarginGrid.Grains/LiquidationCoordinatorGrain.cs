@@ -26,7 +26,10 @@ public sealed class LiquidationCoordinatorGrain(
     private long _settled;
     private long _liquidated;
 
-    public async Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion)
+    public async Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion) =>
+        await Settlements.CompleteAsync(GrainFactory, await SequenceAsync(step, reports, priceStep, configVersion), logger);
+
+    public async Task<Settlement> SequenceAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion)
     {
         var (config, version) = await configs.GetAsync(configVersion);
         var all = reports.ToList();
@@ -40,6 +43,7 @@ public sealed class LiquidationCoordinatorGrain(
         }
 
         var events = ImmutableArray.CreateBuilder<GridEvent>();
+        var parts = ImmutableArray<SettlementPart>.Empty;
         events.AddRange(all.Where(r => r.MarginCall is not null).OrderBy(r => r.Account, StringComparer.Ordinal).Select(r => r.MarginCall!));
         var candidates = all.Where(r => r.NeedsLiquidation && !r.InAuction && r.Holdings is not null).ToList();
         candidates.Sort(static (a, b) => MarginCalculator.CompareForLiquidation(a.Account, Health(a), b.Account, Health(b)));
@@ -56,7 +60,7 @@ public sealed class LiquidationCoordinatorGrain(
                 var batches = plan.Result.Batches.Select(b => b.ToEvent().ToGrid(step, clock.UtcNow)).ToList();
                 await this.AnnounceAsync(observer, batches, logger);
                 events.AddRange(batches);
-                events.AddRange(await ApplyAsync(step, plan));
+                parts = await ApplyAsync(step, plan);
                 foreach (var a in plan.Result.Accounts.Where(a => a.DeferReason is not null))
                 {
                     deferred[a.Account] = a.DeferReason!;
@@ -77,7 +81,7 @@ public sealed class LiquidationCoordinatorGrain(
 
         observer.LiquidationQueue(_queue.Count);
         _settled++;
-        return events.ToImmutable();
+        return new Settlement(events.ToImmutable(), parts);
     }
 
     /// <summary>
@@ -141,9 +145,10 @@ public sealed class LiquidationCoordinatorGrain(
 
     /// <summary>
     /// The accounts apply their parts (fenced by the version decided on), the fund applies the charges in the step's
-    /// order, the counterparties of auto-deleveraging close, and the accounts complete; returns their events in order.
+    /// order and the counterparties of auto-deleveraging close; returns, in liquidation order, what completes each
+    /// account (run by <see cref="Settlements.CompleteAsync"/>, outside this grain's turn).
     /// </summary>
-    private async Task<IEnumerable<GridEvent>> ApplyAsync(string step, PlannedStep plan)
+    private async Task<ImmutableArray<SettlementPart>> ApplyAsync(string step, PlannedStep plan)
     {
         var decided = plan.Result.Accounts;
         var orders = decided
@@ -152,7 +157,7 @@ public sealed class LiquidationCoordinatorGrain(
         var stale = orders.Where(o => o.Decided.DeferReason == DeferReasons.Stale).Select(o => o.Decided.Account).ToHashSet(StringComparer.Ordinal);
         var begun = await Task.WhenAll(orders.Select(o => stale.Contains(o.Decided.Account)
             ? Task.FromResult<LiquidationCharge?>(null)
-            : GrainFactory.GetGrain<IAccountRiskGrain>(o.Decided.Account).BeginLiquidationAsync(o.Order)));
+            : GrainFactory.Ref<IAccountRiskGrain>(o.Decided.Account).BeginLiquidationAsync(o.Order)));
         for (var i = 0; i < begun.Length; i++)
         {
             if (begun[i] is null && !stale.Contains(orders[i].Decided.Account))
@@ -166,21 +171,16 @@ public sealed class LiquidationCoordinatorGrain(
         var covers = charges.IsEmpty ? [] : await fund.ApplyLiquidationsAsync(charges);
         var coverOf = charges.Select((c, i) => (c.Account, Cover: covers[i])).ToDictionary(x => x.Account, x => x.Cover, StringComparer.Ordinal);
 
-        // Auto-deleveraging: the counterparties close at the bankruptcy prices once the fund has taken the charges.
+        // Auto-deleveraging: the counterparties close at the bankruptcy prices once the fund has taken the charges — in
+        // this turn, so that the next step's plan sees their new holdings.
         await Task.WhenAll(orders.Where(o => coverOf.ContainsKey(o.Decided.Account))
             .SelectMany(o => o.Order.Adl.Select((c, i) => (Id: $"{o.Order.LiquidationId}/adl/{i}", Close: c)))
-            .Select(x => GrainFactory.GetGrain<IAccountRiskGrain>(x.Close.Account).ApplyAdlAsync(x.Id, x.Close)));
+            .Select(x => GrainFactory.Ref<IAccountRiskGrain>(x.Close.Account).ApplyAdlAsync(x.Id, x.Close)));
+        _liquidated += charges.Length;
 
-        var completed = await Task.WhenAll(decided.Select(a => coverOf.TryGetValue(a.Account, out var cover)
-            ? GrainFactory.GetGrain<IAccountRiskGrain>(a.Account).CompleteLiquidationAsync($"{step}:{a.Account}", cover)
-            : Task.FromResult(stale.Contains(a.Account) ? [Deferred(step, a)] : ImmutableArray<GridEvent>.Empty)));
-        if (!charges.IsEmpty)
-        {
-            await ForgetSettledAsync(fund, [.. charges.Select(c => c.LiquidationId)]);
-            _liquidated += charges.Length;
-        }
-
-        return completed.SelectMany(e => e);
+        return [.. decided.Select(a => coverOf.TryGetValue(a.Account, out var cover)
+            ? new SettlementPart(a.Account, $"{step}:{a.Account}", cover, [])
+            : new SettlementPart(a.Account, null, null, stale.Contains(a.Account) ? [Deferred(step, a)] : []))];
     }
 
     private GridEvent Deferred(string step, AccountLiquidation stale)
@@ -188,19 +188,6 @@ public sealed class LiquidationCoordinatorGrain(
         var e = stale.Events.Single().ToGrid(step, clock.UtcNow);
         observer.EventEmitted(e);
         return e;
-    }
-
-    /// <summary>Every account has recorded its outcome: the fund may forget these ids (if this fails, they expire).</summary>
-    private async Task ForgetSettledAsync(IFundLedgerGrain fund, ImmutableArray<string> liquidationIds)
-    {
-        try
-        {
-            await fund.ForgetSettledAsync(liquidationIds);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogWarning(e, "The insurance fund could not forget {Count} settled liquidations; they expire instead", liquidationIds.Length);
-        }
     }
 
     public async Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts)
@@ -216,7 +203,7 @@ public sealed class LiquidationCoordinatorGrain(
         var reports = new List<EvaluationReport>();
         foreach (var batch in accounts.Chunk(EvaluationBatch))
         {
-            var results = await Task.WhenAll(batch.Select(a => GrainFactory.GetGrain<IAccountRiskGrain>(a).EvaluateAsync(step)));
+            var results = await Task.WhenAll(batch.Select(a => GrainFactory.Ref<IAccountRiskGrain>(a).EvaluateAsync(step)));
             reports.AddRange(results.OfType<EvaluationReport>());
         }
 
@@ -228,4 +215,40 @@ public sealed class LiquidationCoordinatorGrain(
 
     private static AccountHealth Health(EvaluationReport r) =>
         new(r.Equity, r.MaintenanceMargin, 0m, r.Status.ToDomain(), r.HasPositions);
+}
+
+/// <summary>
+/// The completions of a sequenced step (<see cref="ILiquidationCoordinatorGrain.SequenceAsync"/>): each account records
+/// the fund's answer and publishes its events, in parallel; then the fund forgets the ids. Run by the step's caller (the
+/// market), so that the coordinator is free for the next step meanwhile; the order of the returned events is the
+/// liquidation order either way.
+/// </summary>
+public static class Settlements
+{
+    public static async Task<ImmutableArray<GridEvent>> CompleteAsync(IGrainFactory grains, Settlement settlement, ILogger? logger = null)
+    {
+        if (settlement.Parts.IsEmpty)
+        {
+            return settlement.Events;
+        }
+
+        var completed = await Task.WhenAll(settlement.Parts.Select(p => p.LiquidationId is { } id
+            ? grains.Ref<IAccountRiskGrain>(p.Account).CompleteLiquidationAsync(id, p.Cover)
+            : Task.FromResult(p.Events)));
+        var settled = settlement.Parts.Where(p => p.LiquidationId is not null).Select(p => p.LiquidationId!).ToImmutableArray();
+        if (!settled.IsEmpty)
+        {
+            // Every account has recorded its outcome: the fund may forget these ids (if this fails, they expire).
+            try
+            {
+                await grains.GetGrain<IFundLedgerGrain>(0).ForgetSettledAsync(settled);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger?.LogWarning(e, "The insurance fund could not forget {Count} settled liquidations; they expire instead", settled.Length);
+            }
+        }
+
+        return [.. settlement.Events, .. completed.SelectMany(e => e)];
+    }
 }

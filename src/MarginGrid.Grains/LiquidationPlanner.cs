@@ -86,12 +86,12 @@ public sealed class LiquidationPlanner(IGrainFactory grains, GridOptions options
             }
 
             var answers = await Task.WhenAll(needs.SelectMany(n => Enumerable.Range(0, options.ShardsPerMarket).Select(async k =>
-                (n.Key, Shard: k, Answer: await grains.GetGrain<IMarketShardGrain>(StableHash.ShardKey(n.Key.Market, k))
+                (n.Key, Shard: k, Answer: await grains.Ref<IMarketShardGrain>(StableHash.ShardKey(n.Key.Market, k))
                     .AdlTopAsync(new AdlQuery(n.Key.Market, n.Key.Shorts, n.Value * scale, wireMarks, version, excluded))))));
             var ranked = answers.SelectMany(a => a.Answer.Ranked.Select(r => (a.Key.Market, Candidate: r))).ToList();
             var wanted = ranked.Select(r => r.Candidate.Account).Concat(answers.SelectMany(a => a.Answer.Unranked))
                 .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-            var snapshots = (await Task.WhenAll(wanted.Select(h => grains.GetGrain<IAccountRiskGrain>(h).SnapshotAsync())))
+            var snapshots = (await Task.WhenAll(wanted.Select(h => grains.Ref<IAccountRiskGrain>(h).SnapshotAsync())))
                 .OfType<AccountSnapshot>()
                 .ToDictionary(s => s.Account, StringComparer.Ordinal);
             await RestoreStandingsAsync(answers.SelectMany(a => a.Answer.Unranked.Select(u => (a.Key.Market, a.Shard, Account: u))), snapshots);
@@ -130,14 +130,14 @@ public sealed class LiquidationPlanner(IGrainFactory grains, GridOptions options
         Task.WhenAll(unranked.Distinct()
             .Where(u => snapshots.ContainsKey(u.Account))
             .Select(u => snapshots[u.Account] is var s
-                ? grains.GetGrain<IMarketShardGrain>(StableHash.ShardKey(u.Market, u.Shard)).SetStandingAsync(u.Account, new AdlStandingView(s.Holdings, s.Version, s.InAuction))
+                ? grains.Ref<IMarketShardGrain>(StableHash.ShardKey(u.Market, u.Shard)).SetStandingAsync(u.Account, new AdlStandingView(s.Holdings, s.Version, s.InAuction))
                 : Task.CompletedTask));
 
     /// <summary>The current mark, multiplier and staleness of every configured market.</summary>
     public async Task<MarkBook> MarksAsync(RiskConfiguration config)
     {
         var marks = new MarkBook();
-        var prices = await Task.WhenAll(config.Markets.Select(m => grains.GetGrain<IMarketGrain>(m.Symbol).GetMarkAsync()));
+        var prices = await Task.WhenAll(config.Markets.Select(m => grains.Ref<IMarketGrain>(m.Symbol).GetMarkAsync()));
         foreach (var mark in prices.OfType<MarkPrice>())
         {
             marks.Set(mark.Market, mark.Price);
@@ -155,12 +155,12 @@ public sealed class LiquidationPlanner(IGrainFactory grains, GridOptions options
     private async Task<List<KeyValuePair<string, Portfolio>>> CounterpartiesAsync(IReadOnlyCollection<string> markets)
     {
         var shards = markets.SelectMany(m => Enumerable.Range(0, options.ShardsPerMarket).Select(k => StableHash.ShardKey(m, k)));
-        var holders = (await Task.WhenAll(shards.Select(s => grains.GetGrain<IMarketShardGrain>(s).HoldersAsync())))
+        var holders = (await Task.WhenAll(shards.Select(s => grains.Ref<IMarketShardGrain>(s).HoldersAsync())))
             .SelectMany(h => h)
             .Distinct(StringComparer.Ordinal)
             .Order(StringComparer.Ordinal)
             .ToList();
-        var snapshots = await Task.WhenAll(holders.Select(h => grains.GetGrain<IAccountRiskGrain>(h).SnapshotAsync()));
+        var snapshots = await Task.WhenAll(holders.Select(h => grains.Ref<IAccountRiskGrain>(h).SnapshotAsync()));
         return [.. snapshots.OfType<AccountSnapshot>().Where(s => !s.InAuction).Select(s => KeyValuePair.Create(s.Account, s.ToPortfolio()))];
     }
 }

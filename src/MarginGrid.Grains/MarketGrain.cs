@@ -76,7 +76,7 @@ public sealed class MarketGrain(
         var deliveries = new Task<TickDelivery>[_shards];
         for (var k = 0; k < _shards; k++)
         {
-            deliveries[k] = GrainFactory.GetGrain<IMarketShardGrain>(StableHash.ShardKey(Symbol, k)).DeliverAsync(tick);
+            deliveries[k] = GrainFactory.Ref<IMarketShardGrain>(StableHash.ShardKey(Symbol, k)).DeliverAsync(tick);
         }
 
         return Task.WhenAll(deliveries);
@@ -258,7 +258,10 @@ public sealed class MarketGrain(
         }
 
         var notable = reports.SelectMany(r => r.Reports).ToImmutableArray();
-        var events = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SettleAsync(tick.StepId, notable, priceStep: true, version);
+        // The coordinator sequences the step (decision, begun liquidations, the fund's charges in order, ADL); the
+        // accounts' completions run here, while the coordinator takes the next market's step.
+        var sequenced = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SequenceAsync(tick.StepId, notable, priceStep: true, version);
+        var events = await Settlements.CompleteAsync(GrainFactory, sequenced);
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);
         var held = guarded.Select(e => e.ToGrid(tick.StepId, clock.UtcNow)).ToList();

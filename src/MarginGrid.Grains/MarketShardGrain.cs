@@ -11,7 +11,7 @@ public sealed class ShardState
 
 /// <summary>
 /// The holders of one market in one shard. Registrations are persisted (coalesced: concurrent registrations share
-/// one write) so a reactivated shard still knows its holders. Without gating a tick goes to every holder; with gating only
+/// one write) so a reactivated shard still knows its holders; removals ride along with the next write. Without gating a tick goes to every holder; with gating only
 /// to holders without a safe band or whose band the price has left (bands live in memory only: after a reactivation
 /// every holder is delivered the next tick and bands itself again). The shard awaits every delivery.
 /// </summary>
@@ -37,6 +37,7 @@ public sealed class MarketShardGrain(
     private long _changes;
     private long _persisted;
     private Task? _write;
+    private bool _removed; // a holder forgotten since the last write
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -61,12 +62,38 @@ public sealed class MarketShardGrain(
         return PersistAsync();
     }
 
+    /// <summary>
+    /// Forgets a holder in memory; storage follows with the next registration's write or the deactivation. A holder
+    /// that comes back from storage after a crash is only delivered the next tick, and unregisters again (an account
+    /// unlinks from a market that no longer prices it). Persisting every removal serialized the whole holder set once
+    /// per closed position — 8 % of the CPU of a crash step in a profile — for nothing a restart could lose.
+    /// </summary>
     public Task UnregisterAsync(string account)
     {
         _bands.Remove(account);
         _adl.Remove(account);
         _unbanded.Remove(account);
-        return state.State.Holders.Remove(account) ? PersistAsync() : Task.CompletedTask;
+        if (state.State.Holders.Remove(account))
+        {
+            _removed = true;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_removed && _write is null)
+        {
+            try
+            {
+                await PersistAsync();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning(e, "Shard {Shard}: the holders it forgot are not stored; they are delivered one tick and unregister again", this.GetPrimaryKeyString());
+            }
+        }
     }
 
     public async Task<TickDelivery> DeliverAsync(MarketTick tick)
@@ -132,7 +159,7 @@ public sealed class MarketShardGrain(
     {
         try
         {
-            return await GrainFactory.GetGrain<IAccountRiskGrain>(holder).OnTickAsync(tick);
+            return await GrainFactory.Ref<IAccountRiskGrain>(holder).OnTickAsync(tick);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -244,6 +271,7 @@ public sealed class MarketShardGrain(
             }
 
             var upTo = _changes;
+            _removed = false;
             _write = state.WriteStateAsync();
             try
             {

@@ -230,6 +230,13 @@ public interface ILiquidationCoordinatorGrain : ILiquidationQueueGrain
     /// </summary>
     Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion);
 
+    /// <summary>
+    /// Settles a step up to the part that must be sequenced — the decision, the accounts' begun liquidations, the fund's
+    /// charges in order and the auto-deleveraging closes — and leaves the completions to the caller
+    /// (<see cref="Settlements.CompleteAsync"/>): the coordinator takes the next step meanwhile.
+    /// </summary>
+    Task<Settlement> SequenceAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion);
+
     /// <summary>Evaluates the given accounts as one step (after a multi-market price update) and settles it.</summary>
     Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts);
 
@@ -241,6 +248,26 @@ public interface ILiquidationCoordinatorGrain : ILiquidationQueueGrain
     [AlwaysInterleave]
     Task DequeueAsync(string account);
 }
+
+/// <summary>
+/// A step as sequenced by the coordinator: its events so far (margin calls, netting batches) and, in liquidation order,
+/// each decided account's part — a completion to run (<see cref="SettlementPart.LiquidationId"/> set: the fund has
+/// applied its charge) or its final events (a stale deferral).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("mg.Settlement")]
+public sealed record Settlement(
+    [property: Id(0)] ImmutableArray<GridEvent> Events,
+    [property: Id(1)] ImmutableArray<SettlementPart> Parts)
+{
+    public static Settlement Of(ImmutableArray<GridEvent> events) => new(events, []);
+}
+
+[GenerateSerializer, Immutable, Alias("mg.SettlementPart")]
+public sealed record SettlementPart(
+    [property: Id(0)] string Account,
+    [property: Id(1)] string? LiquidationId,
+    [property: Id(2)] BankruptcyCoverView? Cover,
+    [property: Id(3)] ImmutableArray<GridEvent> Events);
 
 /// <summary>The coordinator's decision for an account's own step: its order, the step's netting events, the ADL closes.</summary>
 [GenerateSerializer, Immutable, Alias("mg.AccountStepDecision")]

@@ -85,8 +85,8 @@ public static class SiloBuilderExtensions
     public static ISiloBuilder ConfigureEmbedded(this ISiloBuilder silo)
     {
         silo.UseLocalhostClustering(siloPort: FreePort(), gatewayPort: FreePort())
-            .AddGridMemoryStorage(GridProviders.Storage)
-            .AddGridMemoryStorage(GridProviders.PubSubStore)
+            .AddLocalGrainStorage(GridProviders.Storage)
+            .AddLocalGrainStorage(GridProviders.PubSubStore)
             .AddMemoryStreams(GridStreams.Provider)
             .UseInMemoryReminderService(); // the auction house's reminder (GridOptions.AuctionTimers)
         // One silo: every activation is local and the catalog finds it, so a directory cache would only keep a second
@@ -104,6 +104,10 @@ public static class SiloBuilderExtensions
     public static ISiloBuilder AddGridMemoryStorage(this ISiloBuilder silo, string name) =>
         silo.AddMemoryGrainStorage(name, options => options.Configure<Orleans.Serialization.Serializer>(
             (o, serializer) => o.GrainStorageSerializer = new Orleans.Storage.OrleansGrainStorageSerializer(serializer)));
+
+    /// <summary>Grain storage for a silo that is the whole cluster: <see cref="LocalGrainStorage"/>.</summary>
+    public static ISiloBuilder AddLocalGrainStorage(this ISiloBuilder silo, string name) =>
+        silo.ConfigureServices(services => Orleans.Runtime.Hosting.StorageProviderExtensions.AddGrainStorage(services, name, LocalGrainStorage.Create));
 
     /// <summary>A loopback port free right now, so that several embedded grids can run side by side.</summary>
     public static int FreePort()

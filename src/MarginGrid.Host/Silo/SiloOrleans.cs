@@ -79,7 +79,7 @@ public static class SiloOrleans
     /// <summary>One silo on its own: development clustering with itself as the primary, nothing durable.</summary>
     private static ISiloBuilder UseInMemory(this ISiloBuilder silo, SiloSettings settings) =>
         silo.UseDevelopmentClustering(new System.Net.IPEndPoint(settings.AdvertisedIP, settings.SiloPort))
-            .AddGridMemoryStorage(GridProviders.Storage)
-            .AddGridMemoryStorage(GridProviders.PubSubStore)
+            .AddLocalGrainStorage(GridProviders.Storage)
+            .AddLocalGrainStorage(GridProviders.PubSubStore)
             .UseInMemoryReminderService();
 }
