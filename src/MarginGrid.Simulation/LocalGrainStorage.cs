@@ -11,17 +11,19 @@ namespace MarginGrid.Simulation;
 /// grains, so every write was also a grain call and a deep copy of the serialized state (11 % of the CPU of a crash step
 /// in a profile); a silo that is the whole cluster needs neither. A cluster of several silos must use a shared store.
 /// </summary>
-public sealed class LocalGrainStorage(IGrainStorageSerializer serializer) : IGrainStorage
+public sealed class LocalGrainStorage(Orleans.Serialization.Serializer serializer) : IGrainStorage
 {
-    private readonly ConcurrentDictionary<string, Entry> _states = new(StringComparer.Ordinal);
-    private long _etag;
+    // Keyed by the state's name and the grain's id as they are (the id shares the activation's bytes): a key string per
+    // state would cost about 70 bytes per account.
+    private readonly ConcurrentDictionary<(string State, GrainId Grain), Entry> _states = new();
+    private long _version;
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         if (_states.TryGetValue(Key(stateName, grainId), out var entry))
         {
             grainState.State = serializer.Deserialize<T>(entry.Data);
-            grainState.ETag = entry.ETag;
+            grainState.ETag = ETag(entry.Version);
             grainState.RecordExists = true;
         }
         else
@@ -37,9 +39,8 @@ public sealed class LocalGrainStorage(IGrainStorageSerializer serializer) : IGra
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var key = Key(stateName, grainId);
-        var data = serializer.Serialize(grainState.State);
-        var etag = Interlocked.Increment(ref _etag).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var next = new Entry(etag, data);
+        var data = serializer.SerializeToArray(grainState.State); // exactly its length: a buffer writer's spare capacity would stay with every state
+        var next = new Entry(Interlocked.Increment(ref _version), data);
         if (grainState.ETag is null)
         {
             if (!_states.TryAdd(key, next))
@@ -47,12 +48,12 @@ public sealed class LocalGrainStorage(IGrainStorageSerializer serializer) : IGra
                 throw Mismatch(key, null);
             }
         }
-        else if (!_states.TryGetValue(key, out var current) || current.ETag != grainState.ETag || !_states.TryUpdate(key, next, current))
+        else if (!_states.TryGetValue(key, out var current) || ETag(current.Version) != grainState.ETag || !_states.TryUpdate(key, next, current))
         {
             throw Mismatch(key, grainState.ETag);
         }
 
-        grainState.ETag = etag;
+        grainState.ETag = ETag(next.Version);
         grainState.RecordExists = true;
         return Task.CompletedTask;
     }
@@ -61,7 +62,7 @@ public sealed class LocalGrainStorage(IGrainStorageSerializer serializer) : IGra
     {
         var key = Key(stateName, grainId);
         if (grainState.ETag is not null
-            && (!_states.TryGetValue(key, out var current) || current.ETag != grainState.ETag || !_states.TryRemove(new KeyValuePair<string, Entry>(key, current))))
+            && (!_states.TryGetValue(key, out var current) || ETag(current.Version) != grainState.ETag || !_states.TryRemove(new KeyValuePair<(string, GrainId), Entry>(key, current))))
         {
             throw Mismatch(key, grainState.ETag);
         }
@@ -72,13 +73,16 @@ public sealed class LocalGrainStorage(IGrainStorageSerializer serializer) : IGra
         return Task.CompletedTask;
     }
 
-    private static string Key(string stateName, GrainId grainId) => $"{stateName}/{grainId}";
+    private static (string, GrainId) Key(string stateName, GrainId grainId) => (stateName, grainId);
 
-    private static InconsistentStateException Mismatch(string key, string? etag) =>
-        new($"the stored state of {key} is not the version this activation read (ETag {etag ?? "none"})");
+    private static InconsistentStateException Mismatch((string State, GrainId Grain) key, string? etag) =>
+        new($"the stored state {key.State} of {key.Grain} is not the version this activation read (ETag {etag ?? "none"})");
 
-    private sealed record Entry(string ETag, BinaryData Data);
+    private static string ETag(long version) => version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>A stored state: its bytes and the store-wide write number that is its ETag (kept as a number, not a string).</summary>
+    private readonly record struct Entry(long Version, byte[] Data);
 
     public static LocalGrainStorage Create(IServiceProvider services, string name) =>
-        new LocalGrainStorage(new OrleansGrainStorageSerializer(services.GetRequiredService<Orleans.Serialization.Serializer>()));
+        new(services.GetRequiredService<Orleans.Serialization.Serializer>());
 }
