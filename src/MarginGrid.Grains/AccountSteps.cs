@@ -45,9 +45,16 @@ public sealed class AccountSteps(AccountSession session, AccountLiquidations liq
                     .ToImmutableSortedDictionary(m => m, m => Marks.TryGetMark(m, out var p) ? p : 0m, StringComparer.Ordinal),
             })
             : [];
-        if (undo.Status != Account.Status || undo.Armed != Account.MarginCallArmed || !recorded.IsEmpty)
+        if (undo.Armed != Account.MarginCallArmed || !recorded.IsEmpty)
         {
             await session.PersistAsync(undo, recorded); // the margin call with the status and flag that made it
+        }
+        else if (undo.Status != Account.Status)
+        {
+            // The status alone is derived: every evaluation sets it again from the holdings and the marks, and nothing is
+            // decided from a stored one. It is stored with the account's next write (in a crash, its liquidation's);
+            // writing it now cost a write per liquidatable account per step.
+            session.Observer.StatusChanged(undo.Status.ToWire(), Account.Status.ToWire());
         }
 
         var marginCall = recorded.IsEmpty ? null : recorded[0];
