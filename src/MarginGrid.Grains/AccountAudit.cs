@@ -28,7 +28,24 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
 {
     private HashSet<string>? _seen; // the records pending at the last offer (only while the outbox holds any)
 
+    /// <summary>The command id of the account's opening in the trail (<c>account/*open</c>; no command id has a <c>*</c>).</summary>
+    public const string OpenId = "*open";
+
     public bool Enabled => session.Options.AuditOutbox;
+
+    /// <summary>
+    /// Before the opening's write: its record joins the outbox as <c>*open VERSION HOLDINGS-JSON</c> (until confirmed:
+    /// the only copy of what the account was opened with). Returns an undo for a failed write.
+    /// </summary>
+    public Action AddOpen(AccountSeed seed, long version)
+    {
+        var request = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            collateral = seed.Collateral.OrderBy(c => c.Key, StringComparer.Ordinal).ToDictionary(c => c.Key, c => c.Value),
+            positions = seed.Positions.Select(p => new { market = p.Market, size = p.Size, entryPrice = p.EntryPrice }),
+        });
+        return Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{OpenId} {version} {request}"));
+    }
 
     /// <summary>Before the step's write: its command id joins the outbox. Returns an undo for a failed write.</summary>
     public Action Add(string commandId)
@@ -53,7 +70,8 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
         }
 
         var done = ids.ToHashSet(StringComparer.Ordinal);
-        pending().RemoveAll(done.Contains);
+        var opened = done.Contains(OpenId);
+        pending().RemoveAll(id => done.Contains(id) || opened && id.StartsWith(OpenId + " ", StringComparison.Ordinal));
         session.Events.Audit?.Audited(done.Where(id => id.StartsWith('#')).Select(id => $"{session.Id}/{id}").ToHashSet(StringComparer.Ordinal));
         _seen?.ExceptWith(done);
         _seen?.ExceptWith(done.Select(id => $"{session.Id}/{id}"));
@@ -76,11 +94,20 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
         }
 
         var account = session.Account;
-        list.RemoveAll(id => account.Commands.Find(id) is null); // past the command retention: nothing left to offer
+        list.RemoveAll(id => !id.StartsWith(OpenId, StringComparison.Ordinal) && account.Commands.Find(id) is null); // past the command retention
         keepOffering();
         foreach (var id in list)
         {
-            if (all || _seen?.Contains(id) == true)
+            if (!all && _seen?.Contains(id) != true)
+            {
+                continue;
+            }
+
+            if (id.StartsWith(OpenId + " ", StringComparison.Ordinal) && id.Split(' ', 3) is [_, var version, var request])
+            {
+                session.Observer.AccountOpenUnaudited(session.Id, request, long.Parse(version, System.Globalization.CultureInfo.InvariantCulture));
+            }
+            else
             {
                 session.Observer.CommandUnaudited(session.Id, account.Commands.Find(id)!);
             }

@@ -71,7 +71,16 @@ public sealed class AccountGrain(
 
         var undo = Account.Save();
         Account.Open(holdings, Session.Config);
-        await Session.PersistAsync(undo);
+        var unaudit = Session.Audit.AddOpen(seed, Account.Version); // the opening's audit record: in the same write
+        try
+        {
+            await Session.PersistAsync(undo);
+        }
+        catch
+        {
+            unaudit();
+            throw;
+        }
         services.Observer.StatusChanged(null, RiskStatus.Healthy);
         await Session.Markets.LinkAsync(Account.PricedBy(Session.Config), refresh: false);
         await Session.Steps.RebandAsync();

@@ -35,6 +35,23 @@ public interface IGridObserver
     {
     }
 
+    /// <summary>
+    /// A grid-level audit record — a price of a market's step, or an accepted configuration — offered by the grain whose
+    /// audit outbox holds it (<see cref="GridAuditOutbox"/>): after the write it records, on activation and periodically.
+    /// Its key (<see cref="GridAuditEntry.Key"/>; empty without an outbox) makes the trail store it once.
+    /// </summary>
+    void GridRecord(GridAuditEntry entry)
+    {
+    }
+
+    /// <summary>
+    /// The opening of <paramref name="account"/> (at <paramref name="version"/>, with the holdings of
+    /// <paramref name="requestJson"/>) whose audit record was not confirmed: offered again by the account's outbox.
+    /// </summary>
+    void AccountOpenUnaudited(string account, string requestJson, long version)
+    {
+    }
+
     /// <summary>An account could not be evaluated in a step (e.g. an arithmetic overflow); the step went on without it.</summary>
     void EvaluationFailed(string account)
     {

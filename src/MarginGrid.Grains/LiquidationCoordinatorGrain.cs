@@ -57,7 +57,8 @@ public sealed class LiquidationCoordinatorGrain(
                 var snapshots = candidates.Select(r => new AccountSnapshot(r.Account, r.Holdings!, r.Version, r.InAuction)).ToList();
                 var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync(snapshots, config, version);
                 Observe(plan);
-                var batches = plan.Result.Batches.Select(b => b.ToEvent().ToGrid(step, clock.UtcNow)).ToList();
+                var batches = plan.Result.Batches.Select(b => b.ToEvent().ToGrid(step, clock.UtcNow))
+                    .Select(e => options.Value.AuditOutbox ? e with { AuditKey = GridAuditKeys.Batch(step, e.Market) } : e).ToList(); // the market's audit outbox keeps them
                 await this.AnnounceAsync(observer, batches, logger);
                 events.AddRange(batches);
                 parts = await ApplyAsync(step, plan);

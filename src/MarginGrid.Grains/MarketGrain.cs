@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
 using MarginGrid.Domain;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace MarginGrid.Grains;
@@ -20,6 +22,11 @@ public sealed class MarketState
 
     /// <summary>The margin multiplier k of the current mark.</summary>
     [Id(6)] public decimal Multiplier { get; set; } = 1m;
+
+    /// <summary>The audit outbox (<see cref="MarketAudit"/>): the number of the last keyed record, and those not confirmed.</summary>
+    [Id(7)] public long AuditSequence { get; set; }
+
+    [Id(8)] public List<GridAuditEntry>? AuditPending { get; set; }
 }
 
 [GenerateSerializer, Alias("mg.MarketPricing")]
@@ -59,9 +66,29 @@ public sealed class MarketGrain(
     IOptions<GridOptions> options,
     IGridObserver observer,
     GridClock clock)
-    : Grain, IMarketGrain
+    : Grain, IMarketGrain, IMarketAuditGrain, IRemindable
 {
     private readonly int _shards = options.Value.ShardsPerMarket;
+
+    private MarketAudit? _audit;
+
+    /// <summary>The market's audit records (prices, market events) and their outbox.</summary>
+    private MarketAudit Audit => _audit ??= new(this, Symbol, state, observer, options.Value,
+        ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger<MarketGrain>());
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        Audit.OfferAll(); // the audit records a crash may have lost on their way to PostgreSQL
+        return Task.CompletedTask;
+    }
+
+    public Task AuditedAsync(ImmutableArray<string> keys)
+    {
+        Audit.Audited(keys);
+        return Task.CompletedTask;
+    }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) => Audit.TickAsync(reminderName);
 
     /// <summary>The domain's price state: sources, oracle guard, circuit breaker, volatility (persisted with each step).</summary>
     private MarketPriceState? _pricing;
@@ -227,11 +254,10 @@ public sealed class MarketGrain(
         if (outcome is not { GoesOn: true, Mark: { } mark })
         {
             // price_stale or price_held: the mark is unchanged and nobody is evaluated.
-            await state.WriteStateAsync();
             var step = $"{Symbol}#{state.State.Sequence}/{(outcome?.Kind ?? PriceStepKind.Stale).ToString().ToLowerInvariant()}";
-            var ended = guarded.Select(e => e.ToGrid(step, clock.UtcNow)).ToList();
+            var ended = await Audit.WriteAsync(Audited(updates), step, [.. guarded.Select(e => e.ToGrid(step, clock.UtcNow))]);
             await this.AnnounceAsync(observer, ended);
-            return new StepOutcome(step, [.. auctions, .. ended], 0);
+            return Audit.Offer(new StepOutcome(step, [.. auctions, .. ended], 0));
         }
 
         state.State.Sequence++;
@@ -239,7 +265,8 @@ public sealed class MarketGrain(
         state.State.Multiplier = pricing.Multiplier;
         state.State.Timestamp = newest.Timestamp;
         state.State.Source = newest.Source;
-        await state.WriteStateAsync();
+        var stepId = $"{Symbol}#{state.State.Sequence}";
+        var held = await Audit.WriteAsync(Audited(updates), stepId, [.. guarded.Select(e => e.ToGrid(stepId, clock.UtcNow))]);
 
         var tick = new MarketTick(Symbol, state.State.Sequence, mark, newest.Timestamp, evaluate, version) { Multiplier = pricing.Multiplier };
         TickDelivery[] reports;
@@ -254,22 +281,22 @@ public sealed class MarketGrain(
         }
         if (!evaluate)
         {
-            return StepOutcome.Empty(tick.StepId);
+            return Audit.Offer(StepOutcome.Empty(tick.StepId));
         }
 
         var notable = reports.SelectMany(r => r.Reports).ToImmutableArray();
         // The coordinator sequences the step (decision, begun liquidations, the fund's charges in order, ADL); the
         // accounts' completions run here, while the coordinator takes the next market's step.
         var sequenced = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SequenceAsync(tick.StepId, notable, priceStep: true, version);
+        await Audit.KeepAsync(sequenced.Events); // its liquidation batches
         var events = await Settlements.CompleteAsync(GrainFactory, sequenced);
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);
-        var held = guarded.Select(e => e.ToGrid(tick.StepId, clock.UtcNow)).ToList();
         await this.AnnounceAsync(observer, held);
-        return new StepOutcome(tick.StepId, [.. auctions, .. held, .. events], evaluated)
+        return Audit.Offer(new StepOutcome(tick.StepId, [.. auctions, .. held, .. events], evaluated)
         {
             Delivered = reports.Sum(r => r.Delivered),
-        };
+        });
     }
 
     private MarketPriceState Pricing(MarketSpec spec)
@@ -285,6 +312,8 @@ public sealed class MarketGrain(
 
         return _pricing;
     }
+
+    private static IEnumerable<(PriceUpdate, DateTimeOffset)> Audited(IReadOnlyList<Received> updates) => updates.Select(u => (u.Update, u.ReceivedAt));
 
     /// <summary>A price and the engine's time at which it was received.</summary>
     private readonly record struct Received(PriceUpdate Update, DateTimeOffset ReceivedAt);

@@ -192,7 +192,7 @@ public static class AccountEndpoints
         await audit.WaitForRoomAsync(cancellationToken);
         await account.OpenAsync(seed);
         var opened = await account.GetViewAsync();
-        audit.Command("open", id, new { request = body, result = new { opened = true } }, opened?.Version);
+        audit.Open(id, new { request = body, result = new { opened = true } }, opened?.Version); // also in the account's audit outbox
         return Results.Created($"/v1/accounts/{Uri.EscapeDataString(id)}", opened);
     }
 

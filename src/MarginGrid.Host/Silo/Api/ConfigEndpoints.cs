@@ -58,7 +58,7 @@ public static class ConfigEndpoints
     }
 
     private static async Task<IResult> SetConfigAsync(
-        HttpRequest request, IGrainFactory grains, IOptions<GridOptions> grid, AuditTrail audit, CancellationToken cancellationToken)
+        HttpRequest request, IGrainFactory grains, IOptions<GridOptions> grid, CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync<ConfigBody>(request, cancellationToken);
         if (body is null)
@@ -111,8 +111,7 @@ public static class ConfigEndpoints
             }
         }
 
-        var stored = await configGrain.SetAsync(snapshot);
-        audit.Config(stored.Version, new { version = stored.Version, previousVersion = current?.Version, config = body });
+        var stored = await configGrain.SetAsync(snapshot); // audited by the grain, with the change (its audit outbox)
         return Results.Ok(new ConfigResultBody(stored.Version));
     }
 

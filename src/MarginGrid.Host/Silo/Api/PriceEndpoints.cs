@@ -22,7 +22,7 @@ public static class PriceEndpoints
             .RequireApiRole(ApiRole.Feed);
 
     private static async Task<IResult> PublishAsync(
-        HttpRequest request, IGrainFactory grains, ConfigLookup configs, PriceClock clock, AuditTrail audit, CancellationToken cancellationToken)
+        HttpRequest request, IGrainFactory grains, ConfigLookup configs, PriceClock clock, CancellationToken cancellationToken)
     {
         var (body, error) = await JsonBody.ReadAsync<PriceBody[]>(request, cancellationToken);
         if (body is null)
@@ -73,17 +73,6 @@ public static class PriceEndpoints
         {
             var outcome = await grains.GetGrain<IMarketGrain>(price.Market)
                 .PublishPriceAsync(new PriceUpdate(price.Price, price.Source, price.Timestamp) { ReceivedAt = receivedAt });
-            audit.Price(price.Market, new
-            {
-                market = price.Market,
-                source = price.Source,
-                price = price.Price,
-                timestamp = price.Timestamp,
-                receivedAt,
-                step = outcome.Step,
-                evaluated = outcome.Evaluated,
-                events = outcome.Events.Length,
-            });
             steps.Add(new StepBody(price.Market, outcome.Step, outcome.Evaluated, EventBody.From(outcome.Events)));
         }
 

@@ -163,34 +163,82 @@ public sealed class AuditTrail
         });
     }
 
-    /// <summary>Queues a price record: what the source sent, when the engine received it, and the step it became.</summary>
-    public void Price(string market, object payload)
+    /// <summary>
+    /// Queues a grid-level record offered by a market or the configuration grain (their audit outboxes): a price — what
+    /// the source sent, when the engine received it, the step it became (and, on its first offer, the step's counts) — or
+    /// an accepted configuration with its version. Its key (<c>*market/…</c>, <c>*config/#version</c>) is the row's
+    /// <c>command_id</c>: one row per key, however often offered.
+    /// </summary>
+    public void Grid(GridAuditEntry entry)
     {
         if (!Enabled)
         {
             return;
         }
 
-        Enqueue(new AuditRecord(AuditKind.Price, "price", AllAccounts, JsonSerializer.Serialize(payload, ApiJson.Options))
+        var key = entry.Key.Length == 0 ? null : entry.Key;
+        if (entry.Price is { } p)
         {
-            Market = market,
+            var payload = new
+            {
+                market = p.Market,
+                source = p.Source,
+                price = p.Price,
+                timestamp = p.Timestamp,
+                receivedAt = p.ReceivedAt,
+                step = p.Step,
+                evaluated = p.Evaluated,
+                events = p.Events,
+                recovered = p.Evaluated is null ? true : (bool?)null,
+            };
+            Enqueue(new AuditRecord(AuditKind.Price, "price", AllAccounts, JsonSerializer.Serialize(payload, ApiJson.Options))
+            {
+                CommandId = key,
+                Market = p.Market,
+                Silo = Silo,
+            });
+        }
+        else if (entry.Config is { } c)
+        {
+            var payload = new { version = c.Version, previousVersion = c.PreviousVersion, config = c.Config };
+            Enqueue(new AuditRecord(AuditKind.Config, "config", AllAccounts, JsonSerializer.Serialize(payload, ApiJson.Options))
+            {
+                CommandId = key,
+                GrainVersion = c.Version,
+                Silo = Silo,
+            });
+        }
+        else if (entry.Event is { } e)
+        {
+            Event(e);
+        }
+    }
+
+    /// <summary>
+    /// Queues an account's opening: <c>command_id</c> <c>account/*open</c>, one row however often offered — by the API
+    /// with the request as sent, or by the account's audit outbox (<paramref name="recovered"/>) with the holdings it was
+    /// opened with.
+    /// </summary>
+    public void Open(string account, object payload, long? version)
+    {
+        if (!Enabled)
+        {
+            return;
+        }
+
+        Enqueue(new AuditRecord(AuditKind.Command, "open", account, JsonSerializer.Serialize(payload, ApiJson.Options))
+        {
+            CommandId = $"{account}/{AccountAudit.OpenId}",
+            GrainVersion = version,
             Silo = Silo,
         });
     }
 
-    /// <summary>Queues a configuration record: the accepted configuration and its version.</summary>
-    public void Config(long version, object payload)
+    /// <summary>An opening offered again by the account's audit outbox (<see cref="Open"/>).</summary>
+    public void OpenRecovered(string account, string requestJson, long version)
     {
-        if (!Enabled)
-        {
-            return;
-        }
-
-        Enqueue(new AuditRecord(AuditKind.Config, "config", AllAccounts, JsonSerializer.Serialize(payload, ApiJson.Options))
-        {
-            GrainVersion = version,
-            Silo = Silo,
-        });
+        using var request = JsonDocument.Parse(requestJson);
+        Open(account, new { request = request.RootElement.Clone(), result = new { opened = true }, recovered = true }, version);
     }
 
     /// <summary>

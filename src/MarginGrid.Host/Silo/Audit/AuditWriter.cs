@@ -72,36 +72,67 @@ public sealed class AuditWriter(
     }
 
     /// <summary>
-    /// Tells each account that its command records are stored (or quarantined): they leave its audit outbox
-    /// (<c>AccountAudit</c>). One-way and best effort: an account not told offers the record again, and PostgreSQL keeps
-    /// one row per command id.
+    /// Tells each audit outbox what of it is stored (or quarantined), by the record's key: an account its commands and
+    /// events (<c>account/…</c>: <see cref="MarginGrid.Grains.IAccountAuditGrain"/>), a market its prices and market events
+    /// (<c>*market/SYMBOL/…</c>: <see cref="MarginGrid.Grains.IMarketAuditGrain"/>), the configuration its changes
+    /// (<c>*config/…</c>: <see cref="MarginGrid.Grains.IRiskConfigAuditGrain"/>). One-way and best effort: an outbox not
+    /// told offers the record again, and PostgreSQL keeps one row per key.
     /// </summary>
     private void Confirm(List<AuditRecord> batch)
     {
-        foreach (var account in batch
-            .Where(r => r.Kind is AuditKind.Command or AuditKind.Event && r.CommandId is not null && r.AccountId != AuditTrail.AllAccounts
-                && r.CommandId.StartsWith(r.AccountId + "/", StringComparison.Ordinal))
-            .GroupBy(r => r.AccountId, StringComparer.Ordinal))
+        if (services is null)
         {
-            if (services is null)
+            return; // no grid to tell (a writer on its own, in tests)
+        }
+
+        foreach (var owner in batch.Where(r => r.CommandId is not null).GroupBy(r => Owner(r), StringComparer.Ordinal))
+        {
+            if (owner.Key.Length == 0)
             {
-                return; // no grid to tell (a writer on its own, in tests)
+                continue;
             }
 
             try
             {
                 _grains ??= services.GetRequiredService<IGrainFactory>();
-                _ = _grains.GetGrain<MarginGrid.Grains.IAccountAuditGrain>(account.Key)
-                    .AuditedAsync([.. account.Select(r => r.CommandId![(account.Key.Length + 1)..])])
-                    .ContinueWith(
-                        t => logger.LogDebug(t.Exception, "Could not confirm the audit of account {Account}", account.Key),
-                        CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                var keys = owner.Select(r => r.CommandId!).ToList();
+                var told = owner.Key[0] switch
+                {
+                    'm' => _grains.GetGrain<MarginGrid.Grains.IMarketAuditGrain>(owner.Key[2..]).AuditedAsync([.. keys]),
+                    'c' => _grains.GetGrain<MarginGrid.Grains.IRiskConfigAuditGrain>(0).AuditedAsync([.. keys]),
+                    _ => _grains.GetGrain<MarginGrid.Grains.IAccountAuditGrain>(owner.Key[2..])
+                        .AuditedAsync([.. keys.Select(k => k[(owner.Key.Length - 1)..])]),
+                };
+                _ = told.ContinueWith(
+                    t => logger.LogDebug(t.Exception, "Could not confirm the audit of {Owner}", owner.Key),
+                    CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                logger.LogDebug(e, "Could not confirm the audit of account {Account}", account.Key); // offered again later
+                logger.LogDebug(e, "Could not confirm the audit of {Owner}", owner.Key); // offered again later
             }
         }
+    }
+
+    /// <summary>
+    /// Whose outbox holds a keyed record: <c>m:SYMBOL</c>, <c>c:</c> or <c>a:ACCOUNT</c> (an account's command
+    /// <c>account/commandId</c> or event <c>account/#n</c>, filed under <c>*</c> for its liquidation batches); empty for none.
+    /// </summary>
+    private static string Owner(AuditRecord record)
+    {
+        var key = record.CommandId!;
+        if (MarginGrid.Grains.GridAuditKeys.MarketOf(key) is { } market)
+        {
+            return $"m:{market}";
+        }
+
+        if (key.StartsWith(MarginGrid.Grains.GridAuditKeys.ConfigPrefix, StringComparison.Ordinal))
+        {
+            return "c:";
+        }
+
+        var slash = key.IndexOf('/', StringComparison.Ordinal);
+        return record.Kind is AuditKind.Command or AuditKind.Event && slash > 0 && key[0] != '*' ? $"a:{key[..slash]}" : string.Empty;
     }
 
     private async Task WriteAsync(List<AuditRecord> batch, CancellationToken stoppingToken)

@@ -35,6 +35,10 @@ public sealed class SiloGridObserver(
 
     public void EventUnaudited(GridEvent gridEvent) => audit.Event(gridEvent);
 
+    public void GridRecord(GridAuditEntry entry) => audit.Grid(entry);
+
+    public void AccountOpenUnaudited(string account, string requestJson, long version) => audit.OpenRecovered(account, requestJson, version);
+
     /// <summary>
     /// Counted, and — when it happened in a price step (<see cref="StepContext"/>) — reported to the cluster's
     /// <see cref="IGridHealthGrain"/>, so that <c>/health/ready</c> names the market (one-way, never awaited by the step).
