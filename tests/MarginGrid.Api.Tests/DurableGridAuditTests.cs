@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Globalization;
+using Npgsql;
+using static MarginGrid.Testing.GridClient;
+
+namespace MarginGrid.Api.Tests;
+
+/// <summary>
+/// Issue 9, a durable audit of what is not an account's command: a price, a configuration change and an account's
+/// opening are answered while their audit records wait for PostgreSQL (a lock on the table), then the silo is killed
+/// with SIGKILL. A new silo on the same database has each record exactly once: the market's and the configuration's
+/// audit outboxes, written with the step and the change, and the account's (the opening), offer them again. The
+/// market is never touched after the restart: its audit reminder activates it.
+/// </summary>
+public sealed class DurableGridAuditTests
+{
+    /// <summary>An untouched market offers again at its reminder's next tick (a minute at most) after the new silo started.</summary>
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(150);
+
+    private const string Config = """
+        { "markets": [ { "symbol": "ETH-USD", "lotSize": "0.001", "liquidationPenalty": "0.01", "brackets": [ { "floor": 0, "mmr": "0.05", "imr": "0.1" } ] } ],
+          "insuranceFund": "10000" }
+        """;
+
+    private const string ChangedConfig = """
+        { "markets": [ { "symbol": "ETH-USD", "lotSize": "0.001", "liquidationPenalty": "0.02", "brackets": [ { "floor": 0, "mmr": "0.05", "imr": "0.1" } ] } ] }
+        """;
+
+    private static readonly Dictionary<string, string> Environment = new() { ["Logging__LogLevel__Default"] = "Warning" };
+
+    private const string PriceRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'price' AND market = 'ETH-USD' AND payload->>'step' = 'ETH-USD#2'";
+    private const string FirstPriceRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'price' AND market = 'ETH-USD' AND payload->>'step' = 'ETH-USD#1'";
+    private const string ConfigRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'config' AND grain_version = 2";
+    private const string FirstConfigRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'config' AND grain_version = 1";
+    private const string OpenRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'open' AND account_id = 'opened-2'";
+
+    [Fact]
+    public async Task APriceAConfigChangeAndAnOpeningAnsweredBeforeTheirAuditWasFlushedAreAuditedOnceAfterAKill9()
+    {
+        await using var database = await TestPostgres.CreateDatabaseAsync("mg_grid_audit_kill");
+        var init = await Margingrid.RunAsync("db", "init", "--connection-string", database.ConnectionString);
+        Assert.True(init.ExitCode == 0, init.Output);
+
+        var first = await SiloProcess.StartAsync("api-grid-audit-kill-1", database.ConnectionString, Environment);
+        try
+        {
+            using (var client = new GridClient(first.BaseAddress, null, TimeSpan.FromSeconds(30)))
+            {
+                await EnsureOkAsync(await client.PostAsync("v1/config", Json(Config)));
+                await EnsureOkAsync(await client.PostAsync("v1/prices", Json(Price("100"))));
+                await WaitForAsync(database.ConnectionString, FirstPriceRows, first, TimeSpan.FromSeconds(30));
+                await WaitForAsync(database.ConnectionString, FirstConfigRows, first, TimeSpan.FromSeconds(30));
+
+                // The audit writer's INSERT waits for this lock: the requests are answered, their records only queued.
+                await using var holder = new NpgsqlConnection(database.ConnectionString);
+                await holder.OpenAsync();
+                await using var transaction = await holder.BeginTransactionAsync();
+                await using (var lockTable = new NpgsqlCommand("LOCK TABLE margingrid_audit IN SHARE MODE", holder, transaction))
+                {
+                    await lockTable.ExecuteNonQueryAsync();
+                }
+
+                var changed = await EnsureOkAsync(await client.PostAsync("v1/config", Json(ChangedConfig)));
+                Assert.Equal(2, changed.GetProperty("version").GetInt64());
+                var priced = await EnsureOkAsync(await client.PostAsync("v1/prices", Json(Price("101"))));
+                Assert.Equal("ETH-USD#2", priced.GetProperty("steps")[0].GetProperty("step").GetString());
+                using (var opened = await client.PostAsync("v1/accounts/opened-2", Json("""{ "collateral": { "USD": "500" } }""")))
+                {
+                    Assert.Equal(System.Net.HttpStatusCode.Created, opened.StatusCode);
+                }
+
+                await first.KillAsync(); // kill -9: the queued records die with the process
+                // End the dead silo's sessions: PostgreSQL does not notice a dead client whose INSERT waits for a lock.
+                await using (var terminate = new NpgsqlCommand(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    holder, transaction))
+                {
+                    await terminate.ExecuteScalarAsync();
+                }
+
+                await transaction.RollbackAsync();
+            }
+
+            Assert.Equal(0L, await CountAsync(database.ConnectionString, PriceRows));
+            Assert.Equal(0L, await CountAsync(database.ConnectionString, ConfigRows));
+            Assert.Equal(0L, await CountAsync(database.ConnectionString, OpenRows));
+        }
+        finally
+        {
+            await first.DisposeAsync();
+        }
+
+        await using var second = await SiloProcess.StartAsync("api-grid-audit-kill-2", database.ConnectionString, Environment);
+        using var reader = new GridClient(second.BaseAddress, null, TimeSpan.FromSeconds(30));
+        var view = await EnsureOkAsync(await reader.GetAsync("v1/accounts/opened-2")); // activates the account (and the configuration)
+        Assert.Equal("500", view.GetProperty("collateral").GetProperty("USD").GetString());
+        await WaitForAsync(database.ConnectionString, OpenRows, second, Deadline);
+        await WaitForAsync(database.ConnectionString, ConfigRows, second, Deadline);
+        await WaitForAsync(database.ConnectionString, PriceRows, second, Deadline); // nobody touches ETH-USD: its reminder does
+
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, PriceRows));
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, FirstPriceRows));
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, ConfigRows));
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, FirstConfigRows));
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, OpenRows));
+        Assert.Equal("101", await ScalarAsync(database.ConnectionString,
+            "SELECT payload->>'price' FROM margingrid_audit WHERE kind = 'price' AND payload->>'step' = 'ETH-USD#2'"));
+        Assert.Equal("0.02", await ScalarAsync(database.ConnectionString,
+            "SELECT payload->'config'->'markets'->0->>'liquidationPenalty' FROM margingrid_audit WHERE kind = 'config' AND grain_version = 2"));
+        Assert.Equal("500", await ScalarAsync(database.ConnectionString,
+            "SELECT payload->'request'->'collateral'->>'USD' FROM margingrid_audit WHERE kind = 'command' AND type = 'open' AND account_id = 'opened-2'"));
+        Assert.Equal(0L, await CountAsync(database.ConnectionString, "SELECT count(*) FROM margingrid_audit_quarantine"));
+    }
+
+    private static string Price(string price) =>
+        $$"""[{ "market": "ETH-USD", "source": "test", "price": "{{price}}", "timestamp": "{{DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture)}}" }]""";
+
+    private static async Task WaitForAsync(string connectionString, string countSql, SiloProcess silo, TimeSpan deadline)
+    {
+        var waited = Stopwatch.StartNew();
+        while (await CountAsync(connectionString, countSql) == 0)
+        {
+            Assert.True(waited.Elapsed < deadline, $"no audit row after {deadline.TotalSeconds:0} s for: {countSql}\nthe silo's log:\n{silo.Tail()}");
+            await Task.Delay(TimeSpan.FromMilliseconds(200)); // polling a condition with a deadline (the writer is asynchronous)
+        }
+    }
+
+    private static async Task<long> CountAsync(string connectionString, string sql) =>
+        Convert.ToInt64(await ScalarAsync(connectionString, sql), CultureInfo.InvariantCulture);
+
+    private static async Task<object?> ScalarAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return await command.ExecuteScalarAsync();
+    }
+}
