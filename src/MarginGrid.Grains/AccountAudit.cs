@@ -21,10 +21,12 @@ public interface IAccountAuditGrain : IGrainWithStringKey
 /// step puts its command id in <see cref="AccountState.AuditPending"/> in the same write as the step itself (its record
 /// — request, result, events, version — is in the command log of that write). The silo's audit trail confirms what it
 /// stored (<see cref="IAccountAuditGrain"/>); whatever is still pending is offered again to the observer
-/// (<see cref="IGridObserver.CommandUnaudited"/>) on activation — after a crash, a kill -9, a lost queue — and every
-/// <see cref="GridOptions.AuditRetryInterval"/> to what stayed pending for a whole interval.
+/// (<see cref="IGridObserver.CommandUnaudited"/>) on activation — after a crash, a kill -9, a lost queue — and, to what
+/// stayed pending for a whole period, at each tick of the account's audit reminder, held while anything is pending
+/// (<see cref="AccountGrain.KeepOfferingAuditAsync"/>): it also activates an account nothing else touches after a crash.
+/// The opening's record (<see cref="AddOpen"/>) waits here too.
 /// </summary>
-public sealed class AccountAudit(AccountSession session, Func<List<string>> pending, Action keepOffering)
+public sealed class AccountAudit(AccountSession session, Func<List<string>> pending)
 {
     private HashSet<string>? _seen; // the records pending at the last offer (only while the outbox holds any)
 
@@ -57,8 +59,7 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
 
         var list = pending();
         list.Add(commandId);
-        keepOffering();
-        return () => list.Remove(commandId);
+        return () => list.Remove(commandId); // the step's write registers the reminder (AccountSession.PersistAsync)
     }
 
     /// <summary>The trail stored these records: command ids, and event keys as <c>#n</c> (the part after <c>account/</c>).</summary>
@@ -77,12 +78,15 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
         _seen?.ExceptWith(done.Select(id => $"{session.Id}/{id}"));
     }
 
-    /// <summary>Offers the pending records again: all of them (<paramref name="all"/>, on activation), or those pending for a whole interval.</summary>
-    public void Offer(bool all)
+    /// <summary>
+    /// Offers the pending records again: all of them (<paramref name="all"/>, on activation), or those pending for a
+    /// whole interval. Returns whether any are pending.
+    /// </summary>
+    public bool Offer(bool all)
     {
         if (!Enabled)
         {
-            return;
+            return false;
         }
 
         var list = pending();
@@ -90,12 +94,11 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
         if (list.Count == 0 && events.Count == 0)
         {
             _seen = null;
-            return;
+            return false;
         }
 
         var account = session.Account;
         list.RemoveAll(id => !id.StartsWith(OpenId, StringComparison.Ordinal) && account.Commands.Find(id) is null); // past the command retention
-        keepOffering();
         foreach (var id in list)
         {
             if (!all && _seen?.Contains(id) != true)
@@ -122,5 +125,6 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
         }
 
         _seen = all ? new HashSet<string>(StringComparer.Ordinal) : [.. list, .. events.Select(e => e.AuditKey!)];
+        return list.Count > 0 || events.Count > 0;
     }
 }

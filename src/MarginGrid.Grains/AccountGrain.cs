@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using MarginGrid.Domain;
+using Microsoft.Extensions.Logging;
 
 namespace MarginGrid.Grains;
 
@@ -13,10 +14,10 @@ namespace MarginGrid.Grains;
 public sealed class AccountGrain(
     [PersistentState("account", GridProviders.Storage)] IPersistentState<AccountState> state,
     AccountServices services)
-    : Grain, IAccountGrain, IAccountRiskGrain, IAccountAuditGrain, IAuditRetryHost
+    : Grain, IAccountGrain, IAccountRiskGrain, IAccountAuditGrain, IAuditRetryHost, IRemindable
 {
     private AccountSession? _session;
-    private IGrainTimer? _auditTimer;
+    private IGrainReminder? _auditReminder;
 
     private AccountSession Session => _session ??= new AccountSession(this, this.GetPrimaryKeyString(), state, services);
 
@@ -39,22 +40,64 @@ public sealed class AccountGrain(
                 await Session.House.RegisterAsync(RegisteredAuction.Of(Session.Id, Account.Auction)); // in case its registration was lost
             }
 
-            if (Session.Options.AuditOutbox)
+            if (Session.Options.AuditOutbox && Session.Audit.Offer(all: true)) // what a crash may have lost on its way to PostgreSQL
             {
-                Session.Audit.Offer(all: true); // the audit records a crash may have lost on their way to PostgreSQL
+                await KeepOfferingAuditAsync();
             }
         }
     }
 
-    /// <summary>While the audit outbox holds records, they are offered again every <see cref="GridOptions.AuditRetryInterval"/>.</summary>
-    public void KeepOfferingAudit() =>
-        _auditTimer ??= this.RegisterGrainTimer(
-            () =>
+    /// <summary>
+    /// While the audit outbox holds records, the account holds a reminder (<see cref="GridAuditOutbox.ReminderName"/>,
+    /// every <see cref="GridOptions.AuditRetryInterval"/> but at least a minute) that offers them again — and activates
+    /// the account after a crash, however long nothing else touches it. Registered with the write that gives the outbox
+    /// records; unregistered at the first tick that finds it empty. Never throws: without it, records are offered on activation.
+    /// </summary>
+    public async Task KeepOfferingAuditAsync()
+    {
+        if (_auditReminder is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            var period = Session.Options.AuditRetryInterval > TimeSpan.FromMinutes(1) ? Session.Options.AuditRetryInterval : TimeSpan.FromMinutes(1);
+            _auditReminder = await this.RegisterOrUpdateReminder(GridAuditOutbox.ReminderName, period, period);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Session.Logger.LogWarning(e, "Account {Account} could not register its audit reminder", Session.Id);
+        }
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != GridAuditOutbox.ReminderName)
+        {
+            return;
+        }
+
+        if (Account.Opened && Session.Options.AuditOutbox && Session.Audit.Offer(all: false))
+        {
+            _auditReminder ??= await this.GetReminder(reminderName);
+            return;
+        }
+
+        try
+        {
+            if ((_auditReminder ?? await this.GetReminder(reminderName)) is { } reminder)
             {
-                Session.Audit.Offer(all: false);
-                return Task.CompletedTask;
-            },
-            new GrainTimerCreationOptions(Session.Options.AuditRetryInterval, Session.Options.AuditRetryInterval));
+                await this.UnregisterReminder(reminder);
+            }
+
+            _auditReminder = null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Session.Logger.LogWarning(e, "Account {Account} could not unregister its audit reminder", Session.Id);
+        }
+    }
 
     public Task AuditedAsync(ImmutableArray<string> commandIds)
     {

@@ -49,7 +49,7 @@ public sealed class AccountSession(Grain grain, string id, IPersistentState<Acco
     public AccountCommands Commands => new(this, Liquidations, Steps, Auctions);
 
     /// <summary>The audit outbox of commands (inert unless <see cref="GridOptions.AuditOutbox"/>).</summary>
-    public AccountAudit Audit => _audit ??= new AccountAudit(this, () => AuditPending, ((IAuditRetryHost)grain).KeepOfferingAudit);
+    public AccountAudit Audit => _audit ??= new AccountAudit(this, () => AuditPending);
 
     /// <summary>The audit outbox (command ids not yet confirmed by the audit trail), persisted with the account.</summary>
     public List<string> AuditPending => state.State.AuditPending ??= [];
@@ -104,12 +104,19 @@ public sealed class AccountSession(Grain grain, string id, IPersistentState<Acco
     /// </summary>
     public async Task PersistAsync(Account.Memento undo)
     {
+        // The audit reminder, registered alongside the write that gives the outbox records (never throws): both are
+        // durable before the step is answered.
+        var keep = Options.AuditOutbox && (state.State.AuditPending is { Count: > 0 } || state.State.AuditEvents is { Count: > 0 })
+            ? ((IAuditRetryHost)grain).KeepOfferingAuditAsync()
+            : Task.CompletedTask;
         try
         {
             await state.WriteStateAsync();
+            await keep;
         }
         catch
         {
+            await keep;
             Account.Restore(undo);
             grain.GrainContext.Deactivate(new DeactivationReason(DeactivationReasonCode.ApplicationRequested, "a write of the account failed: reload what storage holds"));
             throw;
@@ -146,8 +153,8 @@ public sealed class AccountServices(
     public ILogger Logger { get; } = loggers.CreateLogger<AccountGrain>();
 }
 
-/// <summary>The grain that re-offers an account's unconfirmed audit records on a timer.</summary>
+/// <summary>The grain that re-offers an account's unconfirmed audit records (a reminder while there are any).</summary>
 public interface IAuditRetryHost
 {
-    void KeepOfferingAudit();
+    Task KeepOfferingAuditAsync();
 }

@@ -55,7 +55,10 @@ public sealed class GridOptions
     /// </summary>
     public bool AuditOutbox { get; set; }
 
-    /// <summary>How often an active account offers again the audit records that stayed unconfirmed for a whole interval.</summary>
+    /// <summary>
+    /// The period of the audit reminder of a grain whose audit outbox holds records (an account, a market, the
+    /// configuration; at least a minute, Orleans' minimum): each tick offers again what stayed unconfirmed for a whole period.
+    /// </summary>
     public TimeSpan AuditRetryInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
 

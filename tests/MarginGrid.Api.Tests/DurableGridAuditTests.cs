@@ -10,7 +10,8 @@ namespace MarginGrid.Api.Tests;
 /// opening are answered while their audit records wait for PostgreSQL (a lock on the table), then the silo is killed
 /// with SIGKILL. A new silo on the same database has each record exactly once: the market's and the configuration's
 /// audit outboxes, written with the step and the change, and the account's (the opening), offer them again. The
-/// market is never touched after the restart: its audit reminder activates it.
+/// market, and an account whose deposit was answered, are never touched after the restart: their audit reminders
+/// activate them.
 /// </summary>
 public sealed class DurableGridAuditTests
 {
@@ -34,6 +35,9 @@ public sealed class DurableGridAuditTests
     private const string FirstConfigRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'config' AND grain_version = 1";
     private const string OpenRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'open' AND account_id = 'opened-2'";
 
+    private const string QuietOpenRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'open' AND account_id = 'quiet-1'";
+    private const string QuietDepositRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'deposit' AND command_id = 'quiet-1/q-dep-1'";
+
     [Fact]
     public async Task APriceAConfigChangeAndAnOpeningAnsweredBeforeTheirAuditWasFlushedAreAuditedOnceAfterAKill9()
     {
@@ -50,6 +54,8 @@ public sealed class DurableGridAuditTests
                 await EnsureOkAsync(await client.PostAsync("v1/prices", Json(Price("100"))));
                 await WaitForAsync(database.ConnectionString, FirstPriceRows, first, TimeSpan.FromSeconds(30));
                 await WaitForAsync(database.ConnectionString, FirstConfigRows, first, TimeSpan.FromSeconds(30));
+                await EnsureOkAsync(await client.PostAsync("v1/accounts/quiet-1", Json("{}")));
+                await WaitForAsync(database.ConnectionString, QuietOpenRows, first, TimeSpan.FromSeconds(30));
 
                 // The audit writer's INSERT waits for this lock: the requests are answered, their records only queued.
                 await using var holder = new NpgsqlConnection(database.ConnectionString);
@@ -64,6 +70,9 @@ public sealed class DurableGridAuditTests
                 Assert.Equal(2, changed.GetProperty("version").GetInt64());
                 var priced = await EnsureOkAsync(await client.PostAsync("v1/prices", Json(Price("101"))));
                 Assert.Equal("ETH-USD#2", priced.GetProperty("steps")[0].GetProperty("step").GetString());
+                var deposit = await EnsureOkAsync(await client.PostAsync(
+                    "v1/accounts/quiet-1/deposits", Json("""{ "commandId": "q-dep-1", "asset": "USD", "quantity": "75" }""")));
+                Assert.True(deposit.GetProperty("accepted").GetBoolean());
                 using (var opened = await client.PostAsync("v1/accounts/opened-2", Json("""{ "collateral": { "USD": "500" } }""")))
                 {
                     Assert.Equal(System.Net.HttpStatusCode.Created, opened.StatusCode);
@@ -84,6 +93,7 @@ public sealed class DurableGridAuditTests
             Assert.Equal(0L, await CountAsync(database.ConnectionString, PriceRows));
             Assert.Equal(0L, await CountAsync(database.ConnectionString, ConfigRows));
             Assert.Equal(0L, await CountAsync(database.ConnectionString, OpenRows));
+            Assert.Equal(0L, await CountAsync(database.ConnectionString, QuietDepositRows));
         }
         finally
         {
@@ -97,12 +107,15 @@ public sealed class DurableGridAuditTests
         await WaitForAsync(database.ConnectionString, OpenRows, second, Deadline);
         await WaitForAsync(database.ConnectionString, ConfigRows, second, Deadline);
         await WaitForAsync(database.ConnectionString, PriceRows, second, Deadline); // nobody touches ETH-USD: its reminder does
+        await WaitForAsync(database.ConnectionString, QuietDepositRows, second, Deadline); // nor quiet-1: its reminder does
 
         Assert.Equal(1L, await CountAsync(database.ConnectionString, PriceRows));
         Assert.Equal(1L, await CountAsync(database.ConnectionString, FirstPriceRows));
         Assert.Equal(1L, await CountAsync(database.ConnectionString, ConfigRows));
         Assert.Equal(1L, await CountAsync(database.ConnectionString, FirstConfigRows));
         Assert.Equal(1L, await CountAsync(database.ConnectionString, OpenRows));
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, QuietOpenRows));
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, QuietDepositRows));
         Assert.Equal("101", await ScalarAsync(database.ConnectionString,
             "SELECT payload->>'price' FROM margingrid_audit WHERE kind = 'price' AND payload->>'step' = 'ETH-USD#2'"));
         Assert.Equal("0.02", await ScalarAsync(database.ConnectionString,
