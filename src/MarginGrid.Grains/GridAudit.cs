@@ -103,11 +103,12 @@ public static class GridAuditKeys
 /// A grid-level audit outbox (issue 9, a durable audit), the pattern of the account's (<see cref="AccountAudit"/>):
 /// records join <see cref="Pending"/> (persisted state) before the write that they record, are offered to the trail
 /// (<see cref="IGridObserver"/>) once that write succeeded, leave it when the trail confirms them, and are offered again
-/// on activation and at every tick of a reminder (<see cref="ReminderName"/>) that is registered — before the write —
+/// on activation and at every tick of a reminder (<see cref="ReminderName"/>) that is registered — alongside the write —
 /// while the outbox holds records and unregistered at the first tick that finds it empty: a grain never touched again
 /// after a crash is activated by its reminder and offers what the crash lost. Nothing runs for an empty outbox.
 /// Confirmations only mark keys (<see cref="Audited"/>); they leave the persisted list when no write is in flight
-/// (a market's confirmations interleave with its steps) and storage with the grain's next write.
+/// (a market's confirmations interleave with its steps) and storage with the grain's next write. The reminder is
+/// registered alongside the write that adds records, so both are durable before the step is answered.
 /// </summary>
 public sealed class GridAuditOutbox(Grain grain, Func<List<GridAuditEntry>> pending, IGridObserver observer, GridOptions options, ILogger logger)
 {
@@ -116,7 +117,6 @@ public sealed class GridAuditOutbox(Grain grain, Func<List<GridAuditEntry>> pend
     private readonly HashSet<string> _confirmed = new(StringComparer.Ordinal);
     private HashSet<string>? _seen; // the keys pending at the last tick
     private bool _reminder;
-    private bool _noReminders;
     private int _writing;
 
     public bool Enabled => options.AuditOutbox;
@@ -138,13 +138,10 @@ public sealed class GridAuditOutbox(Grain grain, Func<List<GridAuditEntry>> pend
             return;
         }
 
-        Prune();
-        if (entries.Count > 0)
-        {
-            await KeepAsync();
-            pending().AddRange(entries);
-        }
-
+        // The reminder is registered alongside the write (never throws): both are durable before the step is answered.
+        var keep = entries.Count > 0 ? KeepAsync() : Task.CompletedTask;
+        pending().AddRange(entries);
+        Prune(); // a liquidation batch may have been confirmed before it got here
         _writing++;
         try
         {
@@ -160,6 +157,7 @@ public sealed class GridAuditOutbox(Grain grain, Func<List<GridAuditEntry>> pend
         finally
         {
             _writing--;
+            await keep;
         }
 
         Prune(); // what was confirmed during the write
@@ -227,6 +225,7 @@ public sealed class GridAuditOutbox(Grain grain, Func<List<GridAuditEntry>> pend
         }
 
         _seen = null;
+        _confirmed.Clear(); // keys confirmed but never added (a liquidation batch whose write failed); no step runs now
         if (Dirty && write is not null && _writing == 0)
         {
             await write(); // confirmations emptied the outbox: storage need not offer them again on the next activation
@@ -253,18 +252,17 @@ public sealed class GridAuditOutbox(Grain grain, Func<List<GridAuditEntry>> pend
             return; // a write in flight may still be reading the list
         }
 
-        if (pending().RemoveAll(e => _confirmed.Contains(e.Key)) > 0)
+        // A confirmed key stays until its record is here: a liquidation batch is announced (and may be confirmed) before
+        // its market's write adds it.
+        if (pending().RemoveAll(e => _confirmed.Remove(e.Key)) > 0)
         {
             Dirty = true;
         }
-
-        _seen?.ExceptWith(_confirmed);
-        _confirmed.Clear();
     }
 
     private async Task ReminderAsync(bool on)
     {
-        if (on == _reminder || _noReminders)
+        if (on == _reminder)
         {
             return;
         }
@@ -284,9 +282,8 @@ public sealed class GridAuditOutbox(Grain grain, Func<List<GridAuditEntry>> pend
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            // No reminder service, or its storage away: records are still offered on activation; the next activation tries again.
+            // The reminder's storage away: records are still offered on activation; the next write that adds records tries again.
             _reminder = !on;
-            _noReminders = true;
             logger.LogWarning(e, "The audit outbox of {Grain} could not {Action} its reminder", grain.GetGrainId(), on ? "register" : "unregister");
         }
     }
