@@ -11,7 +11,7 @@ namespace MarginGrid.Api.Tests;
 /// with SIGKILL. A new silo on the same database has each record exactly once: the market's and the configuration's
 /// audit outboxes, written with the step and the change, and the account's (the opening), offer them again. The
 /// market, and an account whose deposit was answered, are never touched after the restart: their audit reminders
-/// activate them.
+/// activate them. A liquidation batch of a price step (announced by the coordinator, kept by the market) likewise.
 /// </summary>
 public sealed class DurableGridAuditTests
 {
@@ -19,12 +19,12 @@ public sealed class DurableGridAuditTests
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(150);
 
     private const string Config = """
-        { "markets": [ { "symbol": "ETH-USD", "lotSize": "0.001", "liquidationPenalty": "0.01", "brackets": [ { "floor": 0, "mmr": "0.05", "imr": "0.1" } ] } ],
+        { "markets": [ { "symbol": "ETH-USD", "lotSize": "0.001", "liquidationPenalty": "0.01", "impact": "0.0001", "brackets": [ { "floor": 0, "mmr": "0.05", "imr": "0.1" } ] } ],
           "insuranceFund": "10000" }
         """;
 
     private const string ChangedConfig = """
-        { "markets": [ { "symbol": "ETH-USD", "lotSize": "0.001", "liquidationPenalty": "0.02", "brackets": [ { "floor": 0, "mmr": "0.05", "imr": "0.1" } ] } ] }
+        { "markets": [ { "symbol": "ETH-USD", "lotSize": "0.001", "liquidationPenalty": "0.02", "impact": "0.0001", "brackets": [ { "floor": 0, "mmr": "0.05", "imr": "0.1" } ] } ] }
         """;
 
     private static readonly Dictionary<string, string> Environment = new() { ["Logging__LogLevel__Default"] = "Warning" };
@@ -37,6 +37,9 @@ public sealed class DurableGridAuditTests
 
     private const string QuietOpenRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'open' AND account_id = 'quiet-1'";
     private const string QuietDepositRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'deposit' AND command_id = 'quiet-1/q-dep-1'";
+
+    private const string BatchRows =
+        "SELECT count(*) FROM margingrid_audit WHERE kind = 'event' AND type = 'liquidation_batch' AND command_id = '*market/ETH-USD/ETH-USD#3/batch/ETH-USD'";
 
     [Fact]
     public async Task APriceAConfigChangeAndAnOpeningAnsweredBeforeTheirAuditWasFlushedAreAuditedOnceAfterAKill9()
@@ -56,6 +59,8 @@ public sealed class DurableGridAuditTests
                 await WaitForAsync(database.ConnectionString, FirstConfigRows, first, TimeSpan.FromSeconds(30));
                 await EnsureOkAsync(await client.PostAsync("v1/accounts/quiet-1", Json("{}")));
                 await WaitForAsync(database.ConnectionString, QuietOpenRows, first, TimeSpan.FromSeconds(30));
+                await EnsureOkAsync(await client.PostAsync("v1/accounts/liq-1", Json(
+                    """{ "collateral": { "USD": "100" }, "positions": [ { "market": "ETH-USD", "size": "10", "entryPrice": "100" } ] }""")));
 
                 // The audit writer's INSERT waits for this lock: the requests are answered, their records only queued.
                 await using var holder = new NpgsqlConnection(database.ConnectionString);
@@ -70,6 +75,11 @@ public sealed class DurableGridAuditTests
                 Assert.Equal(2, changed.GetProperty("version").GetInt64());
                 var priced = await EnsureOkAsync(await client.PostAsync("v1/prices", Json(Price("101"))));
                 Assert.Equal("ETH-USD#2", priced.GetProperty("steps")[0].GetProperty("step").GetString());
+                // A step that liquidates liq-1: its liquidation batch is announced by the coordinator, kept by the market.
+                var crash = await EnsureOkAsync(await client.PostAsync("v1/prices", Json(Price("94"))));
+                Assert.True(
+                    crash.GetProperty("steps")[0].GetProperty("events").EnumerateArray().Any(e => e.GetProperty("type").GetString() == "liquidation_batch"),
+                    crash.ToString());
                 var deposit = await EnsureOkAsync(await client.PostAsync(
                     "v1/accounts/quiet-1/deposits", Json("""{ "commandId": "q-dep-1", "asset": "USD", "quantity": "75" }""")));
                 Assert.True(deposit.GetProperty("accepted").GetBoolean());
@@ -94,6 +104,7 @@ public sealed class DurableGridAuditTests
             Assert.Equal(0L, await CountAsync(database.ConnectionString, ConfigRows));
             Assert.Equal(0L, await CountAsync(database.ConnectionString, OpenRows));
             Assert.Equal(0L, await CountAsync(database.ConnectionString, QuietDepositRows));
+            Assert.Equal(0L, await CountAsync(database.ConnectionString, BatchRows));
         }
         finally
         {
@@ -108,6 +119,7 @@ public sealed class DurableGridAuditTests
         await WaitForAsync(database.ConnectionString, ConfigRows, second, Deadline);
         await WaitForAsync(database.ConnectionString, PriceRows, second, Deadline); // nobody touches ETH-USD: its reminder does
         await WaitForAsync(database.ConnectionString, QuietDepositRows, second, Deadline); // nor quiet-1: its reminder does
+        await WaitForAsync(database.ConnectionString, BatchRows, second, Deadline);
 
         Assert.Equal(1L, await CountAsync(database.ConnectionString, PriceRows));
         Assert.Equal(1L, await CountAsync(database.ConnectionString, FirstPriceRows));
@@ -116,6 +128,8 @@ public sealed class DurableGridAuditTests
         Assert.Equal(1L, await CountAsync(database.ConnectionString, OpenRows));
         Assert.Equal(1L, await CountAsync(database.ConnectionString, QuietOpenRows));
         Assert.Equal(1L, await CountAsync(database.ConnectionString, QuietDepositRows));
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, BatchRows));
+        Assert.Equal(1L, await CountAsync(database.ConnectionString, "SELECT count(*) FROM margingrid_audit WHERE kind = 'price' AND payload->>'step' = 'ETH-USD#3'"));
         Assert.Equal("101", await ScalarAsync(database.ConnectionString,
             "SELECT payload->>'price' FROM margingrid_audit WHERE kind = 'price' AND payload->>'step' = 'ETH-USD#2'"));
         Assert.Equal("0.02", await ScalarAsync(database.ConnectionString,
