@@ -41,6 +41,11 @@ public sealed class AccountAudit(AccountSession session, Func<List<string>> pend
     /// </summary>
     public Action AddOpen(AccountSeed seed, long version)
     {
+        if (!Enabled)
+        {
+            return static () => { };
+        }
+
         var request = System.Text.Json.JsonSerializer.Serialize(new
         {
             collateral = seed.Collateral.OrderBy(c => c.Key, StringComparer.Ordinal).ToDictionary(c => c.Key, c => c.Value),
