@@ -65,7 +65,7 @@ public sealed class AccountGrain(
             var period = Session.Options.AuditRetryInterval > TimeSpan.FromMinutes(1) ? Session.Options.AuditRetryInterval : TimeSpan.FromMinutes(1);
             _auditReminder = await this.RegisterOrUpdateReminder(GridAuditOutbox.ReminderName, period, period);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) // a timeout included: the step must not fail for its reminder
         {
             Session.Logger.LogWarning(e, "Account {Account} could not register its audit reminder", Session.Id);
         }
@@ -93,7 +93,7 @@ public sealed class AccountGrain(
 
             _auditReminder = null;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) // a timeout included
         {
             Session.Logger.LogWarning(e, "Account {Account} could not unregister its audit reminder", Session.Id);
         }

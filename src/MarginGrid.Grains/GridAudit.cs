@@ -280,7 +280,7 @@ public sealed class GridAuditOutbox(Grain grain, Func<List<GridAuditEntry>> pend
                 await grain.UnregisterReminder(reminder);
             }
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) // a timeout included: the step must not fail for its reminder
         {
             // The reminder's storage away: records are still offered on activation; the next write that adds records tries again.
             _reminder = !on;
