@@ -114,7 +114,8 @@ public sealed class AccountGrain(
 
         var undo = Account.Save();
         Account.Open(holdings, Session.Config);
-        var unaudit = Session.Audit.AddOpen(seed, Account.Version); // the opening's audit record: in the same write
+        // The opening's audit record: in the same write (no outbox object at all for an account of a silo without one).
+        var unaudit = Session.Options.AuditOutbox ? Session.Audit.AddOpen(seed, Account.Version) : static () => { };
         try
         {
             await Session.PersistAsync(undo);
