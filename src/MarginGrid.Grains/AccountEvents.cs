@@ -138,7 +138,11 @@ public sealed class AccountEventAudit(string account, IPersistentState<AccountSt
 /// <summary>Market-level events (price_stale, price_held, liquidation_batch): to the observer (metrics, audit) and the event stream.</summary>
 public static class MarketEvents
 {
-    public static async Task AnnounceAsync(this Grain grain, IGridObserver observer, IReadOnlyCollection<GridEvent> events, ILogger? logger = null)
+    /// <summary>
+    /// To the observer and the event stream. <paramref name="kept"/>: their audit records are offered by the outbox that
+    /// wrote them (<see cref="IGridObserver.EventKept"/>), not by this announcement.
+    /// </summary>
+    public static async Task AnnounceAsync(this Grain grain, IGridObserver observer, IReadOnlyCollection<GridEvent> events, ILogger? logger = null, bool kept = false)
     {
         if (events.Count == 0)
         {
@@ -147,7 +151,14 @@ public static class MarketEvents
 
         foreach (var e in events)
         {
-            observer.EventEmitted(e);
+            if (kept)
+            {
+                observer.EventKept(e);
+            }
+            else
+            {
+                observer.EventEmitted(e);
+            }
         }
 
         try

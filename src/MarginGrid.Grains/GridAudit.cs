@@ -9,7 +9,8 @@ namespace MarginGrid.Grains;
 /// the grain's persisted state — written with the step or change it records — until the audit trail confirms it stored
 /// it. Its <see cref="Key"/> goes to the trail's <c>command_id</c>, where PostgreSQL keeps one row per key however often
 /// it is offered. Keys start with <c>*</c>, which no account id allows: <c>*market/SYMBOL/#n</c>,
-/// <c>*market/SYMBOL/SYMBOL#seq/batch/MARKET</c>, <c>*config/#version</c>. Exactly one of the payloads is set.
+/// <c>*fund/SYMBOL#seq/batch/MARKET</c> (a price step's liquidation batch, kept by the insurance fund),
+/// <c>*config/#version</c>. Exactly one of the payloads is set.
 /// </summary>
 [GenerateSerializer, Alias("mg.GridAuditEntry")]
 public sealed record GridAuditEntry([property: Id(0)] string Key)
@@ -54,6 +55,17 @@ public interface IMarketAuditGrain : IGrainWithStringKey
     Task AuditedAsync(ImmutableArray<string> keys);
 }
 
+/// <summary>
+/// The audit trail's confirmation to the insurance fund (silo-internal), whose outbox keeps the liquidation batches of
+/// price steps (<see cref="GridAuditKeys.Batch"/>), written with the step's charges. One-way and interleaving like the
+/// market's: it only marks the keys, the fund's next write drops them.
+/// </summary>
+public interface IFundAuditGrain : IGrainWithIntegerKey
+{
+    [OneWay, AlwaysInterleave]
+    Task AuditedAsync(ImmutableArray<string> keys);
+}
+
 /// <summary>The audit trail's confirmation to the configuration grain (silo-internal).</summary>
 public interface IRiskConfigAuditGrain : IGrainWithIntegerKey
 {
@@ -66,18 +78,19 @@ public static class GridAuditKeys
 {
     public const string MarketPrefix = "*market/";
     public const string ConfigPrefix = "*config/";
+    public const string FundPrefix = "*fund/";
 
     /// <summary>The key of a market's n-th audit record.</summary>
     public static string Market(string market, long n) => $"{MarketPrefix}{market}/#{n}";
 
     /// <summary>
-    /// The key of the liquidation batch of <paramref name="batchMarket"/> in a market's price step (held by that
-    /// step's market): deterministic, so the coordinator's announcement and the market's outbox agree. Null for steps
-    /// no market holds (a demo's initial evaluation).
+    /// The key of the liquidation batch of <paramref name="batchMarket"/> in a market's price step, kept by the insurance
+    /// fund's outbox (written with the step's charges): unique, as a market's step ids are. Null for steps that are not
+    /// a market's (a demo's initial evaluation, whose step id repeats): those are announced unkeyed, as without an outbox.
     /// </summary>
     public static string? Batch(string step, string? batchMarket) =>
-        batchMarket is not null && MarketSettlement.TryParseStep(step, out var market, out _) && !step.Contains('/', StringComparison.Ordinal)
-            ? $"{MarketPrefix}{market}/{step}/batch/{batchMarket}"
+        batchMarket is not null && MarketSettlement.TryParseStep(step, out _, out _) && !step.Contains('/', StringComparison.Ordinal)
+            ? $"{FundPrefix}{step}/batch/{batchMarket}"
             : null;
 
     public static string Config(long version) => $"{ConfigPrefix}#{version}";
@@ -94,9 +107,8 @@ public static class GridAuditKeys
         return end > MarketPrefix.Length ? key[MarketPrefix.Length..end] : null;
     }
 
-    /// <summary>The market's key of a keyed liquidation batch event it holds (null for another market's or an account's key).</summary>
-    public static bool IsMarketKey(string? key, string market) =>
-        key is not null && key.StartsWith($"{MarketPrefix}{market}/", StringComparison.Ordinal);
+    /// <summary>Whether the insurance fund's outbox holds <paramref name="key"/>.</summary>
+    public static bool IsFundKey(string? key) => key is not null && key.StartsWith(FundPrefix, StringComparison.Ordinal);
 }
 
 /// <summary>
@@ -141,7 +153,7 @@ public sealed class GridAuditOutbox(Grain grain, Func<List<GridAuditEntry>> pend
         // The reminder is registered alongside the write (never throws): both are durable before the step is answered.
         var keep = entries.Count > 0 ? KeepAsync() : Task.CompletedTask;
         pending().AddRange(entries);
-        Prune(); // a liquidation batch may have been confirmed before it got here
+        Prune(); // a record confirmed before it got here (a market's liquidation batch, as an earlier version kept them)
         _writing++;
         try
         {
@@ -252,8 +264,8 @@ public sealed class GridAuditOutbox(Grain grain, Func<List<GridAuditEntry>> pend
             return; // a write in flight may still be reading the list
         }
 
-        // A confirmed key stays until its record is here: a liquidation batch is announced (and may be confirmed) before
-        // its market's write adds it.
+        // A confirmed key stays until its record is here (an earlier version announced a liquidation batch before its
+        // market's write added it); the reminder's first tick that finds the outbox empty forgets it.
         if (pending().RemoveAll(e => _confirmed.Remove(e.Key)) > 0)
         {
             Dirty = true;

@@ -30,6 +30,12 @@ public interface IGridObserver
     {
     }
 
+    /// <summary>
+    /// An event whose audit record the outbox that wrote it offers itself (a price step's liquidation batch, kept by the
+    /// insurance fund): as <see cref="EventEmitted"/> for metrics and live views, but not offered to the audit trail.
+    /// </summary>
+    void EventKept(GridEvent gridEvent) => EventEmitted(gridEvent);
+
     /// <summary>An account event whose audit record was not confirmed (its audit outbox), for the audit trail only (not counted again).</summary>
     void EventUnaudited(GridEvent gridEvent)
     {

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using MarginGrid.Domain;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace MarginGrid.Grains;
@@ -14,6 +15,12 @@ public sealed class FundState
 
     /// <summary>Answers to applied liquidations not yet confirmed settled by their accounts, oldest first, for idempotent retries.</summary>
     [Id(4)] public List<AppliedLiquidation> Applied { get; set; } = [];
+
+    /// <summary>
+    /// The audit outbox (<see cref="GridAuditOutbox"/>): the liquidation batches of price steps (<c>*fund/…</c>), written
+    /// with the step's charges, not yet confirmed stored by the audit trail.
+    /// </summary>
+    [Id(5)] public List<GridAuditEntry>? AuditPending { get; set; }
 }
 
 [GenerateSerializer, Immutable, Alias("mg.AppliedLiquidation")]
@@ -22,15 +29,28 @@ public sealed record AppliedLiquidation(
     [property: Id(1)] BankruptcyCoverView? Cover,
     [property: Id(2)] DateTimeOffset AppliedAt);
 
-/// <summary>The insurance fund: takes penalties and discounts, covers bankruptcies, books socialized loss.</summary>
+/// <summary>
+/// The insurance fund: takes penalties and discounts, covers bankruptcies, books socialized loss. Its write of a price
+/// step's charges is the step's commit point: with <see cref="GridOptions.AuditOutbox"/>, the step's liquidation batches
+/// join the fund's audit outbox in that write (<see cref="ApplyStepAsync"/>) and are offered to the audit trail until it
+/// confirms them (<see cref="IFundAuditGrain"/>; again on activation and at the outbox's reminder).
+/// </summary>
 public sealed class InsuranceFundGrain(
     [PersistentState("fund", GridProviders.Storage)] IPersistentState<FundState> state,
     IOptions<GridOptions> options,
     IGridObserver observer,
-    GridClock clock)
-    : Grain, IFundLedgerGrain
+    GridClock clock,
+    ILogger<InsuranceFundGrain> logger)
+    : Grain, IFundLedgerGrain, IFundAuditGrain, IRemindable
 {
     private readonly Dictionary<string, AppliedLiquidation> _index = new(StringComparer.Ordinal);
+
+    private GridAuditOutbox? _outbox;
+
+    /// <summary>A write failed: the state in memory is not what storage holds (the activation is on its way out).</summary>
+    private bool _failed;
+
+    private GridAuditOutbox Outbox => _outbox ??= new(this, () => state.State.AuditPending ??= [], observer, options.Value, logger);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -40,8 +60,19 @@ public sealed class InsuranceFundGrain(
         }
 
         observer.FundChanged(View());
+        Outbox.OfferAll(); // the liquidation batches a crash may have lost on their way to PostgreSQL
         return Task.CompletedTask;
     }
+
+    public Task AuditedAsync(ImmutableArray<string> keys)
+    {
+        Outbox.Audited(keys);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The outbox's reminder: offers again, and writes a list that confirmations emptied (not after a failed write).</summary>
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        Outbox.TickAsync(reminderName, _failed ? null : state.WriteStateAsync);
 
     public async Task SeedAsync(decimal amount)
     {
@@ -65,7 +96,10 @@ public sealed class InsuranceFundGrain(
     public async Task<BankruptcyCoverView?> ApplyLiquidationAsync(LiquidationCharge charge) =>
         (await ApplyLiquidationsAsync([charge]))[0];
 
-    public async Task<ImmutableArray<BankruptcyCoverView?>> ApplyLiquidationsAsync(ImmutableArray<LiquidationCharge> charges)
+    public Task<ImmutableArray<BankruptcyCoverView?>> ApplyLiquidationsAsync(ImmutableArray<LiquidationCharge> charges) =>
+        ApplyStepAsync(charges, []);
+
+    public async Task<ImmutableArray<BankruptcyCoverView?>> ApplyStepAsync(ImmutableArray<LiquidationCharge> charges, ImmutableArray<GridEvent> batches)
     {
         var covers = ImmutableArray.CreateBuilder<BankruptcyCoverView?>(charges.Length);
         var ledger = new InsuranceLedger(state.State.Fund, state.State.Socialized);
@@ -97,8 +131,22 @@ public sealed class InsuranceFundGrain(
             changed = true;
         }
 
+        // The step's liquidation batches, keyed (a step sent again after a failure adds none twice).
+        var records = new List<GridAuditEntry>();
+        if (Outbox.Enabled && !batches.IsDefaultOrEmpty)
+        {
+            var kept = Outbox.Pending.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
+            records.AddRange(batches.Where(b => GridAuditKeys.IsFundKey(b.AuditKey) && kept.Add(b.AuditKey!)).Select(b => new GridAuditEntry(b.AuditKey!) { Event = b }));
+        }
+
+        if (!changed && records.Count == 0)
+        {
+            return covers.MoveToImmutable();
+        }
+
         if (!changed)
         {
+            await WriteAsync(records); // no charge reached the fund (every begun order fenced): the batches still are the step's
             return covers.MoveToImmutable();
         }
 
@@ -118,18 +166,26 @@ public sealed class InsuranceFundGrain(
             state.State.Applied.RemoveRange(0, expired);
         }
 
+        await WriteAsync(records);
+        observer.FundChanged(View());
+        return covers.MoveToImmutable();
+    }
+
+    /// <summary>The fund's one write of a step, with its audit records (offered once written).</summary>
+    private async Task WriteAsync(List<GridAuditEntry> records)
+    {
         try
         {
-            await state.WriteStateAsync();
+            await Outbox.WriteAsync(records, state.WriteStateAsync);
         }
         catch
         {
+            _failed = true;
             DeactivateOnIdle();
             throw;
         }
 
-        observer.FundChanged(View());
-        return covers.MoveToImmutable();
+        Outbox.Offer(records);
     }
 
     /// <summary>

@@ -10,7 +10,8 @@ namespace MarginGrid.Grains;
 /// margin calls by account id; the accounts queued by a liquidation cap (evaluated again in every price step whose mark
 /// was set); then the step's liquidations, decided centrally by the domain (<see cref="StepLiquidation"/>: plan at the
 /// marks, net per market, settle in liquidation order) and applied by the accounts in parallel, the fund applying their
-/// charges in order with one write.
+/// charges in order with one write — with <see cref="GridOptions.AuditOutbox"/>, together with the step's liquidation
+/// batches (<see cref="IFundLedgerGrain.ApplyStepAsync"/>), so that they are durable before they are announced.
 /// </summary>
 public sealed class LiquidationCoordinatorGrain(
     RiskConfigProvider configs,
@@ -57,11 +58,15 @@ public sealed class LiquidationCoordinatorGrain(
                 var snapshots = candidates.Select(r => new AccountSnapshot(r.Account, r.Holdings!, r.Version, r.InAuction)).ToList();
                 var plan = await new LiquidationPlanner(GrainFactory, options.Value).PlanAsync(snapshots, config, version);
                 Observe(plan);
+                // With an audit outbox, a price step's batches are keyed and kept by the insurance fund, written with the
+                // step's charges (its commit point), and announced once written; others (without an outbox, or a step no
+                // market holds) are announced now, as they always were.
                 var batches = plan.Result.Batches.Select(b => b.ToEvent().ToGrid(step, clock.UtcNow))
-                    .Select(e => options.Value.AuditOutbox ? e with { AuditKey = GridAuditKeys.Batch(step, e.Market) } : e).ToList(); // the market's audit outbox keeps them
-                await this.AnnounceAsync(observer, batches, logger);
+                    .Select(e => options.Value.AuditOutbox ? e with { AuditKey = GridAuditKeys.Batch(step, e.Market) } : e).ToList();
+                var kept = batches.Where(e => GridAuditKeys.IsFundKey(e.AuditKey)).ToImmutableArray();
+                await this.AnnounceAsync(observer, kept.IsEmpty ? batches : [.. batches.Where(e => !GridAuditKeys.IsFundKey(e.AuditKey))], logger);
                 events.AddRange(batches);
-                parts = await ApplyAsync(step, plan);
+                parts = await ApplyAsync(step, plan, kept);
                 foreach (var a in plan.Result.Accounts.Where(a => a.DeferReason is not null))
                 {
                     deferred[a.Account] = a.DeferReason!;
@@ -149,7 +154,7 @@ public sealed class LiquidationCoordinatorGrain(
     /// order and the counterparties of auto-deleveraging close; returns, in liquidation order, what completes each
     /// account (run by <see cref="Settlements.CompleteAsync"/>, outside this grain's turn).
     /// </summary>
-    private async Task<ImmutableArray<SettlementPart>> ApplyAsync(string step, PlannedStep plan)
+    private async Task<ImmutableArray<SettlementPart>> ApplyAsync(string step, PlannedStep plan, ImmutableArray<GridEvent> kept)
     {
         var decided = plan.Result.Accounts;
         var orders = decided
@@ -169,7 +174,10 @@ public sealed class LiquidationCoordinatorGrain(
 
         var charges = begun.OfType<LiquidationCharge>().ToImmutableArray();
         var fund = GrainFactory.GetGrain<IFundLedgerGrain>(0);
-        var covers = charges.IsEmpty ? [] : await fund.ApplyLiquidationsAsync(charges);
+        var covers = kept.IsEmpty
+            ? charges.IsEmpty ? [] : await fund.ApplyLiquidationsAsync(charges)
+            : await fund.ApplyStepAsync(charges, kept); // one write: the charges and the step's batches (even with no charge)
+        await this.AnnounceAsync(observer, kept, logger, kept: true); // written: the fund's outbox offers them to the audit trail
         var coverOf = charges.Select((c, i) => (c.Account, Cover: covers[i])).ToDictionary(x => x.Account, x => x.Cover, StringComparer.Ordinal);
 
         // Auto-deleveraging: the counterparties close at the bankruptcy prices once the fund has taken the charges — in

@@ -5,8 +5,8 @@ namespace MarginGrid.Grains;
 
 /// <summary>
 /// A market's audit (issue 9, a durable audit): each price of a step is a record (<c>price</c>: what the source sent,
-/// when the engine received it, the step it became), and so are the step's market events (price_stale, price_held, and
-/// the liquidation batches of its settlement). They are offered to the trail by the market itself — whoever published
+/// when the engine received it, the step it became), and so are the step's market events (price_stale, price_held; the
+/// liquidation batches of its settlement are kept by the insurance fund, written with the step's charges). They are offered to the trail by the market itself — whoever published
 /// the price, the HTTP API or the native client — after the step's write; with <see cref="GridOptions.AuditOutbox"/>
 /// they wait in <see cref="MarketState.AuditPending"/>, written with the step (keys <c>*market/SYMBOL/#n</c>, n from
 /// <see cref="MarketState.AuditSequence"/>), until the trail confirms them (<see cref="IMarketAuditGrain"/>); see
@@ -36,19 +36,6 @@ public sealed class MarketAudit(Grain grain, string market, IPersistentState<Mar
             state.WriteStateAsync);
         _step = prices;
         return keyed;
-    }
-
-    /// <summary>
-    /// After the step's settlement: its liquidation batches (keyed by the coordinator, <see cref="GridAuditKeys.Batch"/>)
-    /// join the outbox with a second write — only in steps that have any.
-    /// </summary>
-    public async Task KeepAsync(IReadOnlyCollection<GridEvent> settled)
-    {
-        var batches = settled.Where(e => GridAuditKeys.IsMarketKey(e.AuditKey, market)).Select(e => new GridAuditEntry(e.AuditKey!) { Event = e }).ToList();
-        if (_outbox.Enabled && batches.Count > 0)
-        {
-            await _outbox.WriteAsync(batches, state.WriteStateAsync);
-        }
     }
 
     /// <summary>The step ended: its price records, with its counts, to the trail. Returns <paramref name="outcome"/>.</summary>

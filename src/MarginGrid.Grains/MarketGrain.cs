@@ -287,8 +287,8 @@ public sealed class MarketGrain(
         var notable = reports.SelectMany(r => r.Reports).ToImmutableArray();
         // The coordinator sequences the step (decision, begun liquidations, the fund's charges in order, ADL); the
         // accounts' completions run here, while the coordinator takes the next market's step.
+        // Its liquidation batches are audited by the insurance fund's outbox, written with the step's charges.
         var sequenced = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SequenceAsync(tick.StepId, notable, priceStep: true, version);
-        await Audit.KeepAsync(sequenced.Events); // its liquidation batches
         var events = await Settlements.CompleteAsync(GrainFactory, sequenced);
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);

@@ -285,6 +285,14 @@ public interface IFundLedgerGrain : IInsuranceFundGrain
     Task<ImmutableArray<BankruptcyCoverView?>> ApplyLiquidationsAsync(ImmutableArray<LiquidationCharge> charges);
 
     /// <summary>
+    /// A price step's charges, as <see cref="ApplyLiquidationsAsync"/>, and — with <see cref="GridOptions.AuditOutbox"/> —
+    /// its keyed liquidation batches (<see cref="GridAuditKeys.Batch"/>), which join the fund's audit outbox in the same
+    /// write: the step's commit point. Offered to the audit trail once written. Writes only when it has something to write
+    /// (a charge not applied before, or a batch not kept yet), so it is called even when no charge reached the fund.
+    /// </summary>
+    Task<ImmutableArray<BankruptcyCoverView?>> ApplyStepAsync(ImmutableArray<LiquidationCharge> charges, ImmutableArray<GridEvent> batches);
+
+    /// <summary>
     /// The accounts have durably recorded these liquidations' outcomes, so no retry of them can come any more: the fund
     /// stops remembering their ids. Until then it remembers every applied id, however many liquidations follow.
     /// </summary>

@@ -11,7 +11,7 @@ namespace MarginGrid.Api.Tests;
 /// with SIGKILL. A new silo on the same database has each record exactly once: the market's and the configuration's
 /// audit outboxes, written with the step and the change, and the account's (the opening), offer them again. The
 /// market, and an account whose deposit was answered, are never touched after the restart: their audit reminders
-/// activate them. A liquidation batch of a price step (announced by the coordinator, kept by the market) likewise.
+/// activate them. A liquidation batch of a price step (kept by the insurance fund, written with the step's charges) likewise.
 /// </summary>
 public sealed class DurableGridAuditTests
 {
@@ -39,7 +39,7 @@ public sealed class DurableGridAuditTests
     private const string QuietDepositRows = "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'deposit' AND command_id = 'quiet-1/q-dep-1'";
 
     private const string BatchRows =
-        "SELECT count(*) FROM margingrid_audit WHERE kind = 'event' AND type = 'liquidation_batch' AND command_id = '*market/ETH-USD/ETH-USD#3/batch/ETH-USD'";
+        "SELECT count(*) FROM margingrid_audit WHERE kind = 'event' AND type = 'liquidation_batch' AND command_id = '*fund/ETH-USD#3/batch/ETH-USD'";
 
     [Fact]
     public async Task APriceAConfigChangeAndAnOpeningAnsweredBeforeTheirAuditWasFlushedAreAuditedOnceAfterAKill9()
@@ -75,7 +75,7 @@ public sealed class DurableGridAuditTests
                 Assert.Equal(2, changed.GetProperty("version").GetInt64());
                 var priced = await EnsureOkAsync(await client.PostAsync("v1/prices", Json(Price("101"))));
                 Assert.Equal("ETH-USD#2", priced.GetProperty("steps")[0].GetProperty("step").GetString());
-                // A step that liquidates liq-1: its liquidation batch is announced by the coordinator, kept by the market.
+                // A step that liquidates liq-1: its liquidation batch is kept by the insurance fund, written with its charges.
                 var crash = await EnsureOkAsync(await client.PostAsync("v1/prices", Json(Price("94"))));
                 Assert.True(
                     crash.GetProperty("steps")[0].GetProperty("events").EnumerateArray().Any(e => e.GetProperty("type").GetString() == "liquidation_batch"),

@@ -74,8 +74,9 @@ public sealed class AuditWriter(
     /// <summary>
     /// Tells each audit outbox what of it is stored (or quarantined), by the record's key: an account its commands and
     /// events (<c>account/…</c>: <see cref="MarginGrid.Grains.IAccountAuditGrain"/>), a market its prices and market events
-    /// (<c>*market/SYMBOL/…</c>: <see cref="MarginGrid.Grains.IMarketAuditGrain"/>), the configuration its changes
-    /// (<c>*config/…</c>: <see cref="MarginGrid.Grains.IRiskConfigAuditGrain"/>). One-way and best effort: an outbox not
+    /// (<c>*market/SYMBOL/…</c>: <see cref="MarginGrid.Grains.IMarketAuditGrain"/>), the insurance fund the liquidation
+    /// batches of price steps (<c>*fund/…</c>: <see cref="MarginGrid.Grains.IFundAuditGrain"/>), the configuration its
+    /// changes (<c>*config/…</c>: <see cref="MarginGrid.Grains.IRiskConfigAuditGrain"/>). One-way and best effort: an outbox not
     /// told offers the record again, and PostgreSQL keeps one row per key.
     /// </summary>
     private void Confirm(List<AuditRecord> batch)
@@ -100,6 +101,7 @@ public sealed class AuditWriter(
                 {
                     'm' => _grains.GetGrain<MarginGrid.Grains.IMarketAuditGrain>(owner.Key[2..]).AuditedAsync([.. keys]),
                     'c' => _grains.GetGrain<MarginGrid.Grains.IRiskConfigAuditGrain>(0).AuditedAsync([.. keys]),
+                    'f' => _grains.GetGrain<MarginGrid.Grains.IFundAuditGrain>(0).AuditedAsync([.. keys]),
                     _ => _grains.GetGrain<MarginGrid.Grains.IAccountAuditGrain>(owner.Key[2..])
                         .AuditedAsync([.. keys.Select(k => k[(owner.Key.Length - 1)..])]),
                 };
@@ -115,7 +117,7 @@ public sealed class AuditWriter(
     }
 
     /// <summary>
-    /// Whose outbox holds a keyed record: <c>m:SYMBOL</c>, <c>c:</c> or <c>a:ACCOUNT</c> (an account's command
+    /// Whose outbox holds a keyed record: <c>m:SYMBOL</c>, <c>f:</c>, <c>c:</c> or <c>a:ACCOUNT</c> (an account's command
     /// <c>account/commandId</c> or event <c>account/#n</c>, filed under <c>*</c> for its liquidation batches); empty for none.
     /// </summary>
     private static string Owner(AuditRecord record)
@@ -129,6 +131,11 @@ public sealed class AuditWriter(
         if (key.StartsWith(MarginGrid.Grains.GridAuditKeys.ConfigPrefix, StringComparison.Ordinal))
         {
             return "c:";
+        }
+
+        if (MarginGrid.Grains.GridAuditKeys.IsFundKey(key))
+        {
+            return "f:";
         }
 
         var slash = key.IndexOf('/', StringComparison.Ordinal);

@@ -23,6 +23,9 @@ public sealed class SiloGridObserver(
         audit.Event(gridEvent);
     }
 
+    /// <summary>Metrics only: the outbox that keeps its audit record offers it (<see cref="GridAuditOutbox"/>).</summary>
+    public void EventKept(GridEvent gridEvent) => metrics.EventEmitted(gridEvent);
+
     public void StatusChanged(RiskStatus? from, RiskStatus? to) => metrics.StatusChanged(from, to);
 
     public void FundChanged(FundView fund) => metrics.FundChanged(fund);
