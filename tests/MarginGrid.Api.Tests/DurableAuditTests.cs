@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using Npgsql;
 using static MarginGrid.Testing.GridClient;
 
 namespace MarginGrid.Api.Tests;
@@ -39,16 +37,10 @@ public sealed class DurableAuditTests
                 await EnsureOkAsync(await client.PostAsync("v1/prices", Json(
                     $$"""[{ "market": "ETH-USD", "source": "test", "price": "100", "timestamp": "{{DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture)}}" }]""")));
                 await EnsureOkAsync(await client.PostAsync("v1/accounts/durable-1", Json("{}")));
-                await WaitForAsync(database.ConnectionString, "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'open' AND account_id = 'durable-1'", first);
+                await AuditTable.WaitForRowAsync(database.ConnectionString, "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'open' AND account_id = 'durable-1'", Deadline, () => first.Tail());
 
                 // The audit writer's INSERT waits for this lock: the command is answered, its record is only queued.
-                await using var holder = new NpgsqlConnection(database.ConnectionString);
-                await holder.OpenAsync();
-                await using var transaction = await holder.BeginTransactionAsync();
-                await using (var lockTable = new NpgsqlCommand("LOCK TABLE margingrid_audit IN SHARE MODE", holder, transaction))
-                {
-                    await lockTable.ExecuteNonQueryAsync();
-                }
+                await using var auditLock = await AuditTable.LockAsync(database.ConnectionString);
 
                 var deposit = await EnsureOkAsync(await client.PostAsync(
                     "v1/accounts/durable-1/deposits", Json("""{ "commandId": "dep-1", "asset": "USD", "quantity": "250" }""")));
@@ -59,22 +51,12 @@ public sealed class DurableAuditTests
                     Assert.Equal(System.Net.HttpStatusCode.UnprocessableEntity, refused.StatusCode); // a rejected event too
                 }
 
-                await first.KillAsync(); // kill -9: the queued record dies with the process
-                // PostgreSQL does not notice a dead client while its statement waits for a lock: end the dead silo's
-                // sessions, or its INSERT (already sent, waiting) would still commit when the lock goes.
-                await using (var terminate = new NpgsqlCommand(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                    holder, transaction))
-                {
-                    await terminate.ExecuteScalarAsync();
-                }
-
-                await transaction.RollbackAsync();
+                await auditLock.KillAndReleaseAsync(first); // kill -9: the queued records die with the process
             }
 
-            Assert.Equal(0L, await CountAsync(database.ConnectionString, DepositRows));
-            Assert.Equal(0L, await CountAsync(database.ConnectionString, WithdrawalRows));
-            Assert.Equal(0L, await CountAsync(database.ConnectionString, RejectedRows));
+            Assert.Equal(0L, await AuditTable.CountAsync(database.ConnectionString, DepositRows));
+            Assert.Equal(0L, await AuditTable.CountAsync(database.ConnectionString, WithdrawalRows));
+            Assert.Equal(0L, await AuditTable.CountAsync(database.ConnectionString, RejectedRows));
         }
         finally
         {
@@ -86,15 +68,15 @@ public sealed class DurableAuditTests
         using var reader = new GridClient(second.BaseAddress, null, TimeSpan.FromSeconds(30));
         var view = await EnsureOkAsync(await reader.GetAsync("v1/accounts/durable-1")); // activates the account
         Assert.Equal("250", view.GetProperty("collateral").GetProperty("USD").GetString());
-        await WaitForAsync(database.ConnectionString, DepositRows, second);
-        await WaitForAsync(database.ConnectionString, WithdrawalRows, second);
-        await WaitForAsync(database.ConnectionString, RejectedRows, second);
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, DepositRows));
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, WithdrawalRows));
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, RejectedRows)); // its audit key: once, however often offered
-        Assert.Equal("insufficient balance", await ScalarAsync(database.ConnectionString,
+        await AuditTable.WaitForRowAsync(database.ConnectionString, DepositRows, Deadline, () => second.Tail());
+        await AuditTable.WaitForRowAsync(database.ConnectionString, WithdrawalRows, Deadline, () => second.Tail());
+        await AuditTable.WaitForRowAsync(database.ConnectionString, RejectedRows, Deadline, () => second.Tail());
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, DepositRows));
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, WithdrawalRows));
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, RejectedRows)); // its audit key: once, however often offered
+        Assert.Equal("insufficient balance", await AuditTable.ScalarAsync(database.ConnectionString,
             "SELECT payload->>'reason' FROM margingrid_audit WHERE kind = 'event' AND type = 'rejected' AND account_id = 'durable-1'"));
-        Assert.Equal("true", await ScalarAsync(database.ConnectionString,
+        Assert.Equal("true", await AuditTable.ScalarAsync(database.ConnectionString,
             "SELECT payload->>'recovered' FROM margingrid_audit WHERE kind = 'command' AND command_id = 'durable-1/dep-1'"));
     }
 
@@ -106,25 +88,4 @@ public sealed class DurableAuditTests
 
     private const string DepositRows =
         "SELECT count(*) FROM margingrid_audit WHERE kind = 'command' AND type = 'deposit' AND command_id = 'durable-1/dep-1'";
-
-    private static async Task WaitForAsync(string connectionString, string countSql, SiloProcess silo)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (await CountAsync(connectionString, countSql) == 0)
-        {
-            Assert.True(deadline.Elapsed < Deadline, $"no audit row for: {countSql}\nthe silo's log:\n{silo.Tail()}");
-            await Task.Delay(TimeSpan.FromMilliseconds(100)); // polling a condition with a deadline (the writer is asynchronous)
-        }
-    }
-
-    private static async Task<long> CountAsync(string connectionString, string sql) =>
-        Convert.ToInt64(await ScalarAsync(connectionString, sql), CultureInfo.InvariantCulture);
-
-    private static async Task<object?> ScalarAsync(string connectionString, string sql)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return await command.ExecuteScalarAsync();
-    }
 }

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using Npgsql;
 using static MarginGrid.Testing.GridClient;
 
 namespace MarginGrid.Api.Tests;
@@ -55,21 +53,15 @@ public sealed class DurableGridAuditTests
             {
                 await EnsureOkAsync(await client.PostAsync("v1/config", Json(Config)));
                 await EnsureOkAsync(await client.PostAsync("v1/prices", Json(Price("100"))));
-                await WaitForAsync(database.ConnectionString, FirstPriceRows, first, TimeSpan.FromSeconds(30));
-                await WaitForAsync(database.ConnectionString, FirstConfigRows, first, TimeSpan.FromSeconds(30));
+                await AuditTable.WaitForRowAsync(database.ConnectionString, FirstPriceRows, TimeSpan.FromSeconds(30), () => first.Tail());
+                await AuditTable.WaitForRowAsync(database.ConnectionString, FirstConfigRows, TimeSpan.FromSeconds(30), () => first.Tail());
                 await EnsureOkAsync(await client.PostAsync("v1/accounts/quiet-1", Json("{}")));
-                await WaitForAsync(database.ConnectionString, QuietOpenRows, first, TimeSpan.FromSeconds(30));
+                await AuditTable.WaitForRowAsync(database.ConnectionString, QuietOpenRows, TimeSpan.FromSeconds(30), () => first.Tail());
                 await EnsureOkAsync(await client.PostAsync("v1/accounts/liq-1", Json(
                     """{ "collateral": { "USD": "100" }, "positions": [ { "market": "ETH-USD", "size": "10", "entryPrice": "100" } ] }""")));
 
                 // The audit writer's INSERT waits for this lock: the requests are answered, their records only queued.
-                await using var holder = new NpgsqlConnection(database.ConnectionString);
-                await holder.OpenAsync();
-                await using var transaction = await holder.BeginTransactionAsync();
-                await using (var lockTable = new NpgsqlCommand("LOCK TABLE margingrid_audit IN SHARE MODE", holder, transaction))
-                {
-                    await lockTable.ExecuteNonQueryAsync();
-                }
+                await using var auditLock = await AuditTable.LockAsync(database.ConnectionString);
 
                 var changed = await EnsureOkAsync(await client.PostAsync("v1/config", Json(ChangedConfig)));
                 Assert.Equal(2, changed.GetProperty("version").GetInt64());
@@ -88,23 +80,14 @@ public sealed class DurableGridAuditTests
                     Assert.Equal(System.Net.HttpStatusCode.Created, opened.StatusCode);
                 }
 
-                await first.KillAsync(); // kill -9: the queued records die with the process
-                // End the dead silo's sessions: PostgreSQL does not notice a dead client whose INSERT waits for a lock.
-                await using (var terminate = new NpgsqlCommand(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                    holder, transaction))
-                {
-                    await terminate.ExecuteScalarAsync();
-                }
-
-                await transaction.RollbackAsync();
+                await auditLock.KillAndReleaseAsync(first); // kill -9: the queued records die with the process
             }
 
-            Assert.Equal(0L, await CountAsync(database.ConnectionString, PriceRows));
-            Assert.Equal(0L, await CountAsync(database.ConnectionString, ConfigRows));
-            Assert.Equal(0L, await CountAsync(database.ConnectionString, OpenRows));
-            Assert.Equal(0L, await CountAsync(database.ConnectionString, QuietDepositRows));
-            Assert.Equal(0L, await CountAsync(database.ConnectionString, BatchRows));
+            Assert.Equal(0L, await AuditTable.CountAsync(database.ConnectionString, PriceRows));
+            Assert.Equal(0L, await AuditTable.CountAsync(database.ConnectionString, ConfigRows));
+            Assert.Equal(0L, await AuditTable.CountAsync(database.ConnectionString, OpenRows));
+            Assert.Equal(0L, await AuditTable.CountAsync(database.ConnectionString, QuietDepositRows));
+            Assert.Equal(0L, await AuditTable.CountAsync(database.ConnectionString, BatchRows));
         }
         finally
         {
@@ -115,51 +98,30 @@ public sealed class DurableGridAuditTests
         using var reader = new GridClient(second.BaseAddress, null, TimeSpan.FromSeconds(30));
         var view = await EnsureOkAsync(await reader.GetAsync("v1/accounts/opened-2")); // activates the account (and the configuration)
         Assert.Equal("500", view.GetProperty("collateral").GetProperty("USD").GetString());
-        await WaitForAsync(database.ConnectionString, OpenRows, second, Deadline);
-        await WaitForAsync(database.ConnectionString, ConfigRows, second, Deadline);
-        await WaitForAsync(database.ConnectionString, PriceRows, second, Deadline); // nobody touches ETH-USD: its reminder does
-        await WaitForAsync(database.ConnectionString, QuietDepositRows, second, Deadline); // nor quiet-1: its reminder does
-        await WaitForAsync(database.ConnectionString, BatchRows, second, Deadline);
+        await AuditTable.WaitForRowAsync(database.ConnectionString, OpenRows, Deadline, () => second.Tail());
+        await AuditTable.WaitForRowAsync(database.ConnectionString, ConfigRows, Deadline, () => second.Tail());
+        await AuditTable.WaitForRowAsync(database.ConnectionString, PriceRows, Deadline, () => second.Tail()); // nobody touches ETH-USD: its reminder does
+        await AuditTable.WaitForRowAsync(database.ConnectionString, QuietDepositRows, Deadline, () => second.Tail()); // nor quiet-1: its reminder does
+        await AuditTable.WaitForRowAsync(database.ConnectionString, BatchRows, Deadline, () => second.Tail());
 
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, PriceRows));
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, FirstPriceRows));
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, ConfigRows));
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, FirstConfigRows));
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, OpenRows));
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, QuietOpenRows));
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, QuietDepositRows));
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, BatchRows));
-        Assert.Equal(1L, await CountAsync(database.ConnectionString, "SELECT count(*) FROM margingrid_audit WHERE kind = 'price' AND payload->>'step' = 'ETH-USD#3'"));
-        Assert.Equal("101", await ScalarAsync(database.ConnectionString,
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, PriceRows));
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, FirstPriceRows));
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, ConfigRows));
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, FirstConfigRows));
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, OpenRows));
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, QuietOpenRows));
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, QuietDepositRows));
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, BatchRows));
+        Assert.Equal(1L, await AuditTable.CountAsync(database.ConnectionString, "SELECT count(*) FROM margingrid_audit WHERE kind = 'price' AND payload->>'step' = 'ETH-USD#3'"));
+        Assert.Equal("101", await AuditTable.ScalarAsync(database.ConnectionString,
             "SELECT payload->>'price' FROM margingrid_audit WHERE kind = 'price' AND payload->>'step' = 'ETH-USD#2'"));
-        Assert.Equal("0.02", await ScalarAsync(database.ConnectionString,
+        Assert.Equal("0.02", await AuditTable.ScalarAsync(database.ConnectionString,
             "SELECT payload->'config'->'markets'->0->>'liquidationPenalty' FROM margingrid_audit WHERE kind = 'config' AND grain_version = 2"));
-        Assert.Equal("500", await ScalarAsync(database.ConnectionString,
+        Assert.Equal("500", await AuditTable.ScalarAsync(database.ConnectionString,
             "SELECT payload->'request'->'collateral'->>'USD' FROM margingrid_audit WHERE kind = 'command' AND type = 'open' AND account_id = 'opened-2'"));
-        Assert.Equal(0L, await CountAsync(database.ConnectionString, "SELECT count(*) FROM margingrid_audit_quarantine"));
+        Assert.Equal(0L, await AuditTable.CountAsync(database.ConnectionString, "SELECT count(*) FROM margingrid_audit_quarantine"));
     }
 
     private static string Price(string price) =>
         $$"""[{ "market": "ETH-USD", "source": "test", "price": "{{price}}", "timestamp": "{{DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture)}}" }]""";
-
-    private static async Task WaitForAsync(string connectionString, string countSql, SiloProcess silo, TimeSpan deadline)
-    {
-        var waited = Stopwatch.StartNew();
-        while (await CountAsync(connectionString, countSql) == 0)
-        {
-            Assert.True(waited.Elapsed < deadline, $"no audit row after {deadline.TotalSeconds:0} s for: {countSql}\nthe silo's log:\n{silo.Tail()}");
-            await Task.Delay(TimeSpan.FromMilliseconds(200)); // polling a condition with a deadline (the writer is asynchronous)
-        }
-    }
-
-    private static async Task<long> CountAsync(string connectionString, string sql) =>
-        Convert.ToInt64(await ScalarAsync(connectionString, sql), CultureInfo.InvariantCulture);
-
-    private static async Task<object?> ScalarAsync(string connectionString, string sql)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return await command.ExecuteScalarAsync();
-    }
 }

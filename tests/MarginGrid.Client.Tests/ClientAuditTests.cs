@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using Npgsql;
-
 namespace MarginGrid.Client.Tests;
 
 /// <summary>
@@ -19,34 +15,14 @@ public sealed class ClientAuditTests(ClientSiloFixture fixture) : IClassFixture<
         var step = await client.PublishPriceAsync(ClientSiloFixture.Market, 123.45m, "native-feed");
 
         var price = $"SELECT count(*) FROM margingrid_audit WHERE kind = 'price' AND market = '{ClientSiloFixture.Market}' AND payload->>'step' = '{step.Step}'";
-        await WaitForAsync(price);
-        Assert.Equal(1L, await CountAsync(price));
-        Assert.Equal("native-feed", await ScalarAsync(
+        await AuditTable.WaitForRowAsync(fixture.ConnectionString, price, Deadline, () => fixture.Silo.Tail());
+        Assert.Equal(1L, await AuditTable.CountAsync(fixture.ConnectionString, price));
+        Assert.Equal("native-feed", await AuditTable.ScalarAsync(fixture.ConnectionString,
             $"SELECT payload->>'source' FROM margingrid_audit WHERE kind = 'price' AND payload->>'step' = '{step.Step}'"));
 
         // The fixture set the configuration through the native client.
         const string config = "SELECT count(*) FROM margingrid_audit WHERE kind = 'config' AND grain_version = 1";
-        await WaitForAsync(config);
-        Assert.Equal(1L, await CountAsync(config));
-    }
-
-    private async Task WaitForAsync(string countSql)
-    {
-        var waited = Stopwatch.StartNew();
-        while (await CountAsync(countSql) == 0)
-        {
-            Assert.True(waited.Elapsed < Deadline, $"no audit row for: {countSql}\nthe silo's log:\n{fixture.Silo.Tail()}");
-            await Task.Delay(TimeSpan.FromMilliseconds(100)); // polling a condition with a deadline (the writer is asynchronous)
-        }
-    }
-
-    private async Task<long> CountAsync(string sql) => Convert.ToInt64(await ScalarAsync(sql), CultureInfo.InvariantCulture);
-
-    private async Task<object?> ScalarAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(fixture.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return await command.ExecuteScalarAsync();
+        await AuditTable.WaitForRowAsync(fixture.ConnectionString, config, Deadline, () => fixture.Silo.Tail());
+        Assert.Equal(1L, await AuditTable.CountAsync(fixture.ConnectionString, config));
     }
 }
