@@ -51,7 +51,27 @@ public sealed class ClusterFixture : IAsyncLifetime
     public static AccountSeed Seed(decimal usd, params PositionSnapshot[] positions) =>
         new(ImmutableDictionary<string, decimal>.Empty.Add("USD", usd), [.. positions]);
 
-    private sealed class ClientConfigurator : IClientBuilderConfigurator
+    /// <summary>
+    /// The silo of a grain-test cluster: the grid's memory storage with Orleans' serializer, memory streams,
+    /// the shared fake clock (in-memory reminders with <paramref name="reminders"/>); <paramref name="services"/> adds the
+    /// grid's grains and whatever the test needs.
+    /// </summary>
+    public static ISiloBuilder ConfigureGridSilo(ISiloBuilder siloBuilder, Action<IServiceCollection> services, bool reminders = false) =>
+        (reminders ? siloBuilder.UseInMemoryReminderService() : siloBuilder)
+            // Orleans' serializer, as the silo's ADO.NET storage uses (not the default Newtonsoft JSON): a test that
+            // reactivates an account reads back exactly what production would.
+            .AddMemoryGrainStorage(GridProviders.Storage, o => o.Configure<Orleans.Serialization.Serializer>(
+                (options, serializer) => options.GrainStorageSerializer = new Orleans.Storage.OrleansGrainStorageSerializer(serializer)))
+            .AddMemoryGrainStorage(GridProviders.PubSubStore)
+            .AddMemoryStreams(GridStreams.Provider)
+            .ConfigureServices(s =>
+            {
+                s.AddSingleton(new GridClock(Time));
+                services(s);
+            });
+
+    /// <summary>The client of a grain-test cluster: memory streams, as the silos.</summary>
+    public sealed class ClientConfigurator : IClientBuilderConfigurator
     {
         public void Configure(Microsoft.Extensions.Configuration.IConfiguration configuration, IClientBuilder clientBuilder) =>
             clientBuilder.AddMemoryStreams(GridStreams.Provider);
@@ -59,22 +79,13 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     private sealed class SiloConfigurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) =>
-            siloBuilder
-                // Orleans' serializer, as the silo's ADO.NET storage uses (not the default Newtonsoft JSON): a test that
-                // reactivates an account reads back exactly what production would.
-                .AddMemoryGrainStorage(GridProviders.Storage, o => o.Configure<Orleans.Serialization.Serializer>(
-                    (options, serializer) => options.GrainStorageSerializer = new Orleans.Storage.OrleansGrainStorageSerializer(serializer)))
-                .AddMemoryGrainStorage(GridProviders.PubSubStore)
-                .AddMemoryStreams(GridStreams.Provider)
-                .ConfigureServices(services =>
-                {
-                    services.AddKeyedSingleton<Orleans.Storage.IGrainStorage>(
-                        GridProviders.Storage,
-                        (sp, _) => new FaultyGrainStorage(Orleans.Storage.MemoryGrainStorageFactory.Create(sp, GridProviders.Storage)));
-                    services.AddSingleton(new GridClock(Time));
-                    services.AddMarginGridGrains(o => o.ShardsPerMarket = 4);
-                });
+        public void Configure(ISiloBuilder siloBuilder) => ConfigureGridSilo(siloBuilder, services =>
+        {
+            services.AddKeyedSingleton<Orleans.Storage.IGrainStorage>(
+                GridProviders.Storage,
+                (sp, _) => new FaultyGrainStorage(Orleans.Storage.MemoryGrainStorageFactory.Create(sp, GridProviders.Storage)));
+            services.AddMarginGridGrains(o => o.ShardsPerMarket = 4);
+        });
     }
 }
 

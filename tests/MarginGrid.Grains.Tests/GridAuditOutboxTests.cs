@@ -31,7 +31,7 @@ public sealed class GridAuditOutboxTests : IAsyncLifetime
     {
         var builder = new TestClusterBuilder(1);
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
-        builder.AddClientBuilderConfigurator<ClientConfigurator>();
+        builder.AddClientBuilderConfigurator<ClusterFixture.ClientConfigurator>();
         _cluster = builder.Build();
         await _cluster.DeployAsync();
     }
@@ -165,30 +165,19 @@ public sealed class GridAuditOutboxTests : IAsyncLifetime
         public void EventKept(GridEvent gridEvent) => Kept.Enqueue(gridEvent);
     }
 
-    private sealed class ClientConfigurator : IClientBuilderConfigurator
-    {
-        public void Configure(Microsoft.Extensions.Configuration.IConfiguration configuration, IClientBuilder clientBuilder) =>
-            clientBuilder.AddMemoryStreams(GridStreams.Provider);
-    }
-
     private sealed class SiloConfigurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) =>
-            siloBuilder
-                .AddMemoryGrainStorage(GridProviders.Storage, o => o.Configure<Orleans.Serialization.Serializer>(
-                    (options, serializer) => options.GrainStorageSerializer = new Orleans.Storage.OrleansGrainStorageSerializer(serializer)))
-                .AddMemoryGrainStorage(GridProviders.PubSubStore)
-                .AddMemoryStreams(GridStreams.Provider)
-                .UseInMemoryReminderService()
-                .ConfigureServices(services =>
+        public void Configure(ISiloBuilder siloBuilder) => ClusterFixture.ConfigureGridSilo(
+            siloBuilder,
+            services =>
+            {
+                services.AddSingleton<IGridObserver>(new RecordingObserver());
+                services.AddMarginGridGrains(o =>
                 {
-                    services.AddSingleton(new GridClock(ClusterFixture.Time));
-                    services.AddSingleton<IGridObserver>(new RecordingObserver());
-                    services.AddMarginGridGrains(o =>
-                    {
-                        o.ShardsPerMarket = 1;
-                        o.AuditOutbox = true;
-                    });
+                    o.ShardsPerMarket = 1;
+                    o.AuditOutbox = true;
                 });
+            },
+            reminders: true);
     }
 }
