@@ -18,16 +18,7 @@ public sealed class AuctionHouseTests(ClusterFixture fixture)
     [Fact]
     public async Task A_running_auction_is_kept_across_activations_of_the_house_and_ends_at_its_deadline_without_a_step()
     {
-        var id = Guid.NewGuid().ToString("N")[..8];
-        var (perp, collateralMarket, asset) = ($"AH{id}-PERP", $"AHC{id}-PERP", $"AH{id}");
-        await fixture.AddAsync(
-            [ClusterFixture.Market(perp), ClusterFixture.Market(collateralMarket)],
-            [new CollateralConfig(asset, 0.9m, collateralMarket, 0.03m) { Auction = new AuctionConfig(1.1m, 1m, 0.99m, 10m, 0.5m) }]);
-        await PriceAsync(perp, 60_000m);
-        await PriceAsync(collateralMarket, 2_000m);
-        var debtor = _grains.GetGrain<IAccountGrain>($"debtor-{id}");
-        await debtor.OpenAsync(new AccountSeed(
-            ImmutableDictionary<string, decimal>.Empty.Add("USD", -500m).Add(asset, 2m), [new PositionSnapshot(perp, 0.5m, 60_000m)]));
+        var (_, perp, asset, debtor) = await DebtorWithAuctionedCollateralAsync("AH", "debtor");
 
         var step = await PriceAsync(perp, 53_600m);
 
@@ -62,16 +53,7 @@ public sealed class AuctionHouseTests(ClusterFixture fixture)
     [Fact]
     public async Task A_take_persists_its_events_with_the_take_itself()
     {
-        var id = Guid.NewGuid().ToString("N")[..8];
-        var (perp, collateralMarket, asset) = ($"AT{id}-PERP", $"ATC{id}-PERP", $"AT{id}");
-        await fixture.AddAsync(
-            [ClusterFixture.Market(perp), ClusterFixture.Market(collateralMarket)],
-            [new CollateralConfig(asset, 0.9m, collateralMarket, 0.03m) { Auction = new AuctionConfig(1.1m, 1m, 0.99m, 10m, 0.5m) }]);
-        await PriceAsync(perp, 60_000m);
-        await PriceAsync(collateralMarket, 2_000m);
-        var debtor = _grains.GetGrain<IAccountGrain>($"taken-{id}");
-        await debtor.OpenAsync(new AccountSeed(
-            ImmutableDictionary<string, decimal>.Empty.Add("USD", -500m).Add(asset, 2m), [new PositionSnapshot(perp, 0.5m, 60_000m)]));
+        var (id, perp, asset, debtor) = await DebtorWithAuctionedCollateralAsync("AT", "taken");
         var keeper = _grains.GetGrain<IAccountGrain>($"keeper-{id}");
         await keeper.OpenAsync(new AccountSeed(ImmutableDictionary<string, decimal>.Empty.Add("USD", 100_000m), []));
         Assert.Single((await PriceAsync(perp, 53_600m)).Events, e => e.Type == GridEventType.AuctionStart);
@@ -88,6 +70,26 @@ public sealed class AuctionHouseTests(ClusterFixture fixture)
         Assert.True((await keeper.BidAsync(new BidCommand("take-2", debtor.GetPrimaryKeyString(), asset, 2m, 3_000m))).Accepted);
         Assert.False((await _grains.GetGrain<IAccountRiskGrain>(debtor.GetPrimaryKeyString()).SnapshotAsync())!.InAuction);
         Assert.DoesNotContain(await _grains.GetGrain<IAuctionHouseGrain>(0).ListAsync(), a => a.Auction.Account == debtor.GetPrimaryKeyString());
+    }
+
+    /// <summary>
+    /// Markets of its own (a perpetual and the collateral's market, priced), a collateral sold at a Dutch auction, and a
+    /// debtor that owes USD against 2 of that collateral and is long the perpetual: a fall of the perpetual to 53,600
+    /// starts an auction of its collateral.
+    /// </summary>
+    private async Task<(string Id, string Perp, string Asset, IAccountGrain Debtor)> DebtorWithAuctionedCollateralAsync(string prefix, string debtorName)
+    {
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var (perp, collateralMarket, asset) = ($"{prefix}{id}-PERP", $"{prefix}C{id}-PERP", $"{prefix}{id}");
+        await fixture.AddAsync(
+            [ClusterFixture.Market(perp), ClusterFixture.Market(collateralMarket)],
+            [new CollateralConfig(asset, 0.9m, collateralMarket, 0.03m) { Auction = new AuctionConfig(1.1m, 1m, 0.99m, 10m, 0.5m) }]);
+        await PriceAsync(perp, 60_000m);
+        await PriceAsync(collateralMarket, 2_000m);
+        var debtor = _grains.GetGrain<IAccountGrain>($"{debtorName}-{id}");
+        await debtor.OpenAsync(new AccountSeed(
+            ImmutableDictionary<string, decimal>.Empty.Add("USD", -500m).Add(asset, 2m), [new PositionSnapshot(perp, 0.5m, 60_000m)]));
+        return (id, perp, asset, debtor);
     }
 
     private Task<StepOutcome> PriceAsync(string market, decimal price) =>
