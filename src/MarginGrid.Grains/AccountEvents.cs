@@ -10,7 +10,8 @@ namespace MarginGrid.Grains;
 /// Where an account's events go: its recent history (persisted with the account), the observer (metrics, audit) and
 /// the cluster's event stream (best effort: the history and the audit trail are the record).
 /// </summary>
-public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, int keep, IGridObserver observer, GridClock clock, ILogger logger)
+public sealed class AccountEvents(
+    Grain grain, EventHistory codec, Func<byte[]?> history, Action<byte[]?> store, int keep, IGridObserver observer, GridClock clock, ILogger logger)
 {
     private IAsyncStream<GridEvent>? _stream;
 
@@ -31,13 +32,7 @@ public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, in
 
         var recorded = events.Select(e => e.ToGrid(step, clock.UtcNow)).Select(e => detail is null ? e : detail(e))
             .Select(e => Audit?.Add(e) ?? e).ToImmutableArray();
-        var recent = history();
-        recent.AddRange(recorded);
-        if (recent.Count > keep)
-        {
-            recent.RemoveRange(0, recent.Count - keep);
-        }
-
+        store(EventHistory.Append(history(), [.. recorded.Select(codec.Encode)], keep)); // each event encoded once
         return recorded;
     }
 
@@ -49,9 +44,8 @@ public sealed class AccountEvents(Grain grain, Func<List<GridEvent>> history, in
             return;
         }
 
-        var set = recorded.ToHashSet(ReferenceEqualityComparer.Instance);
-        history().RemoveAll(set.Contains);
-        Audit?.Forget(set);
+        store(EventHistory.Remove(history(), [.. recorded.Select(codec.Encode)]));
+        Audit?.Forget(recorded.ToHashSet(ReferenceEqualityComparer.Instance));
     }
 
     /// <summary>Recorded events to the observer (metrics, audit trail) and the event stream.</summary>

@@ -33,7 +33,7 @@ public sealed class AccountSession(Grain grain, string id, IPersistentState<Acco
     public IMarks Marks => Markets.Marks;
 
     /// <summary>The event sink, made on the first event (most accounts of a calm market never emit one).</summary>
-    public AccountEvents Events => _events ??= new AccountEvents(grain, () => state.State.Recent ??= [], Options.RecentEvents, Observer, Clock, Logger)
+    public AccountEvents Events => _events ??= new AccountEvents(grain, services.History, () => History, h => state.State.History = h, Options.RecentEvents, Observer, Clock, Logger)
     {
         Audit = Options.AuditOutbox ? new AccountEventAudit(Id, state) : null,
     };
@@ -56,8 +56,11 @@ public sealed class AccountSession(Grain grain, string id, IPersistentState<Acco
 
     public Account Account => state.State.Account ??= new Account(Id);
 
-    /// <summary>The recent events as persisted (what a retried call answers with).</summary>
-    public IReadOnlyList<GridEvent> Recent => state.State.Recent ?? [];
+    /// <summary>The recent events as persisted (what a retried call answers with), decoded.</summary>
+    public IReadOnlyList<GridEvent> Recent => services.History.Decode(History);
+
+    /// <summary>The encoded history (a state written in the earlier format is converted on the first use).</summary>
+    private byte[]? History => services.History.Of(state.State, Options.RecentEvents);
 
     public RiskConfiguration Config => _config ?? throw new InvalidOperationException("configuration not loaded");
 
@@ -138,7 +141,13 @@ public sealed class AccountSession(Grain grain, string id, IPersistentState<Acco
 
 /// <summary>What every account of a silo shares (one instance per silo, not per activation).</summary>
 public sealed class AccountServices(
-    IGrainFactory grains, RiskConfigProvider configs, Microsoft.Extensions.Options.IOptions<GridOptions> options, IGridObserver observer, GridClock clock, ILoggerFactory loggers)
+    IGrainFactory grains,
+    RiskConfigProvider configs,
+    Microsoft.Extensions.Options.IOptions<GridOptions> options,
+    IGridObserver observer,
+    GridClock clock,
+    ILoggerFactory loggers,
+    Orleans.Serialization.Serializer<GridEvent> events)
 {
     public IGrainFactory Grains { get; } = grains;
 
@@ -151,6 +160,9 @@ public sealed class AccountServices(
     public GridClock Clock { get; } = clock;
 
     public ILogger Logger { get; } = loggers.CreateLogger<AccountGrain>();
+
+    /// <summary>Encodes and decodes the accounts' recent events (kept encoded in their state).</summary>
+    public EventHistory History { get; } = new(events);
 }
 
 /// <summary>The grain that re-offers an account's unconfirmed audit records (a reminder while there are any).</summary>

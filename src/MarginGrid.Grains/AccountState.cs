@@ -5,15 +5,19 @@ namespace MarginGrid.Grains;
 /// <summary>
 /// The persisted state of an account: the domain's <see cref="Account"/> aggregate (stored through
 /// <see cref="AccountSurrogate"/>) and the account's recent event history. Field ids are part of the storage format:
-/// ids 0, 6 and 8–12 held an earlier format and are never reused.
+/// ids 0, 6 and 8–12 held an earlier format and are never reused; id 7 (the history as a list of events) is read from
+/// states written before the history was kept encoded, and converted.
 /// </summary>
 [GenerateSerializer, Alias("mg.AccountState")]
 public sealed class AccountState
 {
     [Id(13)] public Account? Account { get; set; }
 
-    /// <summary>The newest events of this account (null until the first one: most accounts are idle).</summary>
+    /// <summary>The history as states written before <see cref="History"/> kept it: read once, converted, then null.</summary>
     [Id(7)] public List<GridEvent>? Recent { get; set; }
+
+    /// <summary>The newest events of this account, encoded (<see cref="EventHistory"/>; null until the first one: most accounts are idle).</summary>
+    [Id(17)] public byte[]? History { get; set; }
 
     /// <summary>The audit outbox: command ids whose audit record the trail has not confirmed (see <see cref="AccountAudit"/>).</summary>
     [Id(14)] public List<string>? AuditPending { get; set; }

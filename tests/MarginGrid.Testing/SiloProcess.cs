@@ -196,16 +196,24 @@ public sealed class SiloProcess : IAsyncDisposable
         return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
     }
 
-    /// <summary>The exceptions the HTTP API logged as unhandled (their first line), with counts.</summary>
+    /// <summary>
+    /// The exceptions the HTTP API logged as unhandled (their first line), with counts: those the exception handler
+    /// answered (a problem), and — marked — those that got past it (Kestrel answers them with a bare 500, no body) or
+    /// that failed the handler itself.
+    /// </summary>
     public IReadOnlyDictionary<string, int> UnhandledExceptions()
     {
         var lines = Output.Split('\n');
         var found = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i + 1 < lines.Length; i++)
         {
-            if (lines[i].Contains("An unhandled exception has occurred", StringComparison.Ordinal))
+            var marker = lines[i].Contains("An unhandled exception has occurred", StringComparison.Ordinal) ? ""
+                : lines[i].Contains("An unhandled exception was thrown by the application", StringComparison.Ordinal) ? "[past the handler: Kestrel's bare 500] "
+                : lines[i].Contains("An exception was thrown attempting to execute the error handler", StringComparison.Ordinal) ? "[the handler failed] "
+                : null;
+            if (marker is not null)
             {
-                var key = lines[i + 1].Trim();
+                var key = marker + lines[i + 1].Trim();
                 found[key] = found.GetValueOrDefault(key) + 1;
             }
         }
