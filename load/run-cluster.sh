@@ -84,7 +84,9 @@ trap 'exit 143' TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # free_port sets $port (no command substitution: the counter must survive the call).
-next_port=$(( 31000 + ($$ % 1000) * 20 ))
+# Below Linux's ephemeral range (32768–60999 by default): a port there can be taken, between the check and the bind,
+# as the local end of an outgoing connection (a silo's to PostgreSQL or to another silo) — "address already in use".
+next_port=$(( 20000 + ($$ % 600) * 20 ))
 free_port() {
     while port_in_use "$next_port"; do next_port=$(( next_port + 1 )); done
     port=$next_port

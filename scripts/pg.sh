@@ -190,7 +190,8 @@ log_min_error_statement = panic
 EOF
 
     local port attempt started=0
-    port=$(( 20000 + (RANDOM * 32768 + RANDOM + $$) % 30000 ))
+    # Below Linux's ephemeral range (32768–60999): a port there may be an outgoing connection's local end.
+    port=$(( 20000 + (RANDOM * 32768 + RANDOM + $$) % 12000 ))
     for attempt in $(seq 1 50); do
         port=$(( port + 1 ))
         if port_in_use "$port"; then continue; fi

@@ -29,7 +29,7 @@ public sealed class AccountSteps(AccountSession session, AccountLiquidations liq
         catch (Exception e) when (e is MissingMarkException or ArithmeticException)
         {
             // One account that cannot be evaluated never stops the step for the others; nothing of it has changed.
-            session.Observer.EvaluationFailed(session.Id);
+            session.Observer.EvaluationFailed(session.Id, step);
             session.Logger.LogError(e, "Account {Account} cannot be evaluated at step {Step}", session.Id, step);
             return null;
         }

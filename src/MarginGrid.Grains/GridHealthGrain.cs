@@ -38,15 +38,6 @@ public interface IGridHealthGrain : IGrainWithIntegerKey
     Task<ImmutableArray<UnsettledMarket>> GetUnsettledAsync();
 }
 
-/// <summary>Where the price step's id travels along the tick's call chain (<c>RequestContext</c>), for the health report.</summary>
-public static class StepContext
-{
-    public const string Key = "mg.step";
-
-    /// <summary>The id of the price step the current call belongs to (<c>MARKET#sequence</c>), or null.</summary>
-    public static string? Current => Orleans.Runtime.RequestContext.Get(Key) as string;
-}
-
 /// <summary>
 /// Decides which markets cannot settle (issue 9): a market whose latest evaluating step could not evaluate an account
 /// — until a later step of it settles with none failing — or whose last <see cref="FailedStepsThreshold"/> steps or more

@@ -58,8 +58,11 @@ public interface IGridObserver
     {
     }
 
-    /// <summary>An account could not be evaluated in a step (e.g. an arithmetic overflow); the step went on without it.</summary>
-    void EvaluationFailed(string account)
+    /// <summary>
+    /// An account could not be evaluated in a step (e.g. an arithmetic overflow); the step went on without it.
+    /// <paramref name="step"/>: the price step's id (<c>MARKET#sequence</c>) where the evaluation was one of a step's.
+    /// </summary>
+    void EvaluationFailed(string account, string? step)
     {
     }
 

@@ -269,16 +269,9 @@ public sealed class MarketGrain(
         var held = await Audit.WriteAsync(Audited(updates), stepId, [.. guarded.Select(e => e.ToGrid(stepId, clock.UtcNow))]);
 
         var tick = new MarketTick(Symbol, state.State.Sequence, mark, newest.Timestamp, evaluate, version) { Multiplier = pricing.Multiplier };
-        TickDelivery[] reports;
-        Orleans.Runtime.RequestContext.Set(StepContext.Key, tick.StepId); // travels to the holders: their failures name the step
-        try
-        {
-            reports = await DeliverToShardsAsync(tick);
-        }
-        finally
-        {
-            Orleans.Runtime.RequestContext.Remove(StepContext.Key);
-        }
+        // The step's id travels in the tick, not in RequestContext: Orleans deep-copies a request context into every
+        // message of the call chain (mark reads, bands), which cost 7 % of a 100k crash's CPU.
+        var reports = await DeliverToShardsAsync(tick);
         if (!evaluate)
         {
             return Audit.Offer(StepOutcome.Empty(tick.StepId));

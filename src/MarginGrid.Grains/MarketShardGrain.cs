@@ -163,7 +163,7 @@ public sealed class MarketShardGrain(
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            observer.EvaluationFailed(holder);
+            observer.EvaluationFailed(holder, tick.StepId);
             logger.LogError(e, "Account {Account} failed to take tick {Step}", holder, tick.StepId);
             return null;
         }

@@ -43,13 +43,13 @@ public sealed class SiloGridObserver(
     public void AccountOpenUnaudited(string account, string requestJson, long version) => audit.OpenRecovered(account, requestJson, version);
 
     /// <summary>
-    /// Counted, and — when it happened in a price step (<see cref="StepContext"/>) — reported to the cluster's
+    /// Counted, and — when it happened in a price step (<paramref name="step"/>) — reported to the cluster's
     /// <see cref="IGridHealthGrain"/>, so that <c>/health/ready</c> names the market (one-way, never awaited by the step).
     /// </summary>
-    public void EvaluationFailed(string account)
+    public void EvaluationFailed(string account, string? step)
     {
-        metrics.EvaluationFailed(account);
-        if (StepContext.Current is not { } step)
+        metrics.EvaluationFailed(account, step);
+        if (step is null)
         {
             return;
         }

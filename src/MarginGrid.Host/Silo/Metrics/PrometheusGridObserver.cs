@@ -227,7 +227,7 @@ public sealed class PrometheusGridObserver : IGridObserver
 
     public void Command(string type, string outcome) => _commands.WithLabels(type, outcome).Inc();
 
-    public void EvaluationFailed(string account) => _evaluationFailures.Inc();
+    public void EvaluationFailed(string account, string? step) => _evaluationFailures.Inc();
 
     public void MarketPriced(string market, decimal multiplier, bool held, bool stale, IReadOnlyDictionary<string, decimal> sourceAgeSeconds)
     {
