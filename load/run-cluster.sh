@@ -11,6 +11,8 @@
 #   --accounts N [10000]  --markets N [8]  --duration S [20]  --rate R [200]  --scenario NAME [crash-2020-03-12]
 #   --feed sequential|per-market [sequential]   --silos N [3]   --transports "http client" [both]
 #   --out DIR [artifacts/cluster-run]   --no-build (use the existing Release build)
+#   --durable  PostgreSQL commits as in production (fsync, synchronous_commit on); by default the throwaway
+#              cluster of scripts/pg.sh runs with them off, which understates the database's cost per write
 #
 # Each transport gets a cluster of its own (its own cluster and service id on the same database, so its grain
 # state, fund and pub-sub start empty): the two runs do not see each other's accounts. The silos run with
@@ -39,7 +41,8 @@ while [[ $# -gt 0 ]]; do
         --transports) transports=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --durable) export MARGINGRID_PG_DURABLE=1; shift ;;
+        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -151,8 +154,9 @@ for transport in $transports; do
 done
 
 # ---- summary ---------------------------------------------------------------------------------------------------
-printf '\nProduction path: %s, %s accounts, %s markets, %s s at %s updates/s (%s feed), %s silos on PostgreSQL\n\n' \
-    "$scenario" "$accounts" "$markets" "$duration" "$rate" "$feed" "$silos"
+printf '\nProduction path: %s, %s accounts, %s markets, %s s at %s updates/s (%s feed), %s silos on PostgreSQL (%s)\n\n' \
+    "$scenario" "$accounts" "$markets" "$duration" "$rate" "$feed" "$silos" \
+    "$([[ ${MARGINGRID_PG_DURABLE:-0} == 1 ]] && echo "fsync and synchronous_commit on" || echo "fsync off: --durable for production commits")"
 printf '| transport | updates/s | tick→decision p99 ms | tick→liquidation p50 / p99 / max ms | liquidations (closes) | closes/s | margin calls | bankruptcies | conservation | p99 ≤ 2 s |\n'
 printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
 for transport in $transports; do

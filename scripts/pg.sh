@@ -18,6 +18,8 @@
 #   MARGINGRID_PG_STATE  state/env file (default: one per checkout and user under /tmp)
 #   MARGINGRID_PG_TMP    parent of the cluster directory (default /tmp; must be reachable by postgres)
 #   MARGINGRID_PG_BIN    directory holding initdb/pg_ctl (default: newest /usr/lib/postgresql/*/bin, 15 preferred)
+#   MARGINGRID_PG_DURABLE=1  commit as a production database does (fsync, synchronous_commit and full-page writes
+#                        on): for measurements of the production path, not for the tests' speed
 set -Eeuo pipefail
 
 log() { printf 'pg.sh: %s\n' "$*" >&2; }
@@ -171,7 +173,9 @@ cmd_start() {
     mkdir -p "$dir/data" "$dir/sock"
     if is_root; then chown -R postgres: "$dir"; fi
 
-    log "initdb in $dir/data ($bin)"
+    local durable=off
+    if [[ ${MARGINGRID_PG_DURABLE:-0} == 1 ]]; then durable=on; fi
+    log "initdb in $dir/data ($bin); fsync and synchronous_commit $durable"
     as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale --no-sync \
         >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; false; }
 
@@ -180,9 +184,9 @@ cmd_start() {
 # --- margingrid test cluster (scripts/pg.sh): never for real data ---
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir/sock'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+fsync = $durable
+synchronous_commit = $durable
+full_page_writes = $durable
 max_connections = 200
 shared_buffers = 64MB
 log_min_messages = warning
