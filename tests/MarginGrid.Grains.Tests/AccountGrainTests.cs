@@ -1,5 +1,6 @@
 using MarginGrid.Grains;
 using System.Collections.Immutable;
+using Orleans.Core.Internal;
 using Orleans.Streams;
 using Xunit;
 
@@ -360,6 +361,39 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         var crossed = await PriceAsync(market, 45_480m);
         Assert.Equal((1, 1), (crossed.Evaluated, crossed.Delivered));
         Assert.Equal(GridEventType.MarginCall, Assert.Single(crossed.Events).Type);
+    }
+
+    /// <summary>
+    /// An account banded in two markets: the second moves inside its band (no delivery), then the first leaves its band.
+    /// The evaluation must value the account at the second market's current mark — fetched from its market grain here (a
+    /// cluster), also when that grain was deactivated in between (read back from storage).
+    /// Long 2 X @ 50,000 and 20 Y @ 3,000 on 10,000 USD (MMR 1 %, margin call below 1.25 × MM): bands X > ≈ 47,975,
+    /// Y > ≈ 2,797.5. At X 47,400 and Y 2,850, E = 1,800 with 1.25 × MM = 1,897.5: a margin call; at the stale Y 3,000,
+    /// E = 4,800: healthy.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_tick_values_the_account_at_its_other_markets_current_marks(bool otherMarketReactivated)
+    {
+        var x = await NewMarketAsync("BX", 50_000m);
+        var y = await NewMarketAsync("BY", 3_000m);
+        var account = _grains.GetGrain<IAccountGrain>($"acct-{Guid.NewGuid():N}");
+        await account.OpenAsync(ClusterFixture.Seed(10_000m, new PositionSnapshot(x, 2m, 50_000m), new PositionSnapshot(y, 20m, 3_000m)));
+
+        var inside = await PriceAsync(y, 2_850m);
+        Assert.Equal((1, 0), (inside.Evaluated, inside.Delivered)); // inside Y's band: not delivered
+        if (otherMarketReactivated)
+        {
+            await _grains.GetGrain<IMarketGrain>(y).Cast<IGrainManagementExtension>().DeactivateOnIdle();
+        }
+
+        var crossed = await PriceAsync(x, 47_400m);
+
+        Assert.Equal((1, 1), (crossed.Evaluated, crossed.Delivered));
+        var call = Assert.Single(crossed.Events);
+        Assert.Equal((GridEventType.MarginCall, account.GetPrimaryKeyString()), (call.Type, call.Account));
+        Assert.Equal(2_850m, call.Marks![y]);
     }
 
     [Fact]
