@@ -213,7 +213,7 @@ public sealed class Portfolio
         }
         else
         {
-            _balances.Set(Symbol(asset), quantity);
+            _balances.Set(asset, quantity, Symbol); // interned only when the asset is added (string.Intern was 4 % of a crash's CPU)
         }
     }
 
@@ -225,7 +225,7 @@ public sealed class Portfolio
         }
         else
         {
-            _positions.Set(Symbol(market), position);
+            _positions.Set(market, position, Symbol);
         }
     }
 

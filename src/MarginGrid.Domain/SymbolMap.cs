@@ -37,7 +37,11 @@ public sealed class SymbolMap<TValue> : IReadOnlyDictionary<string, TValue>
         return true;
     }
 
-    public void Set(string key, TValue value)
+    /// <summary>
+    /// Sets the value of <paramref name="key"/>. A key already present keeps its stored instance; a new one is stored as
+    /// <paramref name="newKey"/> makes it (e.g. interned) — so the caller pays for that only when a key is added.
+    /// </summary>
+    public void Set(string key, TValue value, Func<string, string>? newKey = null)
     {
         var i = IndexOf(key);
         if (i >= 0)
@@ -46,6 +50,8 @@ public sealed class SymbolMap<TValue> : IReadOnlyDictionary<string, TValue>
             _version++;
             return;
         }
+
+        key = newKey is null ? key : newKey(key);
 
         i = ~i;
         if (_count == _entries.Length)

@@ -44,6 +44,25 @@ public sealed class SymbolMapProperties
         });
 
     [Fact]
+    public void A_new_key_is_stored_as_made_and_an_update_keeps_the_stored_instance()
+    {
+        var map = new SymbolMap<int>();
+        var made = 0;
+        string Make(string key)
+        {
+            made++;
+            return string.Intern(key);
+        }
+
+        map.Set(new string("BTC".AsSpan()), 1, Make); // a copy, as a deserialized message brings it
+        map.Set(new string("BTC".AsSpan()), 2, Make);
+
+        Assert.Equal(1, made); // made once, when the key was added
+        Assert.Same(string.Intern("BTC"), Assert.Single(map).Key);
+        Assert.Equal(2, map["BTC"]);
+    }
+
+    [Fact]
     public void Changing_the_map_while_enumerating_it_throws()
     {
         var map = new SymbolMap<int>();
