@@ -50,7 +50,7 @@ public sealed class AccountCommands(
     private async Task<CommandResult> FinishAsync(AccountCommand command, CommandStep step, Account.Memento undo, int earlier)
     {
         await liquidations.DecideOwnAsync(command.CommandId, step.NeedsLiquidation, undo, command.CommandId);
-        var unaudit = session.Options.AuditOutbox ? session.Audit.Add(command.CommandId) : static () => { }; // the audit outbox: in the same write as the step
+        var unaudit = session.Audit.Add(command.CommandId); // the audit outbox: in the same write as the step
         var recorded = session.Events.Record([.. step.Record.Events.Skip(earlier)], command.CommandId);
         try
         {

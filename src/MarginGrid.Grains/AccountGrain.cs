@@ -115,7 +115,7 @@ public sealed class AccountGrain(
         var undo = Account.Save();
         Account.Open(holdings, Session.Config);
         // The opening's audit record: in the same write (no outbox object at all for an account of a silo without one).
-        var unaudit = Session.Options.AuditOutbox ? Session.Audit.AddOpen(seed, Account.Version) : static () => { };
+        var unaudit = Session.Audit.AddOpen(seed, Account.Version);
         try
         {
             await Session.PersistAsync(undo);

@@ -48,8 +48,12 @@ public sealed class AccountSession(Grain grain, string id, IPersistentState<Acco
 
     public AccountCommands Commands => new(this, Liquidations, Steps, Auctions);
 
-    /// <summary>The audit outbox of commands (inert unless <see cref="GridOptions.AuditOutbox"/>).</summary>
-    public AccountAudit Audit => _audit ??= new AccountAudit(this, () => AuditPending);
+    /// <summary>
+    /// The audit outbox of commands (inert unless <see cref="GridOptions.AuditOutbox"/>). Kept by the activation only
+    /// where it is enabled: an inert one (it checks <see cref="AccountAudit.Enabled"/> itself) is made per use, so that an
+    /// account of a silo without an outbox holds none.
+    /// </summary>
+    public AccountAudit Audit => Options.AuditOutbox ? _audit ??= new AccountAudit(this, () => AuditPending) : new AccountAudit(this, () => AuditPending);
 
     /// <summary>The audit outbox (command ids not yet confirmed by the audit trail), persisted with the account.</summary>
     public List<string> AuditPending => state.State.AuditPending ??= [];

@@ -98,9 +98,6 @@ public sealed class EventHistory(Serializer<GridEvent> serializer)
     /// <summary>The entries of a history, oldest first.</summary>
     public static List<byte[]> Split(byte[]? history) => [.. Entries(history).Select(e => history.AsSpan(e.Offset, e.Length).ToArray())];
 
-    /// <summary>How many events the history holds.</summary>
-    public static int Count(byte[]? history) => Entries(history).Count;
-
     private static List<(int Offset, int Length)> Entries(byte[]? history)
     {
         var entries = new List<(int, int)>();

@@ -174,8 +174,8 @@ public sealed class LiquidationCoordinatorGrain(
 
         var charges = begun.OfType<LiquidationCharge>().ToImmutableArray();
         var fund = GrainFactory.GetGrain<IFundLedgerGrain>(0);
-        var covers = kept.IsEmpty
-            ? charges.IsEmpty ? [] : await fund.ApplyLiquidationsAsync(charges)
+        var covers = charges.IsEmpty && kept.IsEmpty
+            ? []
             : await fund.ApplyStepAsync(charges, kept); // one write: the charges and the step's batches (even with no charge)
         await this.AnnounceAsync(observer, kept, logger, kept: true); // written: the fund's outbox offers them to the audit trail
         var coverOf = charges.Select((c, i) => (c.Account, Cover: covers[i])).ToDictionary(x => x.Account, x => x.Cover, StringComparer.Ordinal);
