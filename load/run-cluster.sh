@@ -13,6 +13,10 @@
 #   --out DIR [artifacts/cluster-run]   --no-build (use the existing Release build)
 #   --durable  PostgreSQL commits as in production (fsync, synchronous_commit on); by default the throwaway
 #              cluster of scripts/pg.sh runs with them off, which understates the database's cost per write
+#   --pg-stats   PostgreSQL with pg_stat_statements: the statements that cost the database most during each load
+#              run (time, calls, rows) in DIR/<transport>/pg-statements.txt, the CPU seconds the silos and
+#              PostgreSQL spent during it (the load tool's setup included) and the grain-state writes per round
+#              trip (margingrid_storage_* of each silo's /metrics) in the summary
 #
 # Each transport gets a cluster of its own (its own cluster and service id on the same database, so its grain
 # state, fund and pub-sub start empty): the two runs do not see each other's accounts. The silos run with
@@ -28,7 +32,7 @@ log() { printf 'run-cluster: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 accounts=10000 markets=8 duration=20 rate=200 scenario=crash-2020-03-12 feed=sequential silos=3
-transports="http client" out="$repo_root/artifacts/cluster-run" build=1
+transports="http client" out="$repo_root/artifacts/cluster-run" build=1 pg_stats=0
 while [[ $# -gt 0 ]]; do
     case $1 in
         --accounts) accounts=$2; shift 2 ;;
@@ -42,7 +46,8 @@ while [[ $# -gt 0 ]]; do
         --out) out=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --durable) export MARGINGRID_PG_DURABLE=1; shift ;;
-        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --pg-stats) export MARGINGRID_PG_STATEMENTS=1; pg_stats=1; shift ;;
+        -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -101,6 +106,25 @@ eval "$pg_env"
 connection="$MARGINGRID_TEST_PG"
 log "PostgreSQL on port $MARGINGRID_PG_PORT; initializing the schema"
 dotnet "$host_dll" db init --connection-string "$connection" >&2
+psql() { "${MARGINGRID_PG_BIN:-$(dirname "$(find /usr/lib/postgresql/*/bin -name psql | sort -V | tail -n 1)")}/psql" \
+    -X -q -h 127.0.0.1 -p "$MARGINGRID_PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
+# Clock ticks (user + system) of the silos and of PostgreSQL's processes, from /proc.
+cpu_seconds() {
+    local hz silo=0 pg=0 pid cmd stat
+    hz=$(getconf CLK_TCK)
+    for pid in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' <"$pid/cmdline" 2>/dev/null) || continue
+        stat=$(cat "$pid/stat" 2>/dev/null) || continue
+        stat=${stat##*) }
+        read -r -a f <<<"$stat"
+        case $cmd in
+            *margingrid.dll*) silo=$(( silo + f[11] + f[12] )) ;;
+            postgres*|*/postgres\ *) pg=$(( pg + f[11] + f[12] )) ;;
+        esac
+    done
+    printf '%s %s %s\n' "$silo" "$pg" "$hz"
+}
+if [[ $pg_stats -eq 1 ]]; then psql -c 'create extension if not exists pg_stat_statements'; fi
 
 mkdir -p "$out"
 failed=0
@@ -143,12 +167,28 @@ for transport in $transports; do
         target="orleans://$(IFS=,; printf '%s' "${gateways[*]}")?cluster-id=$id&service-id=$id"
     fi
     log "$transport: --target $target"
+    if [[ $pg_stats -eq 1 ]]; then
+        psql -c 'select pg_stat_statements_reset()' >/dev/null
+        cpu_seconds >"$dir/cpu-start"
+    fi
     if ! dotnet "$load_dll" --target "$target" --no-baseline --plain --scenario "$scenario" --accounts "$accounts" \
         --markets "$markets" --duration "$duration" --rate "$rate" --feed "$feed" --run-id "$transport" --out "$dir" \
         >"$dir/load.log" 2>&1; then
         log "$transport: the load run failed:"
         tail -n 40 "$dir/load.log" >&2
         failed=1
+    fi
+    if [[ $pg_stats -eq 1 ]]; then
+        # Before the silos stop: their CPU is read from /proc while they run. From the start of the load run (its
+        # setup included) to its end.
+        cpu_seconds >"$dir/cpu-end"
+        for i in $(seq 1 "$silos"); do
+            curl -fs --max-time 5 "${http_targets[$((i - 1))]}/metrics" | grep '^margingrid_storage_' >"$dir/silo-$i.storage-metrics" || true
+        done
+        psql -c "select round(total_exec_time::numeric, 0) as total_ms, calls, rows,
+                        round((total_exec_time / greatest(calls, 1))::numeric, 3) as mean_ms,
+                        left(regexp_replace(query, '\s+', ' ', 'g'), 160) as query
+                 from pg_stat_statements order by total_exec_time desc limit 25" >"$dir/pg-statements.txt"
     fi
     stop_silos
 done
@@ -171,5 +211,18 @@ for transport in $transports; do
     ' "$report"
     if [[ $(jq -r '.conservationHolds' "$report") != true ]]; then failed=1; fi
 done
+if [[ $pg_stats -eq 1 ]]; then
+    printf '\n| transport | CPU s during the load run: silos | PostgreSQL | state writes | round trips | top statements |\n| --- | --: | --: | --: | --: | --- |\n'
+    for transport in $transports; do
+        dir="$out/$transport"
+        [[ -f $dir/cpu-start && -f $dir/cpu-end ]] || continue
+        read -r s0 p0 hz <"$dir/cpu-start"
+        read -r s1 p1 _ <"$dir/cpu-end"
+        writes=$(cat "$dir"/silo-*.storage-metrics 2>/dev/null | awk '/^margingrid_storage_writes_total/ { n += $2 } END { print n + 0 }')
+        batches=$(cat "$dir"/silo-*.storage-metrics 2>/dev/null | awk '/^margingrid_storage_write_batches_total/ { n += $2 } END { print n + 0 }')
+        awk -v t="$transport" -v s=$(( s1 - s0 )) -v p=$(( p1 - p0 )) -v hz="$hz" -v w="$writes" -v b="$batches" \
+            -v f="$dir/pg-statements.txt" 'BEGIN { printf "| %s | %.1f | %.1f | %d | %d | %s |\n", t, s / hz, p / hz, w, b, f }'
+    done
+fi
 printf '\nReports: %s/<transport>/report.md\n' "$out"
 exit "$failed"

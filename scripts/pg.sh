@@ -20,6 +20,7 @@
 #   MARGINGRID_PG_BIN    directory holding initdb/pg_ctl (default: newest /usr/lib/postgresql/*/bin, 15 preferred)
 #   MARGINGRID_PG_DURABLE=1  commit as a production database does (fsync, synchronous_commit and full-page writes
 #                        on): for measurements of the production path, not for the tests' speed
+#   MARGINGRID_PG_STATEMENTS=1  load pg_stat_statements (load/run-cluster.sh --pg-stats)
 set -Eeuo pipefail
 
 log() { printf 'pg.sh: %s\n' "$*" >&2; }
@@ -192,6 +193,10 @@ shared_buffers = 64MB
 log_min_messages = warning
 log_min_error_statement = panic
 EOF
+    if [[ ${MARGINGRID_PG_STATEMENTS:-0} == 1 ]]; then
+        # Statement statistics for a measurement (load/run-cluster.sh --pg-stats): which queries cost the database.
+        printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n" >>"$dir/data/postgresql.conf"
+    fi
 
     local port attempt started=0
     # Below Linux's ephemeral range (32768–60999): a port there may be an outgoing connection's local end.

@@ -1,5 +1,6 @@
 using MarginGrid.Grains;
 using MarginGrid.Simulation;
+using MarginGrid.Storage;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Dashboard;
@@ -56,7 +57,7 @@ public static class SiloOrleans
                 o.Invariant = Invariant;
                 o.ConnectionString = connectionString;
             })
-            .AddAdoNetGrainStorage(GridProviders.Storage, o => Storage(o, connectionString))
+            .AddBatchedGrainStorage(GridProviders.Storage, connectionString)
             .AddAdoNetGrainStorage(GridProviders.PubSubStore, o => Storage(o, connectionString))
             .UseAdoNetReminderService(o =>
             {
@@ -65,16 +66,36 @@ public static class SiloOrleans
             });
 
     /// <summary>
+    /// The grid's states: Orleans' ADO.NET storage (its table, its rows) with concurrent writes grouped into one round
+    /// trip and one commit (<see cref="BatchedGrainStorage"/>; <c>MarginGrid:Storage</c> in configuration).
+    /// </summary>
+    private static ISiloBuilder AddBatchedGrainStorage(this ISiloBuilder silo, string name, string connectionString)
+    {
+        silo.Services.AddOptions<AdoNetGrainStorageOptions>(name).Configure<Serializer>((o, serializer) => Configure(o, serializer, connectionString));
+        silo.Services.AddOptions<GrainStateWriterOptions>()
+            .Bind(silo.Configuration.GetSection(GrainStateWriterOptions.Section))
+            .Validate(o =>
+            {
+                o.Validate();
+                return true;
+            });
+        Orleans.Runtime.Hosting.StorageProviderExtensions.AddGrainStorage(silo.Services, name, BatchedGrainStorage.Create);
+        return silo;
+    }
+
+    /// <summary>
     /// Grain state is written with Orleans' own binary serializer (explicit [Id]s and [Alias]es on every stored type)
     /// rather than the default Newtonsoft JSON with CLR type names, so that renaming a type does not orphan its state.
     /// </summary>
     private static void Storage(OptionsBuilder<AdoNetGrainStorageOptions> options, string connectionString) =>
-        options.Configure<Serializer>((o, serializer) =>
-        {
-            o.Invariant = Invariant;
-            o.ConnectionString = connectionString;
-            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
-        });
+        options.Configure<Serializer>((o, serializer) => Configure(o, serializer, connectionString));
+
+    private static void Configure(AdoNetGrainStorageOptions options, Serializer serializer, string connectionString)
+    {
+        options.Invariant = Invariant;
+        options.ConnectionString = connectionString;
+        options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+    }
 
     /// <summary>One silo on its own: development clustering with itself as the primary, nothing durable.</summary>
     private static ISiloBuilder UseInMemory(this ISiloBuilder silo, SiloSettings settings) =>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using MarginGrid.Storage;
 using Microsoft.Extensions.Configuration;
 
 namespace MarginGrid.Host.Silo;
@@ -45,9 +46,22 @@ public sealed record SiloSettings
                     ? ip
                     : throw new InvalidOperationException($"Orleans:AdvertisedIP: '{advertised}' is not an IP address"),
             HttpPort = Port(configuration, "MarginGrid:Http:Port", defaults.HttpPort),
-            ConnectionString = string.IsNullOrWhiteSpace(connectionString) ? null : connectionString,
+            ConnectionString = string.IsNullOrWhiteSpace(connectionString) ? null : Tuned(connectionString),
             MaxRequestBodyBytes = configuration.GetValue("MarginGrid:Http:MaxRequestBodyBytes", defaults.MaxRequestBodyBytes),
         };
+    }
+
+    /// <summary>The operator's connection string with the silo's defaults where it is silent (<see cref="PostgresConnections"/>).</summary>
+    private static string Tuned(string connectionString)
+    {
+        try
+        {
+            return PostgresConnections.ForSilo(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidOperationException($"ConnectionStrings:{ConnectionStringName} is not a valid PostgreSQL connection string: {e.Message}", e);
+        }
     }
 
     private static int Port(IConfiguration configuration, string key, int fallback)
