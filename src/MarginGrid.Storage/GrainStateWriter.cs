@@ -67,10 +67,10 @@ public sealed class GrainStateWriterOptions
 /// read, and reports the version it has afterwards; a write whose version did not move was refused (the caller raises
 /// Orleans' <c>InconsistentStateException</c>) while the rest of its batch commits.</para>
 /// <para>A batch is one implicit transaction: a statement that fails (a value too long for its column, a deadlock)
-/// rolls the whole batch back, and each of its writes is then run on its own, so that one bad write fails alone. A
-/// failure that is not the server's answer (the connection lost) fails the batch's writes with it: whether the
-/// commit happened is then unknown, as it is for a single write, and a grain that retries finds the version moved or
-/// not.</para>
+/// rolls the whole batch back, and each of its writes is then run on its own, on the same connection, so that one bad
+/// write fails alone. A failure that is not the server's answer to a statement (no connection to be had, the
+/// connection lost) fails the batch's writes with it, without retries: whether a lost connection's commit happened is
+/// then unknown, as it is for a single write, and a grain that writes again finds the version moved or not.</para>
 /// <para>A write completes only after the transaction's commit was confirmed (the reader closed past the batch's
 /// end), never on the rows alone.</para>
 /// </remarks>
@@ -168,35 +168,72 @@ public sealed class GrainStateWriter : IAsyncDisposable
     private async Task RunAsync(Pending[] batch)
     {
         _onBatch?.Invoke(batch.Length);
+        NpgsqlConnection connection;
         try
         {
-            var versions = await ExecuteAsync(batch).ConfigureAwait(false);
-            for (var i = 0; i < batch.Length; i++)
-            {
-                batch[i].Completion.TrySetResult(versions[i]);
-            }
-        }
-        catch (PostgresException) when (batch.Length > 1)
-        {
-            // The server refused a statement and rolled the batch back: each write again on its own, so that only
-            // the bad one fails.
-            foreach (var pending in batch)
-            {
-                await RunAsync([pending]).ConfigureAwait(false);
-            }
+            connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            foreach (var pending in batch)
+            // No connection (the database away, refusing connections): nothing ran, and running the writes one by
+            // one would only ask again as many times.
+            Fail(batch, 0, e);
+            return;
+        }
+
+        await using (connection.ConfigureAwait(false))
+        {
+            try
             {
-                pending.Completion.TrySetException(e);
+                Complete(batch, await ExecuteAsync(connection, batch).ConfigureAwait(false));
+            }
+            catch (PostgresException) when (batch.Length > 1)
+            {
+                // The server refused a statement and rolled the batch back: each write again on its own, on the same
+                // connection, so that only the bad one fails.
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    _onBatch?.Invoke(1);
+                    try
+                    {
+                        Complete([batch[i]], await ExecuteAsync(connection, [batch[i]]).ConfigureAwait(false));
+                    }
+                    catch (PostgresException e)
+                    {
+                        batch[i].Completion.TrySetException(e);
+                    }
+                    catch (Exception e)
+                    {
+                        Fail(batch, i, e); // the connection broke: the rest cannot run on it
+                        return;
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                Fail(batch, 0, e);
             }
         }
     }
 
-    private async Task<int?[]> ExecuteAsync(Pending[] batch)
+    private static void Complete(Pending[] batch, int?[] versions)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+        for (var i = 0; i < batch.Length; i++)
+        {
+            batch[i].Completion.TrySetResult(versions[i]);
+        }
+    }
+
+    private static void Fail(Pending[] batch, int from, Exception e)
+    {
+        for (var i = from; i < batch.Length; i++)
+        {
+            batch[i].Completion.TrySetException(e);
+        }
+    }
+
+    private async Task<int?[]> ExecuteAsync(NpgsqlConnection connection, Pending[] batch)
+    {
         await using var command = new NpgsqlBatch(connection);
         foreach (var pending in batch)
         {

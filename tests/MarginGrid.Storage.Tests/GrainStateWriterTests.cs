@@ -168,6 +168,31 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
         await Assert.ThrowsAsync<ObjectDisposedException>(() => writer.WriteAsync(Row("late", null, [1])));
     }
 
+    [Fact]
+    public async Task A_database_that_refuses_the_connection_fails_a_batch_without_asking_again_per_write()
+    {
+        var batches = new List<int>();
+        await using var refusing = NpgsqlDataSource.Create(
+            new NpgsqlConnectionStringBuilder(fixture.Database.ConnectionString) { Database = "margingrid_no_such_database" }.ConnectionString);
+        await using var writer = new GrainStateWriter(refusing, await WriteQueryAsync(), new GrainStateWriterOptions(), size =>
+        {
+            lock (batches)
+            {
+                batches.Add(size);
+            }
+        });
+        var writes = Enumerable.Range(0, 40).Select(i => writer.WriteAsync(Row($"refused{i}", null, [1]))).ToArray();
+
+        foreach (var write in writes)
+        {
+            var e = await Assert.ThrowsAsync<PostgresException>(() => write);
+            Assert.Equal(PostgresErrorCodes.InvalidCatalogName, e.SqlState);
+        }
+
+        Assert.Equal(40, batches.Sum()); // each write in one attempt: none retried on its own
+        Assert.True(batches.Count < 40, $"{batches.Count} connection attempts for 40 writes");
+    }
+
     [Theory]
     [InlineData(0, 4, "WriteBatchSize")]
     [InlineData(1001, 4, "WriteBatchSize")]

@@ -30,7 +30,7 @@ public sealed partial class BatchedGrainStorage : IGrainStorage, ILifecycleParti
     private readonly Func<string, GrainStateWriter> _newWriter;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
-    private GrainStateWriter? _writer;
+    private volatile GrainStateWriter? _writer;
 
     public BatchedGrainStorage(
         AdoNetGrainStorage inner,
@@ -53,13 +53,14 @@ public sealed partial class BatchedGrainStorage : IGrainStorage, ILifecycleParti
         var options = services.GetRequiredService<IOptionsMonitor<AdoNetGrainStorageOptions>>().Get(name);
         var writerOptions = services.GetRequiredService<IOptions<GrainStateWriterOptions>>().Value;
         var serviceId = services.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId;
-        var dataSource = NpgsqlDataSource.Create(options.ConnectionString
-            ?? throw new InvalidOperationException($"grain storage '{name}': no connection string"));
+        var connectionString = options.ConnectionString
+            ?? throw new InvalidOperationException($"grain storage '{name}': no connection string");
         return new BatchedGrainStorage(
             inner,
             name,
             serviceId,
-            query => new GrainStateWriter(dataSource, query, writerOptions, size => StorageMetrics.Batch(name, size), ownsDataSource: true),
+            query => new GrainStateWriter(
+                NpgsqlDataSource.Create(connectionString), query, writerOptions, size => StorageMetrics.Batch(name, size), ownsDataSource: true),
             services.GetRequiredService<ILogger<BatchedGrainStorage>>());
     }
 
