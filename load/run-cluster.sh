@@ -16,7 +16,8 @@
 #   --pg-stats   PostgreSQL with pg_stat_statements: the statements that cost the database most during each load
 #              run (time, calls, rows) in DIR/<transport>/pg-statements.txt, the CPU seconds the silos and
 #              PostgreSQL spent during it (the load tool's setup included) and the grain-state writes per round
-#              trip (margingrid_storage_* of each silo's /metrics) in the summary
+#              trip (margingrid_storage_* of each silo's /metrics) in the summary; the grain-state table's
+#              updates, HOT updates and size at the end of pg-statements.txt
 #
 # Each transport gets a cluster of its own (its own cluster and service id on the same database, so its grain
 # state, fund and pub-sub start empty): the two runs do not see each other's accounts. The silos run with
@@ -189,6 +190,9 @@ for transport in $transports; do
                         round((total_exec_time / greatest(calls, 1))::numeric, 3) as mean_ms,
                         left(regexp_replace(query, '\s+', ' ', 'g'), 160) as query
                  from pg_stat_statements order by total_exec_time desc limit 25" >"$dir/pg-statements.txt"
+        # Updates of grain states that were HOT (no new index entry: room for the new version on the row's page).
+        psql -c "select relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_live_tup, n_dead_tup, pg_size_pretty(pg_total_relation_size(relid)) as size
+                 from pg_stat_user_tables where relname in ('orleansstorage', 'margingrid_audit')" >>"$dir/pg-statements.txt"
     fi
     stop_silos
 done
