@@ -48,7 +48,7 @@ while [[ $# -gt 0 ]]; do
         --no-build) build=0; shift ;;
         --durable) export MARGINGRID_PG_DURABLE=1; shift ;;
         --pg-stats) export MARGINGRID_PG_STATEMENTS=1; pg_stats=1; shift ;;
-        -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
