@@ -11,6 +11,8 @@
 #   --accounts N [10000]  --markets N [8]  --duration S [20]  --rate R [200]  --scenario NAME [crash-2020-03-12]
 #   --feed sequential|per-market [sequential]   --silos N [3]   --transports "http client" [both]
 #   --out DIR [artifacts/cluster-run]   --no-build (use the existing Release build)
+#   --quiet S [0]  seconds with nothing sent between opening the accounts and the crash (a quiet market: what an
+#              account keeps only for a while after its last command, its audit reminder, has lapsed by then)
 #   --durable  PostgreSQL commits as in production (fsync, synchronous_commit on); by default the throwaway
 #              cluster of scripts/pg.sh runs with them off, which understates the database's cost per write
 #   --pg-stats   PostgreSQL with pg_stat_statements: the statements that cost the database most during each load
@@ -33,7 +35,7 @@ log() { printf 'run-cluster: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 accounts=10000 markets=8 duration=20 rate=200 scenario=crash-2020-03-12 feed=sequential silos=3
-transports="http client" out="$repo_root/artifacts/cluster-run" build=1 pg_stats=0
+transports="http client" out="$repo_root/artifacts/cluster-run" build=1 pg_stats=0 quiet=0
 while [[ $# -gt 0 ]]; do
     case $1 in
         --accounts) accounts=$2; shift 2 ;;
@@ -46,9 +48,10 @@ while [[ $# -gt 0 ]]; do
         --transports) transports=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --no-build) build=0; shift ;;
+        --quiet) quiet=$2; shift 2 ;;
         --durable) export MARGINGRID_PG_DURABLE=1; shift ;;
         --pg-stats) export MARGINGRID_PG_STATEMENTS=1; pg_stats=1; shift ;;
-        -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -173,7 +176,7 @@ for transport in $transports; do
         cpu_seconds >"$dir/cpu-start"
     fi
     if ! dotnet "$load_dll" --target "$target" --no-baseline --plain --scenario "$scenario" --accounts "$accounts" \
-        --markets "$markets" --duration "$duration" --rate "$rate" --feed "$feed" --run-id "$transport" --out "$dir" \
+        --markets "$markets" --duration "$duration" --rate "$rate" --feed "$feed" --quiet "$quiet" --run-id "$transport" --out "$dir" \
         >"$dir/load.log" 2>&1; then
         log "$transport: the load run failed:"
         tail -n 40 "$dir/load.log" >&2

@@ -29,6 +29,13 @@ public sealed record LoadOptions
 
     public bool Baseline { get; init; } = true;
 
+    /// <summary>
+    /// A running cluster only: this long with nothing sent between opening the accounts and the scenario's first
+    /// update — a quiet market before the crash, so that what an account keeps only for a while after its last
+    /// command (its audit reminder: a minute and more) has lapsed when the crash comes, as it would have in production.
+    /// </summary>
+    public TimeSpan Quiet { get; init; }
+
     /// <summary>A running cluster's HTTP API base addresses; empty: an embedded grid in this process (or <see cref="Orleans"/>).</summary>
     public IReadOnlyList<Uri> Targets { get; init; } = [];
 
@@ -112,6 +119,16 @@ public sealed record LoadOptions
         if (Orleans?.Validate() is { } orleans)
         {
             return $"--target: {orleans}";
+        }
+
+        if (Quiet < TimeSpan.Zero || Quiet > TimeSpan.FromHours(1))
+        {
+            return $"--quiet must be between 0 and 3600 seconds, got {Quiet.TotalSeconds}";
+        }
+
+        if (Quiet > TimeSpan.Zero && !IsRemote)
+        {
+            return "--quiet is for a running cluster (--target): the embedded grid keeps no reminders";
         }
 
         if (IsRemote && Baseline)

@@ -22,6 +22,7 @@ public static class Program
         var fanOut = new Option<string>("--fanout") { Description = "gated | naive", DefaultValueFactory = _ => d.FanOut.ToString().ToLowerInvariant() };
         var shards = new Option<int>("--shards") { Description = "Holder shards per market.", DefaultValueFactory = _ => d.Shards };
         var warmup = new Option<double?>("--warmup") { Description = "Seconds left out of the steady-state tick→decision and tick→margin-call figures (default: min(5, 25 % of --duration))." };
+        var quiet = new Option<double>("--quiet") { Description = "With --target: seconds with nothing sent between opening the accounts and the scenario (a quiet market before the crash; 0)." };
         var feed = new Option<string>("--feed") { Description = "sequential (each update settled before the next; needed for the zero-miss check) | per-market (every market on its own schedule; the grid conflates)", DefaultValueFactory = _ => "sequential" };
         var target = new Option<string?>("--target") { Description = "A running cluster: comma-separated HTTP API base addresses (keys from MarginGrid__Load__{Admin,Feed,Trader,Reader}Key), or orleans://host:port,host:port[?cluster-id=ID&service-id=ID] for its gateways through the native client (MarginGrid.Client); default: an embedded grid in this process." };
         var runId = new Option<string?>("--run-id") { Description = "Prefix of the account ids on a running cluster (default: load-<UTC time>)." };
@@ -35,7 +36,7 @@ public static class Program
         var failOn = new Option<string[]>("--fail-on") { Description = "name=value thresholds, e.g. margin-call-p99-ms=10 coverage-ratio=2", AllowMultipleArgumentsPerToken = true };
         var root = new RootCommand("MarginGrid load generator: simulated accounts through a price scenario, measured against an exhaustive baseline.")
         {
-            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, feed, target, runId, noBaseline, output, plain, verbose, compare, compareOn, keepers, failOn,
+            scenario, accounts, markets, duration, rate, seed, fanOut, shards, warmup, quiet, feed, target, runId, noBaseline, output, plain, verbose, compare, compareOn, keepers, failOn,
         };
         root.SetAction(async (parse, ct) =>
         {
@@ -59,6 +60,9 @@ public static class Program
                     Shards = parse.GetValue(shards),
                     Warmup = parse.GetValue(warmup) is { } w ? TimeSpan.FromSeconds(w) : null,
                     Baseline = !parse.GetValue(noBaseline),
+                    Quiet = parse.GetValue(quiet) is var q && q is >= 0 and <= 3600
+                        ? TimeSpan.FromSeconds(q)
+                        : throw new ArgumentException($"--quiet must be between 0 and 3600 seconds, got {q}"),
                     Targets = ParseTargets(parse.GetValue(target)),
                     Orleans = ParseOrleansTarget(parse.GetValue(target)),
                     Feed = parse.GetValue(feed) switch

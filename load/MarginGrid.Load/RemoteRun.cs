@@ -64,6 +64,14 @@ public static class RemoteRun
                 opening(1);
             });
 
+            if (options.Quiet > TimeSpan.Zero)
+            {
+                // A quiet market, not a synchronisation: the crash comes after this long with nothing sent. Its
+                // prices are stamped from now on, later than the opening prices.
+                await Task.Delay(options.Quiet, cancellationToken);
+                origin = DateTimeOffset.UtcNow - TimeSpan.FromSeconds(1);
+            }
+
             var ticking = progress($"{TickPlan.Name(options.Scenario)}: {plan.Length:N0} updates", plan.Length);
             var gate = new Lock();
             var clock = Stopwatch.StartNew();

@@ -111,4 +111,14 @@ public sealed class RemoteRunTests
         Assert.True(new LoadOptions { Orleans = orleans }.IsRemote);
         Assert.NotNull(new LoadOptions { Orleans = orleans, Targets = [new Uri("http://127.0.0.1:1/")], Baseline = false }.Validate());
     }
+
+    [Fact]
+    public void A_quiet_market_is_for_a_running_cluster_and_bounded()
+    {
+        var remote = new LoadOptions { Targets = [new Uri("http://127.0.0.1:1/")], Baseline = false };
+        Assert.Null((remote with { Quiet = TimeSpan.FromSeconds(90) }).Validate());
+        Assert.Contains("--quiet", (remote with { Quiet = TimeSpan.FromSeconds(-1) }).Validate(), StringComparison.Ordinal);
+        Assert.Contains("--quiet", (remote with { Quiet = TimeSpan.FromHours(2) }).Validate(), StringComparison.Ordinal);
+        Assert.Contains("--quiet", new LoadOptions { Baseline = false, Quiet = TimeSpan.FromSeconds(5) }.Validate(), StringComparison.Ordinal);
+    }
 }
