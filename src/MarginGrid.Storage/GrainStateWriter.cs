@@ -160,14 +160,36 @@ public sealed class GrainStateWriter : IAsyncDisposable
                 }
             }
 
-            await RunAsync(batch).ConfigureAwait(false);
+            try
+            {
+                await RunAsync(batch).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // RunAsync answers every write itself; should anything escape it (a bug, a dispose that throws), the
+                // batch's writes still get an answer and the drain goes on: a write never waits forever.
+                Fail(batch, 0, e);
+            }
+        }
+    }
+
+    /// <summary>The metrics callback; never lets its failure reach a write.</summary>
+    private void Counted(int size)
+    {
+        try
+        {
+            _onBatch?.Invoke(size);
+        }
+        catch (Exception)
+        {
+            // Metrics are not worth a write.
         }
     }
 
     /// <summary>Runs a batch and completes each of its writes; never throws.</summary>
     private async Task RunAsync(Pending[] batch)
     {
-        _onBatch?.Invoke(batch.Length);
+        Counted(batch.Length);
         NpgsqlConnection connection;
         try
         {
@@ -187,13 +209,20 @@ public sealed class GrainStateWriter : IAsyncDisposable
             {
                 Complete(batch, await ExecuteAsync(connection, batch).ConfigureAwait(false));
             }
-            catch (PostgresException) when (batch.Length > 1)
+            catch (PostgresException refused) when (batch.Length > 1)
             {
-                // The server refused a statement and rolled the batch back: each write again on its own, on the same
-                // connection, so that only the bad one fails.
+                // The server refused a statement (or the commit) and rolled the batch back: each write again on its
+                // own, on the same connection, so that only the bad one fails. Not when the server ended the session
+                // (a fatal error, the connection closed): the writes fail with the server's reason.
+                if (connection.State != System.Data.ConnectionState.Open || refused.InvariantSeverity is "FATAL" or "PANIC")
+                {
+                    Fail(batch, 0, refused);
+                    return;
+                }
+
                 for (var i = 0; i < batch.Length; i++)
                 {
-                    _onBatch?.Invoke(1);
+                    Counted(1);
                     try
                     {
                         Complete([batch[i]], await ExecuteAsync(connection, [batch[i]]).ConfigureAwait(false));

@@ -47,6 +47,45 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
         return await reader.ReadAsync() ? ((byte[])reader[0], reader.GetInt32(1)) : null;
     }
 
+    /// <summary>
+    /// Locks <paramref name="key"/>'s row in a transaction of its own until disposed, and waits until a write is
+    /// queued behind it (a backend waiting for a lock): the writer's only batch in flight is then held there, and the
+    /// writes that follow queue up into the next batch.
+    /// </summary>
+    private async Task<NpgsqlConnection> HoldAsync(string key, GrainStateWriter writer, int version)
+    {
+        var holder = await fixture.DataSource.OpenConnectionAsync();
+        await using (var begin = new NpgsqlCommand("begin", holder))
+        {
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        await using (var lockRow = new NpgsqlCommand(
+            "select 1 from orleansstorage where serviceid = $1 and grainidextensionstring = $2 for update", holder))
+        {
+            lockRow.Parameters.AddWithValue(_service);
+            lockRow.Parameters.AddWithValue(key);
+            Assert.Equal(1, await lockRow.ExecuteScalarAsync());
+        }
+
+        _held = writer.WriteAsync(Row(key, version, [0]));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            await using var waiting = fixture.DataSource.CreateCommand(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '%WriteToStorage%'");
+            if ((long)(await waiting.ExecuteScalarAsync())! > 0)
+            {
+                return holder;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "no write came to wait for the held row within 30 s");
+            await Task.Delay(10); // polling interval of a wait on a condition with a deadline
+        }
+    }
+
+    private Task<int?> _held = Task.FromResult<int?>(null);
+
     private async Task AssertStoredAsync(string key, byte[] payload, int version)
     {
         var stored = await StoredAsync(key);
@@ -84,19 +123,28 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
     [Fact]
     public async Task A_write_at_a_stale_version_is_refused_and_the_rest_of_its_batch_commits()
     {
-        await using var writer = await WriterAsync(new GrainStateWriterOptions { ConcurrentWriteBatches = 1 });
-        foreach (var key in new[] { "a", "b", "c" })
+        var batches = new List<int>();
+        await using var writer = await WriterAsync(new GrainStateWriterOptions { ConcurrentWriteBatches = 1 }, batches);
+        foreach (var key in new[] { "a", "b", "c", "gate" })
         {
             Assert.Equal(1, await writer.WriteAsync(Row(key, null, [1])));
         }
 
         Assert.Equal(2, await writer.WriteAsync(Row("b", 1, [2]))); // b is now at version 2
 
-        var results = await Task.WhenAll(
-            writer.WriteAsync(Row("a", 1, [3])),
-            writer.WriteAsync(Row("b", 1, [3])), // a second activation that read version 1
-            writer.WriteAsync(Row("c", 1, [3])),
-            writer.WriteAsync(Row("d", 5, [3]))); // never written: no row to update
+        Task<int?[]> all;
+        await using (await HoldAsync("gate", writer, 1))
+        {
+            all = Task.WhenAll(
+                writer.WriteAsync(Row("a", 1, [3])),
+                writer.WriteAsync(Row("b", 1, [3])), // a second activation that read version 1
+                writer.WriteAsync(Row("c", 1, [3])),
+                writer.WriteAsync(Row("d", 5, [3]))); // never written: no row to update
+        }
+
+        Assert.Equal(2, await _held);
+        var results = await all;
+        Assert.Equal(4, batches[^1]); // the four went together, after the held one
 
         Assert.Equal(2, results[0]);
         Assert.Equal(1, results[1]); // unchanged: refused
@@ -115,15 +163,17 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
     {
         var batches = new List<int>();
         await using var writer = await WriterAsync(new GrainStateWriterOptions { ConcurrentWriteBatches = 1 }, batches);
-        // Hold the only drain on a first write, so that the next ones queue up into one batch.
-        var first = writer.WriteAsync(Row("first", null, [0]));
-        var writes = Enumerable.Range(0, 20)
-            .Select(i => writer.WriteAsync(i == 7
-                ? Row("bad", null, [1], type: new string('x', 600)) // longer than the column (512)
-                : Row($"ok{i}", null, [(byte)i])))
-            .ToArray();
+        Assert.Equal(1, await writer.WriteAsync(Row("first", null, [0])));
+        Task<int?>[] writes;
+        await using (await HoldAsync("first", writer, 1)) // the writes below queue up into one batch
+        {
+            writes = [.. Enumerable.Range(0, 20)
+                .Select(i => writer.WriteAsync(i == 7
+                    ? Row("bad", null, [1], type: new string('x', 600)) // longer than the column (512)
+                    : Row($"ok{i}", null, [(byte)i])))];
+        }
 
-        Assert.Equal(1, await first);
+        Assert.Equal(2, await _held);
         var refused = await Assert.ThrowsAsync<PostgresException>(() => writes[7]);
         Assert.Equal(PostgresErrorCodes.StringDataRightTruncation, refused.SqlState);
         for (var i = 0; i < writes.Length; i++)
@@ -136,7 +186,99 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
         }
 
         Assert.Null(await StoredAsync("bad"));
-        Assert.Contains(batches, size => size > 1); // the bad write was in a batch with others
+        Assert.Contains(20, batches); // the bad write was in a batch with the others, then each ran alone
+    }
+
+    [Fact]
+    public async Task A_write_refused_at_commit_is_never_reported_written_and_its_batch_is_written_without_it()
+    {
+        // A deferred constraint trigger refuses one grain's row when its transaction commits, after every statement
+        // of the batch has answered with its new version.
+        await using (var trigger = fixture.DataSource.CreateCommand("""
+            create or replace function margingrid_test_refuse_at_commit() returns trigger language plpgsql as $$
+            begin
+                if new.grainidextensionstring = 'refused-at-commit' then raise exception 'refused at commit'; end if;
+                return null;
+            end $$;
+            drop trigger if exists margingrid_test_refuse_at_commit on orleansstorage;
+            create constraint trigger margingrid_test_refuse_at_commit after insert or update on orleansstorage
+                deferrable initially deferred for each row execute function margingrid_test_refuse_at_commit();
+            """))
+        {
+            await trigger.ExecuteNonQueryAsync();
+        }
+
+        var batches = new List<int>();
+        await using var writer = await WriterAsync(new GrainStateWriterOptions { ConcurrentWriteBatches = 1 }, batches);
+        Assert.Equal(1, await writer.WriteAsync(Row("commit-gate", null, [0])));
+        Task<int?>[] writes;
+        await using (await HoldAsync("commit-gate", writer, 1))
+        {
+            writes = [.. Enumerable.Range(0, 10).Select(i => writer.WriteAsync(Row(i == 4 ? "refused-at-commit" : $"c{i}", null, [(byte)i])))];
+        }
+
+        Assert.Equal(2, await _held);
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => writes[4]);
+        Assert.Contains("refused at commit", refused.MessageText, StringComparison.Ordinal);
+        Assert.Null(await StoredAsync("refused-at-commit"));
+        for (var i = 0; i < writes.Length; i++)
+        {
+            if (i != 4)
+            {
+                Assert.Equal(1, await writes[i]);
+                await AssertStoredAsync($"c{i}", [(byte)i], 1);
+            }
+        }
+
+        Assert.Contains(10, batches);
+    }
+
+    [Fact]
+    public async Task A_row_held_by_another_transaction_fails_its_write_after_the_lock_timeout_and_not_its_batch_mates()
+    {
+        await using var dataSource = NpgsqlDataSource.Create(PostgresConnections.ForGrainStateWriter(fixture.Database.ConnectionString));
+        await using var writer = new GrainStateWriter(dataSource, await WriteQueryAsync(), new GrainStateWriterOptions { ConcurrentWriteBatches = 1 });
+        foreach (var key in new[] { "lock-gate", "locked" })
+        {
+            Assert.Equal(1, await writer.WriteAsync(Row(key, null, [0])));
+        }
+
+        // "locked" stays held by a second activation's transaction for the whole test.
+        await using var other = await fixture.DataSource.OpenConnectionAsync();
+        await using (var begin = new NpgsqlCommand("begin", other))
+        {
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        await using (var hold = new NpgsqlCommand(
+            "select 1 from orleansstorage where serviceid = $1 and grainidextensionstring = 'locked' for update", other))
+        {
+            hold.Parameters.AddWithValue(_service);
+            await hold.ExecuteNonQueryAsync();
+        }
+
+        Task<int?>[] writes;
+        await using (await HoldAsync("lock-gate", writer, 1))
+        {
+            writes = [writer.WriteAsync(Row("locked", 1, [1])), writer.WriteAsync(Row("free1", null, [1])), writer.WriteAsync(Row("free2", null, [1]))];
+        }
+
+        Assert.Equal(2, await _held);
+        var timedOut = await Assert.ThrowsAsync<PostgresException>(() => writes[0]);
+        Assert.Equal(PostgresErrorCodes.LockNotAvailable, timedOut.SqlState);
+        Assert.Equal(1, await writes[1]);
+        Assert.Equal(1, await writes[2]);
+        await AssertStoredAsync("locked", [0], 1);
+    }
+
+    [Fact]
+    public async Task A_metrics_callback_that_throws_changes_no_write()
+    {
+        await using var writer = new GrainStateWriter(
+            fixture.DataSource, await WriteQueryAsync(), new GrainStateWriterOptions(), _ => throw new InvalidOperationException("metrics down"));
+        var versions = await Task.WhenAll(Enumerable.Range(0, 30).Select(i => writer.WriteAsync(Row($"m{i}", null, [1]))));
+
+        Assert.All(versions, v => Assert.Equal(1, v));
     }
 
     [Fact]

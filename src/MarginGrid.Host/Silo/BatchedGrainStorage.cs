@@ -31,6 +31,7 @@ public sealed partial class BatchedGrainStorage : IGrainStorage, ILifecycleParti
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private volatile GrainStateWriter? _writer;
+    private bool _disposed;
 
     public BatchedGrainStorage(
         AdoNetGrainStorage inner,
@@ -60,7 +61,7 @@ public sealed partial class BatchedGrainStorage : IGrainStorage, ILifecycleParti
             name,
             serviceId,
             query => new GrainStateWriter(
-                NpgsqlDataSource.Create(connectionString), query, writerOptions, size => StorageMetrics.Batch(name, size), ownsDataSource: true),
+                NpgsqlDataSource.Create(PostgresConnections.ForGrainStateWriter(connectionString)), query, writerOptions, size => StorageMetrics.Batch(name, size), ownsDataSource: true),
             services.GetRequiredService<ILogger<BatchedGrainStorage>>());
     }
 
@@ -129,13 +130,21 @@ public sealed partial class BatchedGrainStorage : IGrainStorage, ILifecycleParti
 
         lock (_gate)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this); // a writer made now would never be disposed
             return _writer ??= _newWriter(_inner.CurrentOperationalQueries.WriteToStorage);
         }
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (_writer is { } writer)
+        GrainStateWriter? writer;
+        lock (_gate)
+        {
+            _disposed = true;
+            writer = _writer;
+        }
+
+        if (writer is not null)
         {
             await writer.DisposeAsync();
         }
