@@ -160,6 +160,29 @@ public sealed class AuditHardeningTests
     }
 
     [Fact]
+    public void A_postgres_error_that_crossed_silos_is_classified_by_its_message()
+    {
+        // What Orleans' exception codec rebuilds on the calling silo: Npgsql's fields (SQLSTATE) are not carried, the
+        // message is. The API answered such a failure with a bare 500 (its exception handler threw on the null state).
+        var shutdown = Rebuilt(new PostgresException("terminating connection due to administrator command", "FATAL", "FATAL", "57P01"));
+        var tooLong = Rebuilt(new PostgresException("value too long", "ERROR", "ERROR", "22001"));
+        Assert.Null(shutdown.SqlState);
+        Assert.Equal("57P01", Problems.SqlStateOf(shutdown));
+
+        Assert.True(Problems.IsUnavailable(new OrleansException("Error from storage provider grid during ReadStateAsync", shutdown)));
+        Assert.False(Problems.IsUnavailable(new OrleansException("Error from storage provider grid during WriteStateAsync", tooLong)));
+        Assert.True(Problems.IsUnavailable(Rebuilt(new PostgresException("could not serialize access", "ERROR", "ERROR", "40001"))));
+
+        static PostgresException Rebuilt(PostgresException original)
+        {
+            var copy = (PostgresException)System.Runtime.CompilerServices.RuntimeHelpers.GetUninitializedObject(typeof(PostgresException));
+            typeof(Exception).GetField("_message", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!
+                .SetValue(copy, original.Message);
+            return copy;
+        }
+    }
+
+    [Fact]
     public async Task ReadinessFailsWhilePostgresDoesNotAnswer()
     {
         var closedPort = Ports.Free();

@@ -214,6 +214,13 @@ public sealed class SiloProcess : IAsyncDisposable
             if (marker is not null)
             {
                 var key = marker + lines[i + 1].Trim();
+                if (marker.StartsWith("[the handler failed]", StringComparison.Ordinal))
+                {
+                    // The handler's own failure is rare and its stack is the only clue: keep its first frames.
+                    key += string.Concat(lines.Skip(i + 2).TakeWhile(l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).Take(12)
+                        .Select(l => "\n    " + l.Trim()));
+                }
+
                 found[key] = found.GetValueOrDefault(key) + 1;
             }
         }

@@ -123,6 +123,23 @@ public static class Problems
     }
 
     /// <summary>
+    /// The SQLSTATE of <paramref name="exception"/>. An exception that crossed silos (a storage failure on the grain's
+    /// silo, answered to the silo that called it) is rebuilt by Orleans' exception codec without Npgsql's own fields:
+    /// its <see cref="Npgsql.PostgresException.SqlState"/> is null, and only its message ("57P01: terminating
+    /// connection ...") still says it. Null when neither does.
+    /// </summary>
+    internal static string? SqlStateOf(Npgsql.PostgresException exception)
+    {
+        if (exception.SqlState is { Length: 5 } state)
+        {
+            return state;
+        }
+
+        var message = exception.Message;
+        return message is { Length: > 6 } && message[5] == ':' && message[..5].All(char.IsAsciiLetterOrDigit) ? message[..5] : null;
+    }
+
+    /// <summary>
     /// True when <paramref name="exception"/> (or one of its inner exceptions) says that PostgreSQL or a cluster node
     /// could not be reached, or that a write was fenced by a newer activation: transient failures, worth a retry.
     /// </summary>
@@ -134,10 +151,11 @@ public static class Problems
         {
             // A server shutting down or restarting (class 57P: admin_shutdown, crash_shutdown, cannot_connect_now), a lost
             // connection (08) or exhausted resources (53) is the database being away, however Npgsql classifies it.
-            if (e is Npgsql.PostgresException { IsTransient: false } pg
-                && !pg.SqlState.StartsWith("57P", StringComparison.Ordinal)
-                && !pg.SqlState.StartsWith("08", StringComparison.Ordinal)
-                && !pg.SqlState.StartsWith("53", StringComparison.Ordinal))
+            if (e is Npgsql.PostgresException pg && SqlStateOf(pg) is { } state
+                && !new Npgsql.PostgresException(pg.MessageText ?? string.Empty, "ERROR", "ERROR", state).IsTransient
+                && !state.StartsWith("57P", StringComparison.Ordinal)
+                && !state.StartsWith("08", StringComparison.Ordinal)
+                && !state.StartsWith("53", StringComparison.Ordinal))
             {
                 return false;
             }
