@@ -57,14 +57,15 @@ public static class PostgresConnections
     public static readonly TimeSpan WriterLockTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// The connections of the grain-state writer (<see cref="GrainStateWriter"/>, a pool of its own): the silo's, with
+    /// The connections of the grain-state writer (<see cref="GrainStateWriter"/>, a pool of its own): the silo's
+    /// connection string (already given <see cref="ForSilo"/>'s defaults by the silo's settings), with
     /// <c>lock_timeout</c> set. A row is held by another transaction only when two activations of one grain write at
     /// once (a failover); without a lock timeout the wait ends at the command timeout as a client-side error that fails
     /// the whole batch, with it the server refuses the one write and the rest of its batch is written on its own.
     /// </summary>
     public static string ForGrainStateWriter(string connectionString)
     {
-        var builder = new NpgsqlConnectionStringBuilder(ForSilo(connectionString));
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
         var lockTimeout = $"-c lock_timeout={(int)WriterLockTimeout.TotalMilliseconds}";
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? lockTimeout : builder.Options + " " + lockTimeout;
         return builder.ConnectionString;

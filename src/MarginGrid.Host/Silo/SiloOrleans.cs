@@ -71,7 +71,7 @@ public static class SiloOrleans
     /// </summary>
     private static ISiloBuilder AddBatchedGrainStorage(this ISiloBuilder silo, string name, string connectionString)
     {
-        silo.Services.AddOptions<AdoNetGrainStorageOptions>(name).Configure<Serializer>((o, serializer) => Configure(o, serializer, connectionString));
+        Storage(silo.Services.AddOptions<AdoNetGrainStorageOptions>(name), connectionString);
         silo.Services.AddOptions<GrainStateWriterOptions>()
             .Bind(silo.Configuration.GetSection(GrainStateWriterOptions.Section))
             .Validate(o =>
@@ -88,14 +88,12 @@ public static class SiloOrleans
     /// rather than the default Newtonsoft JSON with CLR type names, so that renaming a type does not orphan its state.
     /// </summary>
     private static void Storage(OptionsBuilder<AdoNetGrainStorageOptions> options, string connectionString) =>
-        options.Configure<Serializer>((o, serializer) => Configure(o, serializer, connectionString));
-
-    private static void Configure(AdoNetGrainStorageOptions options, Serializer serializer, string connectionString)
-    {
-        options.Invariant = Invariant;
-        options.ConnectionString = connectionString;
-        options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
-    }
+        options.Configure<Serializer>((o, serializer) =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+        });
 
     /// <summary>One silo on its own: development clustering with itself as the primary, nothing durable.</summary>
     private static ISiloBuilder UseInMemory(this ISiloBuilder silo, SiloSettings settings) =>
