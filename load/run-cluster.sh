@@ -19,7 +19,9 @@
 #              run (time, calls, rows) in DIR/<transport>/pg-statements.txt, the CPU seconds the silos and
 #              PostgreSQL spent during it (the load tool's setup included) and the grain-state writes per round
 #              trip (margingrid_storage_* of each silo's /metrics) in the summary; the grain-state table's
-#              updates, HOT updates and size at the end of pg-statements.txt
+#              updates, HOT updates and size at the end of pg-statements.txt; every 2 s the load run's phase,
+#              PostgreSQL's checkpoints, WAL written (bytes, full-page images, flushes) and the CPU of silos and
+#              PostgreSQL in DIR/<transport>/pg-activity.tsv
 #
 # Each transport gets a cluster of its own (its own cluster and service id on the same database, so its grain
 # state, fund and pub-sub start empty): the two runs do not see each other's accounts. The silos run with
@@ -129,6 +131,33 @@ cpu_seconds() {
     printf '%s %s %s\n' "$silo" "$pg" "$hz"
 }
 if [[ $pg_stats -eq 1 ]]; then psql -c 'create extension if not exists pg_stat_statements'; fi
+# Every 2 s of a load run: the load tool's phase (from its log), PostgreSQL's checkpoints so far, and the WAL written
+# since the previous sample — bytes, full-page images (the first change of a page after a checkpoint writes the whole
+# page) and flushes — and the CPU seconds of the silos and of PostgreSQL in those 2 s: DIR/<transport>/pg-activity.tsv.
+sample_pg() {
+    local dir=$1 phase row cpu last_cpu=
+    printf 'time\tphase\tcheckpoints (timed, requested)\tcheckpoint buffers\tWAL MB\tfull-page images\tWAL flushes\tCPU s silos\tCPU s PostgreSQL\n' >"$dir/pg-activity.tsv"
+    local prev="0 0 0"
+    while sleep 2; do
+        phase=setup
+        if grep -q 'updates …' "$dir/load.log" 2>/dev/null; then phase=crash
+        elif grep -q 'quiet market' "$dir/load.log" 2>/dev/null; then phase=quiet; fi
+        row=$(psql -A -t -F ' ' -c "select b.checkpoints_timed, b.checkpoints_req, b.buffers_checkpoint, w.wal_bytes, w.wal_fpi, w.wal_sync
+                                    from pg_stat_bgwriter b, pg_stat_wal w" 2>/dev/null) || continue
+        cpu=$(cpu_seconds)
+        read -r ct cr cb wb fpi syncs <<<"$row"
+        read -r pb pf ps <<<"$prev"
+        if [[ -n $last_cpu ]]; then
+            read -r s0 p0 hz <<<"$last_cpu"
+            read -r s1 p1 _ <<<"$cpu"
+            awk -v t="$(date +%T)" -v ph="$phase" -v ct="$ct" -v cr="$cr" -v cb="$cb" -v wb=$(( wb - pb )) -v f=$(( fpi - pf )) \
+                -v y=$(( syncs - ps )) -v s=$(( s1 - s0 )) -v p=$(( p1 - p0 )) -v hz="$hz" \
+                'BEGIN { printf "%s\t%s\t%d, %d\t%d\t%.1f\t%d\t%d\t%.1f\t%.1f\n", t, ph, ct, cr, cb, wb / 1048576, f, y, s / hz, p / hz }' >>"$dir/pg-activity.tsv"
+        fi
+        prev="$wb $fpi $syncs"
+        last_cpu=$cpu
+    done
+}
 
 mkdir -p "$out"
 failed=0
@@ -171,9 +200,12 @@ for transport in $transports; do
         target="orleans://$(IFS=,; printf '%s' "${gateways[*]}")?cluster-id=$id&service-id=$id"
     fi
     log "$transport: --target $target"
+    sampler=
     if [[ $pg_stats -eq 1 ]]; then
         psql -c 'select pg_stat_statements_reset()' >/dev/null
         cpu_seconds >"$dir/cpu-start"
+        sample_pg "$dir" &
+        sampler=$!
     fi
     if ! dotnet "$load_dll" --target "$target" --no-baseline --plain --scenario "$scenario" --accounts "$accounts" \
         --markets "$markets" --duration "$duration" --rate "$rate" --feed "$feed" --quiet "$quiet" --run-id "$transport" --out "$dir" \
@@ -182,6 +214,7 @@ for transport in $transports; do
         tail -n 40 "$dir/load.log" >&2
         failed=1
     fi
+    if [[ -n $sampler ]]; then kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; fi
     if [[ $pg_stats -eq 1 ]]; then
         # Before the silos stop: their CPU is read from /proc while they run. From the start of the load run (its
         # setup included) to its end.

@@ -68,7 +68,9 @@ public static class RemoteRun
             {
                 // A quiet market, not a synchronisation: the crash comes after this long with nothing sent. Its
                 // prices are stamped from now on, later than the opening prices.
+                var quiet = progress($"quiet market, {options.Quiet.TotalSeconds:0} s", 1);
                 await Task.Delay(options.Quiet, cancellationToken);
+                quiet(1);
                 origin = DateTimeOffset.UtcNow - TimeSpan.FromSeconds(1);
             }
 
