@@ -14,6 +14,7 @@ public sealed class DatabaseInitializerTests
         "001-audit",
         "002-orleans-cleanup-defunct-silos",
         "003-audit-prices-config-quarantine",
+        "004-orleansstorage-one-row-per-grain",
     ];
 
     [Fact]
@@ -110,7 +111,7 @@ public sealed class DatabaseInitializerTests
         Assert.Equal(2, results.Count(r => r.WasUpToDate));
 
         await using var dataSource = database.CreateDataSource();
-        Assert.Equal(3, await ScalarAsync<long>(dataSource, "SELECT count(*) FROM margingrid_schema_version"));
+        Assert.Equal(s_allScripts.Count(s => !s.EndsWith(".sql", StringComparison.Ordinal)), await ScalarAsync<long>(dataSource, "SELECT count(*) FROM margingrid_schema_version"));
     }
 
     [Fact]
@@ -170,6 +171,38 @@ public sealed class DatabaseInitializerTests
             Assert.False(await ScalarAsync<bool>(dataSource, "SELECT to_regclass('orleansquery') IS NOT NULL"));
             Assert.False(await ScalarAsync<bool>(dataSource, "SELECT to_regclass('margingrid_audit') IS NOT NULL"));
         }
+    }
+
+    /// <summary>
+    /// A database from before migration 004 in which a grain already has two rows (two concurrent creations): the
+    /// migration cannot tell which is right, so it stops naming the count and changes nothing (no index, not recorded,
+    /// both rows kept); once the operator deleted one, it applies.
+    /// </summary>
+    [Fact]
+    public async Task Migration_004_refuses_a_grain_with_two_rows_and_applies_once_they_are_resolved()
+    {
+        await using var database = await TestPostgres.CreateDatabaseAsync();
+        await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+        await using var dataSource = database.CreateDataSource();
+        Assert.True(await ScalarAsync<bool>(dataSource, "SELECT to_regclass('ux_orleansstorage_grain') IS NOT NULL"));
+
+        // Back to the state before 004, then a grain created twice, as the vendored function allows.
+        await ExecuteAsync(dataSource, "DROP INDEX ux_orleansstorage_grain; DELETE FROM margingrid_schema_version WHERE version = 4");
+        const string Columns = "INSERT INTO orleansstorage (grainidhash, grainidn0, grainidn1, graintypehash, graintypestring, grainidextensionstring, serviceid, payloadbinary, modifiedon, version)";
+        await ExecuteAsync(dataSource, Columns + @" VALUES (11, 0, 0, 22, 'account', 'acct-1', 'svc', '\x01', now(), 1), (33, 0, 0, 22, 'account', 'acct-2', 'svc', '\x01', now(), 1)");
+        await ExecuteAsync(dataSource, Columns + @" VALUES (11, 0, 0, 22, 'account', 'acct-1', 'svc', '\x02', now(), 2)");
+
+        var error = await Assert.ThrowsAsync<PostgresException>(() => DatabaseInitializer.InitializeAsync(database.ConnectionString));
+        Assert.Contains("OrleansStorage holds 1 grain(s) with more than one row", error.MessageText, StringComparison.Ordinal);
+        Assert.Contains("docs/operations.md", error.Hint, StringComparison.Ordinal);
+        Assert.False(await ScalarAsync<bool>(dataSource, "SELECT to_regclass('ux_orleansstorage_grain') IS NOT NULL"));
+        Assert.Equal(0L, await ScalarAsync<long>(dataSource, "SELECT count(*) FROM margingrid_schema_version WHERE version = 4"));
+        Assert.Equal(3L, await ScalarAsync<long>(dataSource, "SELECT count(*) FROM orleansstorage"));
+
+        await ExecuteAsync(dataSource, "DELETE FROM orleansstorage WHERE grainidextensionstring = 'acct-1' AND version = 1");
+        var applied = await DatabaseInitializer.InitializeAsync(database.ConnectionString);
+        Assert.Equal(["004-orleansstorage-one-row-per-grain"], applied.AppliedScripts);
+        Assert.True(await ScalarAsync<bool>(dataSource, "SELECT to_regclass('ux_orleansstorage_grain') IS NOT NULL"));
     }
 
     private static async Task<T> ScalarAsync<T>(NpgsqlDataSource dataSource, string sql)

@@ -335,6 +335,75 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
         Assert.True(batches.Count < 40, $"{batches.Count} connection attempts for 40 writes");
     }
 
+    /// <summary>
+    /// Two activations of one grain create its state at once (a split brain): the one that commits second must not
+    /// add a second row (each read would return either one, and an acknowledged state could vanish). The first
+    /// creation is held uncommitted in a transaction of its own; the writer's creation of the same grain waits on its
+    /// key (migration 004's unique index: without it, it would not wait and would insert a second row) and, once the
+    /// first commits, is refused (no version: the provider's InconsistentStateException); if the first rolls back,
+    /// the writer's creation is the row.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Of_two_concurrent_creations_of_a_grain_only_one_commits_a_row(bool firstCommits)
+    {
+        var first = Row("twice", null, [1]);
+        await using var writer = await WriterAsync(new GrainStateWriterOptions());
+        await using var holder = await fixture.DataSource.OpenConnectionAsync();
+        await using var transaction = await holder.BeginTransactionAsync();
+        await using (var create = new NpgsqlCommand("select * from writetostorage($1, $2, $3, $4, $5, $6, $7, $8, $9)", holder, transaction))
+        {
+            create.Parameters.AddWithValue(first.GrainIdHash);
+            create.Parameters.AddWithValue(first.GrainIdN0);
+            create.Parameters.AddWithValue(first.GrainIdN1);
+            create.Parameters.AddWithValue(first.GrainTypeHash);
+            create.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Varchar, first.GrainTypeString);
+            create.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Varchar, first.GrainIdExtensionString!);
+            create.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Varchar, first.ServiceId);
+            create.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer, Value = DBNull.Value });
+            create.Parameters.AddWithValue(first.Payload);
+            Assert.Equal(1, await create.ExecuteScalarAsync()); // created, not committed
+        }
+
+        var second = writer.WriteAsync(Row("twice", null, [2]));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            if (second.IsCompleted)
+            {
+                Assert.Fail($"the second creation did not wait for the first: it answered version {await second} while the first is uncommitted (no unique key on OrleansStorage?)");
+            }
+
+            await using var waiting = fixture.DataSource.CreateCommand(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '%WriteToStorage%'");
+            if ((long)(await waiting.ExecuteScalarAsync())! > 0)
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the second creation neither waited for the first nor answered within 30 s");
+            await Task.Delay(10); // polling interval of a wait on a condition with a deadline
+        }
+
+        if (firstCommits)
+        {
+            await transaction.CommitAsync();
+            Assert.Null(await second); // refused: the caller raises InconsistentStateException
+            await AssertStoredAsync("twice", [1], 1);
+        }
+        else
+        {
+            await transaction.RollbackAsync();
+            Assert.Equal(1, await second);
+            await AssertStoredAsync("twice", [2], 1);
+        }
+
+        await using var rows = fixture.DataSource.CreateCommand("select count(*) from orleansstorage where serviceid = $1 and grainidextensionstring = 'twice'");
+        rows.Parameters.AddWithValue(_service);
+        Assert.Equal(1L, await rows.ExecuteScalarAsync());
+    }
+
     [Theory]
     [InlineData(0, 4, "WriteBatchSize")]
     [InlineData(1001, 4, "WriteBatchSize")]

@@ -165,6 +165,71 @@ public sealed class BatchedGrainStorageTests : IAsyncLifetime
         }
     }
 
+    public static TheoryData<string> Providers => ["batched", "orleans"];
+
+    /// <summary>
+    /// Two activations create one grain at once (a split brain): another creation of the grain, its row written with
+    /// the provider's own key columns, is held uncommitted; the provider's creation waits on the grain's key and, once
+    /// the other commits, is refused as a version conflict — the grain keeps one row, the other's.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_creation_racing_another_creation_of_the_grain_is_refused_and_leaves_one_row(string provider)
+    {
+        IGrainStorage storage = provider == "batched" ? Batched : Orleans;
+        var id = Key("string", 900 + provider.Length);
+        await using var dataSource = _database!.CreateDataSource();
+
+        // The row's key columns as this provider writes them: written once, read back, removed.
+        await storage.WriteStateAsync("shard", id, State("probe"));
+        await using var holder = await dataSource.OpenConnectionAsync();
+        object[] key;
+        await using (var read = new Npgsql.NpgsqlCommand(
+            "delete from orleansstorage where serviceid = 'storage-test' returning grainidhash, grainidn0, grainidn1, graintypehash, graintypestring, grainidextensionstring, payloadbinary", holder))
+        await using (var reader = await read.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            key = new object[7];
+            reader.GetValues(key);
+            Assert.False(await reader.ReadAsync());
+        }
+
+        await using var other = await holder.BeginTransactionAsync();
+        await using (var create = new Npgsql.NpgsqlCommand(
+            "insert into orleansstorage (grainidhash, grainidn0, grainidn1, graintypehash, graintypestring, grainidextensionstring, serviceid, payloadbinary, modifiedon, version) "
+            + "values ($1, $2, $3, $4, $5, $6, 'storage-test', $7, now(), 1)", holder, other))
+        {
+            foreach (var value in key)
+            {
+                create.Parameters.Add(new Npgsql.NpgsqlParameter { Value = value });
+            }
+
+            Assert.Equal(1, await create.ExecuteNonQueryAsync());
+        }
+
+        var racing = storage.WriteStateAsync("shard", id, State("mine"));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            Assert.False(racing.IsCompleted, "the provider's creation did not wait for the other creation's key (no unique key on OrleansStorage?)");
+            await using var waiting = dataSource.CreateCommand(
+                "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'");
+            if ((long)(await waiting.ExecuteScalarAsync())! > 0)
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the provider's creation neither waited nor answered within 30 s");
+            await Task.Delay(10); // polling interval of a wait on a condition with a deadline
+        }
+
+        await other.CommitAsync();
+        await Assert.ThrowsAsync<InconsistentStateException>(() => racing);
+        await using var rows = dataSource.CreateCommand("select count(*) from orleansstorage where serviceid = 'storage-test'");
+        Assert.Equal(1L, await rows.ExecuteScalarAsync());
+        Assert.Equal(["probe"], (await ReadAsync(storage, id)).State!.Holders); // the other activation's state
+    }
+
     /// <summary>The silo's lifecycle reduced to what the providers use: their start observers, run by the test.</summary>
     private sealed class Lifecycle(List<ILifecycleObserver> observers) : ISiloLifecycle
     {
