@@ -9,7 +9,8 @@ namespace MarginGrid.Host.Tests.Storage;
 
 /// <summary>
 /// The one-silo grid's storage keeps a real store's fencing: a write must name the version it read (ETag), so a second
-/// activation of the same grain (or a write after a failed one) cannot overwrite a newer state.
+/// activation of the same grain (or a write after a failed one) cannot overwrite a newer state; and its activations
+/// never share a state object (a read is a copy).
 /// </summary>
 public sealed class LocalGrainStorageTests
 {
@@ -57,6 +58,37 @@ public sealed class LocalGrainStorageTests
         var read = new GrainState<ShardState>();
         await storage.ReadStateAsync("shard", Shard, read);
         Assert.Equal(["a", "b"], read.State!.Holders.Order());
+    }
+
+    /// <summary>
+    /// The store keeps the written object and gives every read a copy: what an activation does to the state it read
+    /// reaches neither the stored state nor the object another activation holds, until it writes.
+    /// </summary>
+    [Fact]
+    public async Task Two_activations_never_share_a_state_object()
+    {
+        var storage = NewStorage();
+        var writer = State("a");
+        await storage.WriteStateAsync("shard", Shard, writer);
+
+        var first = new GrainState<ShardState>();
+        var second = new GrainState<ShardState>();
+        await storage.ReadStateAsync("shard", Shard, first);
+        await storage.ReadStateAsync("shard", Shard, second);
+        Assert.NotSame(first.State, second.State);
+        first.State!.Holders.Add("unwritten");
+
+        Assert.Equal(["a"], second.State!.Holders);
+        Assert.Equal(["a"], writer.State!.Holders);
+        var again = new GrainState<ShardState>();
+        await storage.ReadStateAsync("shard", Shard, again);
+        Assert.Equal(["a"], again.State!.Holders);
+
+        await storage.WriteStateAsync("shard", Shard, first); // now it is the stored state
+        var after = new GrainState<ShardState>();
+        await storage.ReadStateAsync("shard", Shard, after);
+        Assert.Equal(["a", "unwritten"], after.State!.Holders.Order());
+        Assert.Equal(["a"], second.State!.Holders);
     }
 
     [Fact]
