@@ -22,9 +22,8 @@ public sealed class AccountCommands(
         }
 
         var before = await auctions.EndExpiredAsync(command.CommandId);
-        var undo = Account.Save();
         var step = Account.Execute(command, session.Marks, session.Config, session.Clock.UtcNow, session.Options.CommandRetention, before);
-        return await FinishAsync(command, step, undo, before.Count);
+        return await FinishAsync(command, step, before.Count);
     }
 
     /// <summary>v3: a bid of this (liquidator) account on another account's auction.</summary>
@@ -38,17 +37,19 @@ public sealed class AccountCommands(
         var before = await auctions.EndExpiredAsync(command.CommandId);
         var (reason, quantity, payment) = await auctions.BuyAsync(command, before);
         var now = session.Clock.UtcNow;
-        var undo = Account.Save();
         var retention = session.Options.CommandRetention;
         var step = reason is null
             ? Account.Purchase(command, quantity, payment, before, session.Marks, session.Config, now, retention)
             : Account.Reject(command, reason, before, now, retention);
-        return await FinishAsync(command, step, undo, before.Count);
+        return await FinishAsync(command, step, before.Count);
     }
 
     /// <summary>A command step's end: its own liquidation, one write, its events (after the step's earlier ones), the fund.</summary>
-    private async Task<CommandResult> FinishAsync(AccountCommand command, CommandStep step, Account.Memento undo, int earlier)
+    private async Task<CommandResult> FinishAsync(AccountCommand command, CommandStep step, int earlier)
     {
+        // The step's own undo, taken after it dropped the records past retention: a memento taken before the step
+        // would restore a record count that the pruning made larger than the log (and throw half-way through).
+        var undo = step.Undo;
         await liquidations.DecideOwnAsync(command.CommandId, step.NeedsLiquidation, undo, command.CommandId);
         var unaudit = session.Audit.Add(command.CommandId); // the audit outbox: in the same write as the step
         var recorded = session.Events.Record([.. step.Record.Events.Skip(earlier)], command.CommandId);

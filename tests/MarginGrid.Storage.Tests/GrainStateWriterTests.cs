@@ -337,7 +337,7 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
 
     /// <summary>
     /// Two activations of one grain create its state at once (a split brain): the one that commits second must not
-    /// add a second row (each read would return either one, and an acknowledged state could vanish). The first
+    /// add a second row (Orleans' read expects one row: the grain could no longer activate). The first
     /// creation is held uncommitted in a transaction of its own; the writer's creation of the same grain waits on its
     /// key (migration 004's unique index: without it, it would not wait and would insert a second row) and, once the
     /// first commits, is refused (no version: the provider's InconsistentStateException); if the first rolls back,
@@ -375,8 +375,10 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
                 Assert.Fail($"the second creation did not wait for the first: it answered version {await second} while the first is uncommitted (no unique key on OrleansStorage?)");
             }
 
+            // A backend of this database blocked by the holder's: the writer's creation, waiting on the first's key.
             await using var waiting = fixture.DataSource.CreateCommand(
-                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '%WriteToStorage%'");
+                "select count(*) from pg_stat_activity where datname = current_database() and $1 = any(pg_blocking_pids(pid))");
+            waiting.Parameters.AddWithValue(holder.ProcessID);
             if ((long)(await waiting.ExecuteScalarAsync())! > 0)
             {
                 break;

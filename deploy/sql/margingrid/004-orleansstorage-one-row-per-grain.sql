@@ -4,7 +4,9 @@
 -- a grain's row with INSERT ... WHERE NOT EXISTS and indexes OrleansStorage only by (grainidhash, graintypehash),
 -- not uniquely. Two activations of one grain (a membership change, a silo declared dead while it still runs) that
 -- write its first state at the same time both see no row under READ COMMITTED and both insert: the grain then has
--- two rows, each read returns either one, and one activation's acknowledged state can vanish. A risk engine's new
+-- two rows. Orleans' provider reads a grain's state expecting one row, so from then on every activation of the grain
+-- fails to read it (an account that cannot be used until the rows are resolved by hand), and one of the two
+-- acknowledged first states is lost whichever row is kept. A risk engine's new
 -- account is exactly such a grain.
 --
 -- This migration
@@ -19,6 +21,9 @@
 --
 -- Building the index locks OrleansStorage against writes for as long as it takes (seconds for millions of rows):
 -- run `margingrid db init` before the silos start. Idempotent: `CREATE ... IF NOT EXISTS`, `CREATE OR REPLACE`.
+
+-- No creation may slip in between the check for duplicates and the index's build (silos still running).
+LOCK TABLE OrleansStorage IN SHARE MODE;
 
 DO $migration$
 DECLARE

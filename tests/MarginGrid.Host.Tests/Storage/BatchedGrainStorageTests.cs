@@ -177,7 +177,7 @@ public sealed class BatchedGrainStorageTests : IAsyncLifetime
     public async Task A_creation_racing_another_creation_of_the_grain_is_refused_and_leaves_one_row(string provider)
     {
         IGrainStorage storage = provider == "batched" ? Batched : Orleans;
-        var id = Key("string", 900 + provider.Length);
+        var id = Key("string", provider == "batched" ? 901 : 902);
         await using var dataSource = _database!.CreateDataSource();
 
         // The row's key columns as this provider writes them: written once, read back, removed.
@@ -213,7 +213,8 @@ public sealed class BatchedGrainStorageTests : IAsyncLifetime
         {
             Assert.False(racing.IsCompleted, "the provider's creation did not wait for the other creation's key (no unique key on OrleansStorage?)");
             await using var waiting = dataSource.CreateCommand(
-                "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'");
+                "select count(*) from pg_stat_activity where datname = current_database() and $1 = any(pg_blocking_pids(pid))");
+            waiting.Parameters.AddWithValue(holder.ProcessID);
             if ((long)(await waiting.ExecuteScalarAsync())! > 0)
             {
                 break;
