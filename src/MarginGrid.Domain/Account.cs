@@ -654,27 +654,36 @@ public sealed class Account
             return null;
         }
 
-        var holdings = Holdings.Clone();
-        holdings.SellAtAuction(asset, quantity, payment);
-        Holdings = holdings;
-        Auction = running with { Lot = running.Lot - quantity };
-        Remember(bidId);
-        Version++;
-        var events = new List<ModelEvent>
+        var undo = Save(); // a take is whole or nothing: its end can still fail (a mark missing for what it sells next)
+        try
         {
-            new(ModelEventType.AuctionTake, Id) { Liquidator = liquidator, Asset = asset, Quantity = quantity, Price = price },
-        };
-        if (Holdings.Usd >= 0m || Auction.Lot <= 0m)
-        {
-            events.AddRange(EndAuction($"{bidId}/end", sellLot: false, marks, config, now));
-            if (Outbox is { } pending)
+            var holdings = Holdings.Clone();
+            holdings.SellAtAuction(asset, quantity, payment);
+            Holdings = holdings;
+            Auction = running with { Lot = running.Lot - quantity };
+            Remember(bidId);
+            Version++;
+            var events = new List<ModelEvent>
             {
-                Outbox = pending with { Events = [events[0], .. pending.Events] };
-                return [];
+                new(ModelEventType.AuctionTake, Id) { Liquidator = liquidator, Asset = asset, Quantity = quantity, Price = price },
+            };
+            if (Holdings.Usd >= 0m || Auction.Lot <= 0m)
+            {
+                events.AddRange(EndAuction($"{bidId}/end", sellLot: false, marks, config, now));
+                if (Outbox is { } pending)
+                {
+                    Outbox = pending with { Events = [events[0], .. pending.Events] };
+                    return [];
+                }
             }
-        }
 
-        return events;
+            return events;
+        }
+        catch
+        {
+            Restore(undo);
+            throw;
+        }
     }
 
     /// <summary>

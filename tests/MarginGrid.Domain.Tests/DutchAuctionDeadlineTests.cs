@@ -91,4 +91,29 @@ public sealed class AuctionFenceTests
         Assert.Null(late.TakeAtAuction("l/2", "l", "ETH", 1m, 1200m, 1200m, marks, Config, deadline));
         Assert.Equal((-3700m, 2m, 7L), (late.Holdings.Usd, late.Holdings.Balance("ETH"), late.Version)); // nothing changed
     }
+
+    /// <summary>
+    /// A take that empties the lot ends the auction, and the end needs the auctioned asset's configuration: with the
+    /// asset no longer configured (a configuration change while its auction runs) the end fails, and the take must leave
+    /// nothing behind — not the sale, not the bid id (a retried bid would otherwise answer "taken" for a sale that was
+    /// never written).
+    /// </summary>
+    [Fact]
+    public void A_take_whose_auction_end_fails_changes_nothing()
+    {
+        var config = RiskConfiguration.Create(
+            [new MarketSpec("BTC-PERP", 0.001m, 0.002m, [new(0m, 0.01m, 0.02m)])],
+            [new CollateralSpec("BTC", 0.9m, "BTC-PERP", 0.03m)]); // ETH, the auctioned asset, no longer configured
+        var account = Account.Restore(
+            "debtor", true, Portfolio.Restore([new("USD", -3700m), new("ETH", 2m), new("BTC", 1m)], [], netUsdTransfers: 0m), AccountStatus.Bankrupt, true, 7, [], null, [],
+            new RunningAuction("ETH", 2m, Start, 2200m));
+        var marks = new MarkBook([new("ETH-PERP", 2000m), new("BTC-PERP", 60000m)]);
+
+        Assert.Throws<InvalidOperationException>(() => account.TakeAtAuction("l/1", "l", "ETH", 2m, 1000m, 500m, marks, config, Start.AddSeconds(1)));
+
+        Assert.Equal((-3700m, 2m, 1m, 7L), (account.Holdings.Usd, account.Holdings.Balance("ETH"), account.Holdings.Balance("BTC"), account.Version));
+        Assert.Equal(new RunningAuction("ETH", 2m, Start, 2200m), account.Auction);
+        Assert.DoesNotContain("l/1", account.RecentLiquidations);
+        Assert.Null(account.Outbox);
+    }
 }
