@@ -367,26 +367,8 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
         }
 
         var second = writer.WriteAsync(Row("twice", null, [2]));
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            if (second.IsCompleted)
-            {
-                Assert.Fail($"the second creation did not wait for the first: it answered version {await second} while the first is uncommitted (no unique key on OrleansStorage?)");
-            }
-
-            // A backend of this database blocked by the holder's: the writer's creation, waiting on the first's key.
-            await using var waiting = fixture.DataSource.CreateCommand(
-                "select count(*) from pg_stat_activity where datname = current_database() and $1 = any(pg_blocking_pids(pid))");
-            waiting.Parameters.AddWithValue(holder.ProcessID);
-            if ((long)(await waiting.ExecuteScalarAsync())! > 0)
-            {
-                break;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "the second creation neither waited for the first nor answered within 30 s");
-            await Task.Delay(10); // polling interval of a wait on a condition with a deadline
-        }
+        await TestPostgres.WaitUntilBlockedByAsync(
+            holder, fixture.DataSource, second, "the second creation did not wait for the first's key (no unique key on OrleansStorage?)");
 
         if (firstCommits)
         {

@@ -78,6 +78,39 @@ public static class TestPostgres
             await command.ExecuteNonQueryAsync();
         }
     }
+
+    /// <summary>
+    /// Waits until a backend of <paramref name="holder"/>'s database is blocked by <paramref name="holder"/>'s own
+    /// (a statement waiting for a lock that its open transaction holds): <paramref name="pending"/>, the work expected
+    /// to wait there. Fails when <paramref name="pending"/> completes first (it did not wait: <paramref name="what"/>
+    /// says what that means) or nothing waits within 30 s. Checked every 10 ms.
+    /// </summary>
+    public static async Task WaitUntilBlockedByAsync(NpgsqlConnection holder, NpgsqlDataSource dataSource, Task pending, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            if (pending.IsCompleted)
+            {
+                throw new InvalidOperationException($"{what}: it completed ({pending.Status}) without waiting for the open transaction");
+            }
+
+            await using var waiting = dataSource.CreateCommand(
+                "select count(*) from pg_stat_activity where datname = current_database() and $1 = any(pg_blocking_pids(pid))");
+            waiting.Parameters.AddWithValue(holder.ProcessID);
+            if ((long)(await waiting.ExecuteScalarAsync())! > 0)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{what}: it neither waited for the open transaction nor completed within 30 s");
+            }
+
+            await Task.Delay(10); // polling interval of a wait on a condition with a deadline
+        }
+    }
 }
 
 /// <summary>A database of its own for a test or a test class; dropped on dispose.</summary>

@@ -208,21 +208,8 @@ public sealed class BatchedGrainStorageTests : IAsyncLifetime
         }
 
         var racing = storage.WriteStateAsync("shard", id, State("mine"));
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            Assert.False(racing.IsCompleted, "the provider's creation did not wait for the other creation's key (no unique key on OrleansStorage?)");
-            await using var waiting = dataSource.CreateCommand(
-                "select count(*) from pg_stat_activity where datname = current_database() and $1 = any(pg_blocking_pids(pid))");
-            waiting.Parameters.AddWithValue(holder.ProcessID);
-            if ((long)(await waiting.ExecuteScalarAsync())! > 0)
-            {
-                break;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "the provider's creation neither waited nor answered within 30 s");
-            await Task.Delay(10); // polling interval of a wait on a condition with a deadline
-        }
+        await TestPostgres.WaitUntilBlockedByAsync(
+            holder, dataSource, racing, "the provider's creation did not wait for the other creation's key (no unique key on OrleansStorage?)");
 
         await other.CommitAsync();
         await Assert.ThrowsAsync<InconsistentStateException>(() => racing);
