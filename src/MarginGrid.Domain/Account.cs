@@ -654,7 +654,7 @@ public sealed class Account
             return null;
         }
 
-        var undo = Save(); // a take is whole or nothing: its end can still fail (a mark missing for what it sells next)
+        var undo = Save(); // a take is whole or nothing: its auction's end can still fail (the asset no longer configured)
         try
         {
             var holdings = Holdings.Clone();

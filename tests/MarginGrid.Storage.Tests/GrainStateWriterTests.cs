@@ -48,9 +48,9 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
     }
 
     /// <summary>
-    /// Locks <paramref name="key"/>'s row in a transaction of its own until disposed, and waits until a write is
-    /// queued behind it (a backend waiting for a lock): the writer's only batch in flight is then held there, and the
-    /// writes that follow queue up into the next batch.
+    /// Locks <paramref name="key"/>'s row in a transaction of its own until disposed, and waits until a write of it is
+    /// queued behind that lock: the writer's only batch in flight is then held there, and the writes that follow queue
+    /// up into the next batch.
     /// </summary>
     private async Task<NpgsqlConnection> HoldAsync(string key, GrainStateWriter writer, int version)
     {
@@ -69,19 +69,8 @@ public sealed class GrainStateWriterTests(InitializedDatabaseFixture fixture) : 
         }
 
         _held = writer.WriteAsync(Row(key, version, [0]));
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            await using var waiting = fixture.DataSource.CreateCommand(
-                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '%WriteToStorage%'");
-            if ((long)(await waiting.ExecuteScalarAsync())! > 0)
-            {
-                return holder;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "no write came to wait for the held row within 30 s");
-            await Task.Delay(10); // polling interval of a wait on a condition with a deadline
-        }
+        await TestPostgres.WaitUntilBlockedByAsync(holder, fixture.DataSource, _held, "the write of the held row did not wait for it");
+        return holder;
     }
 
     private Task<int?> _held = Task.FromResult<int?>(null);

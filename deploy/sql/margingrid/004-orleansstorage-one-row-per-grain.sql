@@ -14,16 +14,23 @@
 --     cannot be decided here (docs/operations.md, "Duplicate grain rows", says how to resolve it by hand);
 --   * adds the unique index ux_orleansstorage_grain over the whole grain key (NULLS NOT DISTINCT: a grain without a
 --     key extension has NULL there; PostgreSQL 15 or later);
---   * replaces writetostorage with upstream's text plus ON CONFLICT DO NOTHING on the creation: the creation that
---     commits second inserts nothing and its version stays NULL, which both Orleans' provider and MarginGrid's batched
---     writer already refuse as a version conflict (InconsistentStateException): the activation deactivates and the
---     next call reads the one row that exists.
+--   * drops Orleans' index ix_orleansstorage (grainidhash, graintypehash): the unique index begins with the same two
+--     columns and serves every lookup it served, so keeping both would maintain two indexes on every insert;
+--   * replaces writetostorage (same signature, same answer: the new version, or the one given when nothing was
+--     written) with upstream's logic written against that key: an update fenced by the version read, or a creation
+--     with ON CONFLICT DO NOTHING — the creation that commits second inserts nothing and its version stays NULL, which
+--     both Orleans' provider and MarginGrid's batched writer already refuse as a version conflict
+--     (InconsistentStateException): the activation deactivates and the next call reads the one row that exists.
+--     Upstream's WHERE NOT EXISTS guard is gone with the race it could not close; its NULL guards on every parameter
+--     are equality with NULL (never true) spelled out, and its key-extension test is IS NOT DISTINCT FROM.
 --
--- Building the index locks OrleansStorage against writes for as long as it takes (seconds for millions of rows):
--- run `margingrid db init` before the silos start. Idempotent: `CREATE ... IF NOT EXISTS`, `CREATE OR REPLACE`.
+-- The migration locks OrleansStorage (reads and writes) for as long as the index build takes (seconds for millions of
+-- rows): run `margingrid db init` before the silos start. Idempotent: `CREATE ... IF NOT EXISTS`, `CREATE OR REPLACE`.
 
--- No creation may slip in between the check for duplicates and the index's build (silos still running).
-LOCK TABLE OrleansStorage IN SHARE MODE;
+-- No creation may slip in between the check for duplicates and the index's build (silos still running), and the
+-- lock is taken once, at the strength the index drop needs (no upgrade mid-way, which could deadlock with a waiting
+-- writer).
+LOCK TABLE OrleansStorage IN ACCESS EXCLUSIVE MODE;
 
 DO $migration$
 DECLARE
@@ -54,6 +61,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS ux_orleansstorage_grain
     ON OrleansStorage (grainidhash, graintypehash, grainidn0, grainidn1, serviceid, graintypestring, grainidextensionstring)
     NULLS NOT DISTINCT;
 
+DROP INDEX IF EXISTS ix_orleansstorage;
+
 CREATE OR REPLACE FUNCTION writetostorage(
     _grainidhash integer,
     _grainidn0 bigint,
@@ -67,109 +76,30 @@ CREATE OR REPLACE FUNCTION writetostorage(
     RETURNS TABLE(newgrainstateversion integer)
     LANGUAGE 'plpgsql'
 AS $function$
-    DECLARE
-     _newGrainStateVersion integer := _GrainStateVersion;
-     RowCountVar integer := 0;
-
-    BEGIN
-
-    -- Grain state is not null, so the state must have been read from the storage before.
-    -- Let's try to update it.
-    --
-    -- When Orleans is running in normal, non-split state, there will
-    -- be only one grain with the given ID and type combination only. This
-    -- grain saves states mostly serially if Orleans guarantees are upheld. Even
-    -- if not, the updates should work correctly due to version number.
-    --
-    -- In split brain situations there can be a situation where there are two or more
-    -- grains with the given ID and type combination. When they try to INSERT
-    -- concurrently, the table needs to be locked pessimistically before one of
-    -- the grains gets @GrainStateVersion = 1 in return and the other grains will fail
-    -- to update storage. The following arrangement is made to reduce locking in normal operation.
-    --
-    -- If the version number explicitly returned is still the same, Orleans interprets it so the update did not succeed
-    -- and throws an InconsistentStateException.
-    --
-    -- See further information at https://learn.microsoft.com/dotnet/orleans/grains/grain-persistence.
-    IF _GrainStateVersion IS NOT NULL
-    THEN
+DECLARE
+    written integer;
+BEGIN
+    IF _grainstateversion IS NOT NULL THEN
+        -- The state was read at _grainstateversion: written only if it is still that version.
         UPDATE OrleansStorage
-        SET
-            PayloadBinary = _PayloadBinary,
-            ModifiedOn = (now() at time zone 'utc'),
-            Version = Version + 1
-
-        WHERE
-            GrainIdHash = _GrainIdHash AND _GrainIdHash IS NOT NULL
-            AND GrainTypeHash = _GrainTypeHash AND _GrainTypeHash IS NOT NULL
-            AND GrainIdN0 = _GrainIdN0 AND _GrainIdN0 IS NOT NULL
-            AND GrainIdN1 = _GrainIdN1 AND _GrainIdN1 IS NOT NULL
-            AND GrainTypeString = _GrainTypeString AND _GrainTypeString IS NOT NULL
-            AND ((_GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString = _GrainIdExtensionString) OR _GrainIdExtensionString IS NULL AND GrainIdExtensionString IS NULL)
-            AND ServiceId = _ServiceId AND _ServiceId IS NOT NULL
-            AND Version IS NOT NULL AND Version = _GrainStateVersion AND _GrainStateVersion IS NOT NULL;
-
-        GET DIAGNOSTICS RowCountVar = ROW_COUNT;
-        IF RowCountVar > 0
-        THEN
-            _newGrainStateVersion := _GrainStateVersion + 1;
-        END IF;
-    END IF;
-
-    -- The grain state has not been read: create it. Only one creation of a grain can commit (the unique index of
-    -- migration 004; upstream's comment promised a pessimistic lock that this function never took).
-    IF _GrainStateVersion IS NULL
-    THEN
+        SET payloadbinary = _payloadbinary, modifiedon = (now() at time zone 'utc'), version = version + 1
+        WHERE grainidhash = _grainidhash AND graintypehash = _graintypehash
+            AND grainidn0 = _grainidn0 AND grainidn1 = _grainidn1
+            AND serviceid = _serviceid AND graintypestring = _graintypestring
+            AND grainidextensionstring IS NOT DISTINCT FROM _grainidextensionstring
+            AND version = _grainstateversion;
+    ELSE
+        -- Never written: created at version 1, unless another creation of the grain holds its key.
         INSERT INTO OrleansStorage
-        (
-            GrainIdHash,
-            GrainIdN0,
-            GrainIdN1,
-            GrainTypeHash,
-            GrainTypeString,
-            GrainIdExtensionString,
-            ServiceId,
-            PayloadBinary,
-            ModifiedOn,
-            Version
-        )
-        SELECT
-            _GrainIdHash,
-            _GrainIdN0,
-            _GrainIdN1,
-            _GrainTypeHash,
-            _GrainTypeString,
-            _GrainIdExtensionString,
-            _ServiceId,
-            _PayloadBinary,
-           (now() at time zone 'utc'),
-            1
-        WHERE NOT EXISTS
-         (
-            -- There should not be any version of this grain state.
-            SELECT 1
-            FROM OrleansStorage
-            WHERE
-                GrainIdHash = _GrainIdHash AND _GrainIdHash IS NOT NULL
-                AND GrainTypeHash = _GrainTypeHash AND _GrainTypeHash IS NOT NULL
-                AND GrainIdN0 = _GrainIdN0 AND _GrainIdN0 IS NOT NULL
-                AND GrainIdN1 = _GrainIdN1 AND _GrainIdN1 IS NOT NULL
-                AND GrainTypeString = _GrainTypeString AND _GrainTypeString IS NOT NULL
-                AND ((_GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString = _GrainIdExtensionString) OR _GrainIdExtensionString IS NULL AND GrainIdExtensionString IS NULL)
-                AND ServiceId = _ServiceId AND _ServiceId IS NOT NULL
-         )
-        -- MarginGrid (migration 004): a concurrent creation that committed first holds the key in
-        -- ux_orleansstorage_grain; this one inserts nothing, its version stays NULL and the caller's write is refused.
+            (grainidhash, grainidn0, grainidn1, graintypehash, graintypestring, grainidextensionstring, serviceid,
+             payloadbinary, modifiedon, version)
+        VALUES
+            (_grainidhash, _grainidn0, _grainidn1, _graintypehash, _graintypestring, _grainidextensionstring, _serviceid,
+             _payloadbinary, (now() at time zone 'utc'), 1)
         ON CONFLICT DO NOTHING;
-
-        GET DIAGNOSTICS RowCountVar = ROW_COUNT;
-        IF RowCountVar > 0
-        THEN
-            _newGrainStateVersion := 1;
-        END IF;
     END IF;
 
-    RETURN QUERY SELECT _newGrainStateVersion AS NewGrainStateVersion;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    RETURN QUERY SELECT CASE WHEN written > 0 THEN coalesce(_grainstateversion + 1, 1) ELSE _grainstateversion END;
 END
-
 $function$;

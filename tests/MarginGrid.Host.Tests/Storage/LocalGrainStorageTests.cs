@@ -24,6 +24,13 @@ public sealed class LocalGrainStorageTests
 
     private static GrainState<ShardState> State(params string[] holders) => new(new ShardState { Holders = [.. holders] });
 
+    private static async Task<GrainState<ShardState>> ReadAsync(LocalGrainStorage storage)
+    {
+        var state = new GrainState<ShardState>();
+        await storage.ReadStateAsync("shard", Shard, state);
+        return state;
+    }
+
     [Fact]
     public async Task A_write_is_read_back_as_a_copy_with_its_etag()
     {
@@ -31,8 +38,7 @@ public sealed class LocalGrainStorageTests
         var written = State("a", "b");
         await storage.WriteStateAsync("shard", Shard, written);
 
-        var read = new GrainState<ShardState>();
-        await storage.ReadStateAsync("shard", Shard, read);
+        var read = await ReadAsync(storage);
 
         Assert.True(read.RecordExists);
         Assert.Equal(written.ETag, read.ETag);
@@ -46,8 +52,7 @@ public sealed class LocalGrainStorageTests
         var storage = NewStorage();
         var first = State("a");
         await storage.WriteStateAsync("shard", Shard, first);
-        var second = new GrainState<ShardState>();
-        await storage.ReadStateAsync("shard", Shard, second); // a second activation reads the same version
+        var second = await ReadAsync(storage); // a second activation reads the same version
 
         second.State!.Holders.Add("b");
         await storage.WriteStateAsync("shard", Shard, second);
@@ -55,8 +60,7 @@ public sealed class LocalGrainStorageTests
         await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("shard", Shard, first));
         await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("shard", Shard, State("fresh"))); // no ETag: a record exists
 
-        var read = new GrainState<ShardState>();
-        await storage.ReadStateAsync("shard", Shard, read);
+        var read = await ReadAsync(storage);
         Assert.Equal(["a", "b"], read.State!.Holders.Order());
     }
 
@@ -71,22 +75,18 @@ public sealed class LocalGrainStorageTests
         var writer = State("a");
         await storage.WriteStateAsync("shard", Shard, writer);
 
-        var first = new GrainState<ShardState>();
-        var second = new GrainState<ShardState>();
-        await storage.ReadStateAsync("shard", Shard, first);
-        await storage.ReadStateAsync("shard", Shard, second);
+        var first = await ReadAsync(storage);
+        var second = await ReadAsync(storage);
         Assert.NotSame(first.State, second.State);
         first.State!.Holders.Add("unwritten");
 
         Assert.Equal(["a"], second.State!.Holders);
         Assert.Equal(["a"], writer.State!.Holders);
-        var again = new GrainState<ShardState>();
-        await storage.ReadStateAsync("shard", Shard, again);
+        var again = await ReadAsync(storage);
         Assert.Equal(["a"], again.State!.Holders);
 
         await storage.WriteStateAsync("shard", Shard, first); // now it is the stored state
-        var after = new GrainState<ShardState>();
-        await storage.ReadStateAsync("shard", Shard, after);
+        var after = await ReadAsync(storage);
         Assert.Equal(["a", "unwritten"], after.State!.Holders.Order());
         Assert.Equal(["a"], second.State!.Holders);
     }
@@ -101,8 +101,7 @@ public sealed class LocalGrainStorageTests
         await Assert.ThrowsAsync<InconsistentStateException>(() => storage.ClearStateAsync("shard", Shard, stale));
 
         await storage.ClearStateAsync("shard", Shard, state);
-        var read = new GrainState<ShardState>();
-        await storage.ReadStateAsync("shard", Shard, read);
+        var read = await ReadAsync(storage);
         Assert.False(read.RecordExists);
         Assert.Null(read.ETag);
         Assert.Empty(read.State!.Holders);
