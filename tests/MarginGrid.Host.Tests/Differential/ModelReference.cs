@@ -386,7 +386,11 @@ public static class ModelReference
             var (size, entry) = a.Positions[market];
             var mark = _marks[market];
             var penalty = Math.Min(_markets[market].LiquidationPenalty * q * mark, Math.Max(0m, Equity(a)));
-            a.Usd += (q * Math.Sign(size) * (mark - entry)) - penalty;
+            // Two movements, in the page's order: the realized PnL into USD, then the penalty out of it. (Netting them
+            // first rounds differently: a penalty capped at E then left 2e-27 of equity where exact arithmetic leaves
+            // none, and the account's next status was Liquidatable instead of Bankrupt — counterexample 04.)
+            a.Usd += q * Math.Sign(size) * (mark - entry);
+            a.Usd -= penalty;
             _fund += penalty;
             var left = size - (Math.Sign(size) * q);
             if (left == 0m)
