@@ -48,8 +48,8 @@ public sealed class AccountEvents(
         Audit?.Forget(recorded.ToHashSet(ReferenceEqualityComparer.Instance));
     }
 
-    /// <summary>Recorded events to the observer (metrics, audit trail) and the event stream.</summary>
-    public async Task AnnounceAsync(ImmutableArray<GridEvent> recorded)
+    /// <summary>Recorded events to the observer (metrics, audit trail) and, unless the caller does it, the event stream.</summary>
+    public async Task AnnounceAsync(ImmutableArray<GridEvent> recorded, bool stream = true)
     {
         if (recorded.IsDefaultOrEmpty)
         {
@@ -61,7 +61,11 @@ public sealed class AccountEvents(
             observer.EventEmitted(e);
         }
 
-        await PublishAsync(recorded);
+        if (stream)
+        {
+            await PublishAsync(recorded);
+        }
+
         await HandOverAsync(recorded);
     }
 
@@ -94,15 +98,8 @@ public sealed class AccountEvents(
     /// <summary>Publishes without recording (an event about an account that does not exist).</summary>
     public async Task PublishAsync(IReadOnlyCollection<GridEvent> events)
     {
-        try
-        {
-            _stream ??= grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
-            await EventStream.PublishAsync(_stream, events);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogWarning(e, "Could not publish {Count} events to the event stream", events.Count);
-        }
+        _stream ??= grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
+        await EventStream.PublishAsync(_stream, events, logger);
     }
 }
 
@@ -155,21 +152,32 @@ public static class MarketEvents
             }
         }
 
-        try
-        {
-            var stream = grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
-            await EventStream.PublishAsync(stream, events);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger?.LogWarning(e, "Could not publish {Count} market events to the event stream", events.Count); // the audit has them
-        }
+        await grain.PublishAsync(events, logger); // the audit has them
     }
+
+    /// <summary>
+    /// Events already announced to the observer, to the event stream as one batch: a step's liquidation events, which
+    /// its accounts recorded and announced without publishing (<see cref="Settlements.CompleteAsync"/>).
+    /// </summary>
+    public static Task PublishAsync(this Grain grain, IReadOnlyCollection<GridEvent> events, ILogger? logger = null) =>
+        events.Count == 0
+            ? Task.CompletedTask
+            : EventStream.PublishAsync(grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey)), events, logger);
 }
 
 /// <summary>The cluster's event stream: a step's events go as one batch (one queue message, not one per event).</summary>
 public static class EventStream
 {
-    public static Task PublishAsync(IAsyncStream<GridEvent> stream, IReadOnlyCollection<GridEvent> events) =>
-        events.Count == 1 ? stream.OnNextAsync(events.First()) : stream.OnNextBatchAsync(events);
+    /// <summary>Best effort (the accounts' histories and the audit trail are the record): a failure is logged, not thrown.</summary>
+    public static async Task PublishAsync(IAsyncStream<GridEvent> stream, IReadOnlyCollection<GridEvent> events, ILogger? logger)
+    {
+        try
+        {
+            await (events.Count == 1 ? stream.OnNextAsync(events.First()) : stream.OnNextBatchAsync(events));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger?.LogWarning(e, "Could not publish {Count} events to the event stream", events.Count);
+        }
+    }
 }

@@ -28,7 +28,7 @@ public sealed class LiquidationCoordinatorGrain(
     private long _liquidated;
 
     public async Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion) =>
-        await Settlements.CompleteAsync(GrainFactory, await SequenceAsync(step, reports, priceStep, configVersion), logger);
+        await Settlements.CompleteAsync(GrainFactory, await SequenceAsync(step, reports, priceStep, configVersion), e => this.PublishAsync(e, logger), logger);
 
     public async Task<Settlement> SequenceAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion)
     {
@@ -228,13 +228,16 @@ public sealed class LiquidationCoordinatorGrain(
 
 /// <summary>
 /// The completions of a sequenced step (<see cref="ILiquidationCoordinatorGrain.SequenceAsync"/>): each account records
-/// the fund's answer and publishes its events, in parallel; then the fund forgets the ids. Run by the step's caller (the
-/// market), so that the coordinator is free for the next step meanwhile; the order of the returned events is the
-/// liquidation order either way.
+/// the fund's answer and announces its events, in parallel; the step's liquidation events then go to the event stream as
+/// one batch (<paramref name="publish"/>: one queue message for the step, not one per account — in a cluster, one
+/// message to the silo of the stream's queue); then the fund forgets the ids. Run by the step's caller (the market), so
+/// that the coordinator is free for the next step meanwhile; the order of the returned events is the liquidation order
+/// either way.
 /// </summary>
 public static class Settlements
 {
-    public static async Task<ImmutableArray<GridEvent>> CompleteAsync(IGrainFactory grains, Settlement settlement, ILogger? logger = null)
+    public static async Task<ImmutableArray<GridEvent>> CompleteAsync(
+        IGrainFactory grains, Settlement settlement, Func<IReadOnlyCollection<GridEvent>, Task> publish, ILogger? logger = null)
     {
         if (settlement.Parts.IsEmpty)
         {
@@ -244,6 +247,7 @@ public static class Settlements
         var completed = await Task.WhenAll(settlement.Parts.Select(p => p.LiquidationId is { } id
             ? grains.Ref<IAccountRiskGrain>(p.Account).CompleteLiquidationAsync(id, p.Cover)
             : Task.FromResult(p.Events)));
+        await publish([.. settlement.Parts.Zip(completed).Where(x => x.First.LiquidationId is not null).SelectMany(x => x.Second)]);
         var settled = settlement.Parts.Where(p => p.LiquidationId is not null).Select(p => p.LiquidationId!).ToImmutableArray();
         if (!settled.IsEmpty)
         {

@@ -65,7 +65,8 @@ public sealed class MarketGrain(
     RiskConfigProvider configs,
     IOptions<GridOptions> options,
     IGridObserver observer,
-    GridClock clock)
+    GridClock clock,
+    ILogger<MarketGrain> logger)
     : Grain, IMarketGrain, IMarketAuditGrain, IRemindable
 {
     private readonly int _shards = options.Value.ShardsPerMarket;
@@ -73,8 +74,7 @@ public sealed class MarketGrain(
     private MarketAudit? _audit;
 
     /// <summary>The market's audit records (prices, market events) and their outbox.</summary>
-    private MarketAudit Audit => _audit ??= new(this, Symbol, state, observer, options.Value,
-        ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger<MarketGrain>());
+    private MarketAudit Audit => _audit ??= new(this, Symbol, state, observer, options.Value, logger);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -282,7 +282,7 @@ public sealed class MarketGrain(
         // accounts' completions run here, while the coordinator takes the next market's step.
         // Its liquidation batches are audited by the insurance fund's outbox, written with the step's charges.
         var sequenced = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SequenceAsync(tick.StepId, notable, priceStep: true, version);
-        var events = await Settlements.CompleteAsync(GrainFactory, sequenced);
+        var events = await Settlements.CompleteAsync(GrainFactory, sequenced, e => this.PublishAsync(e, logger), logger);
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);
         await this.AnnounceAsync(observer, held);

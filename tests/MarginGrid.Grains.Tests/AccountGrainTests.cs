@@ -421,4 +421,50 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         Assert.Equal(GridEventType.MarginCall, e.Type);
         await handle.UnsubscribeAsync();
     }
+
+    [Fact]
+    public async Task A_steps_liquidations_go_to_the_event_stream_as_one_batch_in_liquidation_order()
+    {
+        var market = await NewMarketAsync("SB", 50_000m);
+        var accounts = new[] { await OpenAsync(market), await OpenAsync(market, usd: 9_900m), await OpenAsync(market, usd: 9_950m) };
+        var ids = accounts.Select(a => a.GetPrimaryKeyString()).ToHashSet(StringComparer.Ordinal);
+        var received = new List<(GridEvent Event, StreamSequenceToken? Token)>();
+        var stream = fixture.Cluster.Client.GetStreamProvider(GridStreams.Provider)
+            .GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
+        var handle = await stream.SubscribeAsync((e, token) =>
+        {
+            if (e.Type == GridEventType.Liquidation && ids.Contains(e.Account))
+            {
+                lock (received)
+                {
+                    received.Add((e, token));
+                }
+            }
+
+            return Task.CompletedTask;
+        });
+
+        var step = await PriceAsync(market, 45_440m); // all three below maintenance: one step liquidates them
+        var liquidations = step.Events.Where(e => e.Type == GridEventType.Liquidation && ids.Contains(e.Account)).ToList();
+        Assert.Equal(3, liquidations.Select(e => e.Account).Distinct().Count());
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            lock (received)
+            {
+                if (received.Count >= liquidations.Count)
+                {
+                    break;
+                }
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the step's liquidations did not reach the event stream within 30 s");
+            await Task.Delay(10);
+        }
+
+        await handle.UnsubscribeAsync();
+        // As the step answered them (liquidation order), and one queue message for the step: one sequence number.
+        Assert.Equal(liquidations.Select(e => (e.Account, e.Quantity)), received.Select(r => (r.Event.Account, r.Event.Quantity)));
+        Assert.Single(received.Select(r => r.Token?.SequenceNumber).Distinct());
+    }
 }
