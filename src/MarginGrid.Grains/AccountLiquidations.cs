@@ -89,9 +89,15 @@ public sealed class AccountLiquidations(AccountSession session)
         return events;
     }
 
-    /// <summary>This account's own step found it liquidatable: liquidate it and settle with the fund directly.</summary>
+    /// <summary>
+    /// This account's own step found it liquidatable: liquidate it and settle with the fund directly. A liquidation that
+    /// another market's step began here and whose completion is still on its way (per-market feed: that step's turn
+    /// completes its accounts after this one's tick or completion re-banded it) is settled first, as a coordinator's
+    /// begin does: one liquidation at a time, the fund knowing the pending one by its id.
+    /// </summary>
     public async Task LiquidateSelfAsync(string step)
     {
+        await SettlePendingAsync(force: true);
         var undo = Account.Save();
         await DecideOwnAsync(step, true, undo);
         if (Account.Outbox is not null)

@@ -467,4 +467,45 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         Assert.Equal(liquidations.Select(e => (e.Account, e.Quantity)), received.Select(r => (r.Event.Account, r.Event.Quantity)));
         Assert.Single(received.Select(r => r.Token?.SequenceNumber).Distinct());
     }
+
+    private Task<StepOutcome> SilentlyAsync(string market, decimal price) =>
+        _grains.GetGrain<IMarketGrain>(market).PublishPriceAsync(new PriceUpdate(price, "test", ClusterFixture.Time.GetUtcNow()) { Evaluate = false });
+
+    /// <summary>
+    /// Per-market feed, found by the 100k crash: a step began a liquidation here and its completion is on its way when
+    /// another completion (or a tick) re-bands the account; a shard answers with a tick the account had not seen (inside
+    /// the band it held for the holdings before the liquidation), and at that mark the account must be liquidated at
+    /// once. The pending liquidation is settled first (this threw "unsettled liquidation", failing the market's step).
+    /// </summary>
+    [Fact]
+    public async Task A_late_completion_whose_reband_finds_the_account_liquidatable_settles_the_pending_liquidation_first()
+    {
+        var x = await NewMarketAsync("LX", 50_000m);
+        var y = await NewMarketAsync("LY", 3_000m);
+        var account = _grains.GetGrain<IAccountGrain>($"acct-{Guid.NewGuid():N}");
+        await account.OpenAsync(ClusterFixture.Seed(10_000m, new PositionSnapshot(x, 2m, 50_000m), new PositionSnapshot(y, 20m, 3_000m)));
+        var risk = Risk(account);
+
+        // X falls to 49,000 inside its band (not delivered: the account still knows 50,000); Y's mark moves to 2,650
+        // without a step. At (49,000, 2,650), E 1,000 < MM 1,510: a step begins liquidation L1 (closes 1.499 X, to
+        // 1.1 × MM), and its completion is on its way.
+        Assert.Equal(0, (await PriceAsync(x, 49_000m)).Delivered);
+        await SilentlyAsync(y, 2_650m);
+        Assert.NotNull(await risk.BeginLiquidationAsync(await OrderAsync(account, "LB#1:a")));
+
+        // X falls on to 48,200, still inside the band the shard holds (computed before L1): not delivered. At
+        // (48,200, 2,650), E 452 < MM 772. Another liquidation's completion arrives (one settled here already): it
+        // re-bands at the marks the account knows (healthy there), X's shard answers with its newer tick, and the
+        // account must be liquidated at once — with L1 not completed.
+        Assert.Equal(0, (await PriceAsync(x, 48_200m)).Delivered);
+        await risk.CompleteLiquidationAsync("LA#1:a", null);
+        var recent = await account.GetRecentEventsAsync();
+        Assert.Contains(recent, e => e.Type == GridEventType.Liquidation && e.Step.EndsWith("/self/liquidation", StringComparison.Ordinal));
+
+        // L1's own completion arrives last: already settled here, nothing applied twice.
+        var fund = await _grains.GetGrain<IFundLedgerGrain>(0).GetAsync();
+        await risk.CompleteLiquidationAsync("LB#1:a", null);
+        Assert.Equal(fund.InsuranceFund, (await _grains.GetGrain<IFundLedgerGrain>(0).GetAsync()).InsuranceFund);
+        Assert.Equal(recent.Length, (await account.GetRecentEventsAsync()).Length);
+    }
 }
