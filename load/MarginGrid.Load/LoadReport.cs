@@ -85,6 +85,10 @@ public sealed record LoadReport
     public bool ConservationHolds { get; init; }
     public decimal ConservationDifference { get; init; }
     public long GridEvents { get; init; }
+
+    /// <summary>Account evaluations that failed in the grid (logged by the silo); null where not observed (a remote cluster: its logs and metrics).</summary>
+    public long? EvaluationFailures { get; init; }
+
     public BaselineResult? Baseline { get; init; }
 
     /// <summary>Closes per step, slippage, deferrals and guarded steps of the grid run (with a baseline); what --compare reads.</summary>
@@ -122,6 +126,11 @@ public sealed record LoadReport
         if (!ConservationHolds)
         {
             failures.Add($"money conservation fails by {ConservationDifference}");
+        }
+
+        if (EvaluationFailures is > 0)
+        {
+            failures.Add($"{EvaluationFailures} account evaluations failed in the grid (each is in the log)");
         }
 
         if (Baseline is { } b && (b.Misses > 0 || b.Extras > 0))
@@ -182,6 +191,7 @@ public sealed record LoadReport
         {
             md.AppendLine(inv, $"| memory per account (heap, after opening) | {MemoryPerAccountBytes:N0} B |");
             md.AppendLine(inv, $"| CPU cores used while ticking | {CpuCoresUsed:N2} |");
+            md.AppendLine(inv, $"| account evaluations that failed | {EvaluationFailures:N0} |");
         }
         else
         {

@@ -151,6 +151,7 @@ public static class LoadRun
             ConservationHolds = conservation.Holds,
             ConservationDifference = conservation.Difference,
             GridEvents = gridEventCount,
+            EvaluationFailures = observer.EvaluationFailures,
             Baseline = baseline,
             Mechanics = baseline is null ? null : Mechanics.Of(outcomes, marks, series),
             Series = series,

@@ -13,6 +13,7 @@ public sealed class CountingObserver : IGridObserver
     private long _collateralSales;
     private long _bankruptcies;
     private long _rejected;
+    private long _evaluationFailures;
     private long _decisionTicks;
     private long _maxDecisionTicks;
     private FundView _fund = new(0m, 0m, 0m);
@@ -30,6 +31,9 @@ public sealed class CountingObserver : IGridObserver
     public long Bankruptcies => Interlocked.Read(ref _bankruptcies);
 
     public long Rejected => Interlocked.Read(ref _rejected);
+
+    /// <summary>Evaluations that failed (an exception in an account's step): each is logged, and none should happen.</summary>
+    public long EvaluationFailures => Interlocked.Read(ref _evaluationFailures);
 
     public FundView Fund => Volatile.Read(ref _fund);
 
@@ -51,6 +55,8 @@ public sealed class CountingObserver : IGridObserver
     }
 
     public void Evaluated(int accounts) => Interlocked.Add(ref _evaluations, accounts);
+
+    public void EvaluationFailed(string account, string? step) => Interlocked.Increment(ref _evaluationFailures);
 
     public void EventEmitted(GridEvent gridEvent)
     {

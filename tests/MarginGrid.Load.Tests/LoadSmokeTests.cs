@@ -52,6 +52,35 @@ public sealed class LoadSmokeTests
         }
     }
 
+    /// <summary>
+    /// Markets stepping concurrently (the grid conflates): no baseline to compare with, but every evaluation must succeed
+    /// and money must be conserved — a failed evaluation is now a failed check of the report. (A liquidation begun by one
+    /// market's step and overtaken by a re-band threw on this path at 100k accounts; this size does not reproduce it —
+    /// checked without the fix, three runs — the grain test in AccountGrainTests does.)
+    /// </summary>
+    [Fact]
+    public async Task A_per_market_crash_evaluates_every_account_without_failure_and_conserves_money()
+    {
+        var options = new LoadOptions
+        {
+            Scenario = LoadScenario.Crash20200312,
+            Feed = FeedMode.PerMarket,
+            Baseline = false,
+            Accounts = 2_000,
+            Markets = 8,
+            Duration = TimeSpan.FromSeconds(5),
+            Rate = 400,
+            Plain = true,
+        };
+
+        var report = (await LoadRun.RunAsync(options, Quiet, CancellationToken.None)).Checked(options.FailOn);
+
+        Assert.Equal(0, report.EvaluationFailures);
+        Assert.True(report.ConservationHolds, $"conservation off by {report.ConservationDifference}");
+        Assert.Empty(report.Failures);
+        Assert.True(report.Liquidations > 0, "the crash liquidated nobody");
+    }
+
     [Fact]
     public async Task The_command_writes_the_report_and_plots_and_exits_non_zero_when_a_threshold_is_missed()
     {
