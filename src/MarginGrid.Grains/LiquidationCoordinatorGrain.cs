@@ -228,9 +228,10 @@ public sealed class LiquidationCoordinatorGrain(
 
 /// <summary>
 /// The completions of a sequenced step (<see cref="ILiquidationCoordinatorGrain.SequenceAsync"/>): each account records
-/// the fund's answer and announces its events, in parallel; the step's liquidation events then go to the event stream as
-/// one batch (<paramref name="publish"/>: one queue message for the step, not one per account — in a cluster, one
-/// message to the silo of the stream's queue); then the fund forgets the ids. Run by the step's caller (the market), so
+/// the fund's answer and announces its events, in parallel; the step's liquidation events (with its stale deferrals,
+/// which no account records) then go to the event stream as one batch (<paramref name="publish"/>: one queue message
+/// for the step, not one per account — in a cluster, one message to the silo of the stream's queue); then the fund
+/// forgets the ids. Run by the step's caller (the market), so
 /// that the coordinator is free for the next step meanwhile; the order of the returned events is the liquidation order
 /// either way.
 /// </summary>
@@ -247,7 +248,7 @@ public static class Settlements
         var completed = await Task.WhenAll(settlement.Parts.Select(p => p.LiquidationId is { } id
             ? grains.Ref<IAccountRiskGrain>(p.Account).CompleteLiquidationAsync(id, p.Cover)
             : Task.FromResult(p.Events)));
-        await publish([.. settlement.Parts.Zip(completed).Where(x => x.First.LiquidationId is not null).SelectMany(x => x.Second)]);
+        await publish([.. completed.SelectMany(e => e)]); // the completions' events and the stale deferrals, in liquidation order
         var settled = settlement.Parts.Where(p => p.LiquidationId is not null).Select(p => p.LiquidationId!).ToImmutableArray();
         if (!settled.IsEmpty)
         {

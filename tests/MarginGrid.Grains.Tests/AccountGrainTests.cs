@@ -508,4 +508,40 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         Assert.Equal(fund.InsuranceFund, (await _grains.GetGrain<IFundLedgerGrain>(0).GetAsync()).InsuranceFund);
         Assert.Equal(recent.Length, (await account.GetRecentEventsAsync()).Length);
     }
+
+    /// <summary>
+    /// v2: an account that a step would liquidate while it holds a position in a stale market is deferred — its
+    /// <c>liquidation_deferred</c> is one of the step's events, and like the step's liquidations it reaches the event stream.
+    /// </summary>
+    [Fact]
+    public async Task A_stale_deferral_reaches_the_event_stream_like_the_steps_liquidations()
+    {
+        var stale = $"ST-{Guid.NewGuid():N}"[..20];
+        await fixture.AddMarketsAsync(ClusterFixture.Market(stale) with { Oracle = new OracleConfig(MaxAge: 10m, null, null, null) });
+        await PriceAsync(stale, 3_000m);
+        var market = await NewMarketAsync("SD", 50_000m);
+        var account = _grains.GetGrain<IAccountGrain>($"acct-{Guid.NewGuid():N}");
+        var id = account.GetPrimaryKeyString();
+        await account.OpenAsync(ClusterFixture.Seed(10_000m, new PositionSnapshot(market, 2m, 50_000m), new PositionSnapshot(stale, 1m, 3_000m)));
+        var received = new TaskCompletionSource<GridEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stream = fixture.Cluster.Client.GetStreamProvider(GridStreams.Provider)
+            .GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
+        var handle = await stream.SubscribeAsync((e, _) =>
+        {
+            if (e.Account == id && e.Type == GridEventType.LiquidationDeferred)
+            {
+                received.TrySetResult(e);
+            }
+
+            return Task.CompletedTask;
+        });
+
+        ClusterFixture.Time.Advance(TimeSpan.FromSeconds(11)); // the stale market's only source is now older than its maxAge
+        var step = await PriceAsync(market, 45_440m); // E 880 < MM 938.8: liquidatable, but it holds the stale market
+
+        var deferred = Assert.Single(step.Events, e => e.Account == id && e.Type == GridEventType.LiquidationDeferred);
+        var streamed = await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal((deferred.Step, deferred.Reason), (streamed.Step, streamed.Reason));
+        await handle.UnsubscribeAsync();
+    }
 }
