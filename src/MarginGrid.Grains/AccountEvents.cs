@@ -48,8 +48,8 @@ public sealed class AccountEvents(
         Audit?.Forget(recorded.ToHashSet(ReferenceEqualityComparer.Instance));
     }
 
-    /// <summary>Recorded events to the observer (metrics, audit trail) and, unless the caller does it, the event stream.</summary>
-    public async Task AnnounceAsync(ImmutableArray<GridEvent> recorded, bool stream = true)
+    /// <summary>Recorded events to the observer (metrics, audit trail) and the event stream.</summary>
+    public async Task AnnounceAsync(ImmutableArray<GridEvent> recorded)
     {
         if (recorded.IsDefaultOrEmpty)
         {
@@ -61,11 +61,7 @@ public sealed class AccountEvents(
             observer.EventEmitted(e);
         }
 
-        if (stream)
-        {
-            await PublishAsync(recorded);
-        }
-
+        await PublishAsync(recorded);
         await HandOverAsync(recorded);
     }
 
@@ -156,8 +152,8 @@ public static class MarketEvents
     }
 
     /// <summary>
-    /// Events already announced to the observer, to the event stream as one batch: a step's liquidation events, which
-    /// its accounts recorded and announced without publishing (<see cref="Settlements.CompleteAsync"/>).
+    /// Events already announced to the observer, to the event stream as one batch: a step's stale deferrals, which no
+    /// account records (<see cref="Settlements.CompleteAsync"/>).
     /// </summary>
     public static Task PublishAsync(this Grain grain, IReadOnlyCollection<GridEvent> events, ILogger? logger = null) =>
         events.Count == 0

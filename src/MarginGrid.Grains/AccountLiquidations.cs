@@ -32,10 +32,7 @@ public sealed class AccountLiquidations(AccountSession session)
         return Account.Outbox!.ToCharge(session.Id);
     }
 
-    /// <summary>
-    /// The coordinator's complete, with the fund's cover; a retry after completion answers the events as recorded. The
-    /// events go to the observer here, to the event stream with the rest of the step's (<see cref="Settlements"/>).
-    /// </summary>
+    /// <summary>The coordinator's complete, with the fund's cover; a retry after completion answers the events as published.</summary>
     public async Task<ImmutableArray<GridEvent>> CompleteAsync(string liquidationId, BankruptcyCoverView? cover)
     {
         if (Account.Outbox?.LiquidationId != liquidationId)
@@ -43,7 +40,7 @@ public sealed class AccountLiquidations(AccountSession session)
             return [.. session.Recent.Where(e => e.Step == liquidationId)]; // already completed
         }
 
-        return (await CompleteAsync(cover, stream: false)).Published;
+        return (await CompleteAsync(cover)).Published;
     }
 
     /// <summary>v3: a counterparty's ADL close, idempotent by id; true when it changed the account.</summary>
@@ -71,7 +68,7 @@ public sealed class AccountLiquidations(AccountSession session)
         var cover = await fund.ApplyLiquidationAsync(pending.ToCharge(session.Id));
         await Task.WhenAll(pending.Adl.Select((c, i) =>
             session.Grains.Ref<IAccountRiskGrain>(c.Account).ApplyAdlAsync($"{pending.LiquidationId}/adl/{i}", c.ToOrder())));
-        var (events, _) = await CompleteAsync(cover, stream: true); // nobody else will publish them
+        var (events, _) = await CompleteAsync(cover);
         if (!pending.Coordinated)
         {
             // Begun here, so only this account ever held the charge and it is recorded now: nobody can send it again.
@@ -133,13 +130,13 @@ public sealed class AccountLiquidations(AccountSession session)
         }
     }
 
-    private async Task<(IReadOnlyList<ModelEvent> Model, ImmutableArray<GridEvent> Published)> CompleteAsync(BankruptcyCoverView? cover, bool stream)
+    private async Task<(IReadOnlyList<ModelEvent> Model, ImmutableArray<GridEvent> Published)> CompleteAsync(BankruptcyCoverView? cover)
     {
         var pending = Account.Outbox!;
         var undo = Account.Save();
         var events = Account.CompleteLiquidation(cover?.ToDomain(), session.Marks, session.Config);
         var recorded = session.Events.Record(events, pending.LiquidationId);
-        await session.PersistAsync(undo, recorded, stream); // the events with the completion
+        await session.PersistAsync(undo, recorded); // the events with the completion
         return (events, recorded);
     }
 

@@ -88,10 +88,9 @@ public sealed class AccountSession(Grain grain, string id, IPersistentState<Acco
     /// <summary>
     /// Persists the step together with its <paramref name="recorded"/> events (already in the account's history and
     /// audit outbox: <see cref="AccountEvents.Record"/>), so that the events survive exactly when the change they report
-    /// does; announces them (observer, audit trail, event stream) only once the write succeeded. Without
-    /// <paramref name="stream"/> they are not put on the event stream here: the caller puts a whole step's on it at once.
+    /// does; announces them (observer, audit trail, event stream) only once the write succeeded.
     /// </summary>
-    public async Task PersistAsync(Account.Memento undo, ImmutableArray<GridEvent> recorded, bool stream = true)
+    public async Task PersistAsync(Account.Memento undo, ImmutableArray<GridEvent> recorded)
     {
         try
         {
@@ -103,7 +102,7 @@ public sealed class AccountSession(Grain grain, string id, IPersistentState<Acco
             throw;
         }
 
-        await Events.AnnounceAsync(recorded, stream);
+        await Events.AnnounceAsync(recorded);
     }
 
     /// <summary>

@@ -228,10 +228,11 @@ public sealed class LiquidationCoordinatorGrain(
 
 /// <summary>
 /// The completions of a sequenced step (<see cref="ILiquidationCoordinatorGrain.SequenceAsync"/>): each account records
-/// the fund's answer and announces its events, in parallel; the step's liquidation events (with its stale deferrals,
-/// which no account records) then go to the event stream as one batch (<paramref name="publish"/>: one queue message
-/// for the step, not one per account — in a cluster, one message to the silo of the stream's queue); then the fund
-/// forgets the ids. Run by the step's caller (the market), so
+/// the fund's answer and announces its events (observer and event stream, once written), in parallel; the step's stale
+/// deferrals, which no account records, go to the event stream through <paramref name="publish"/>; then the fund
+/// forgets the ids. (Publishing the completions' events here, one message per step, was tried and reverted: no
+/// measurable gain, and a completion answered "already completed" would have been published twice, a failed re-band
+/// would have kept the whole step's events off the stream, and one account's events could reach it out of order.) Run by the step's caller (the market), so
 /// that the coordinator is free for the next step meanwhile; the order of the returned events is the liquidation order
 /// either way.
 /// </summary>
@@ -245,10 +246,10 @@ public static class Settlements
             return settlement.Events;
         }
 
+        await publish([.. settlement.Parts.Where(p => p.LiquidationId is null).SelectMany(p => p.Events)]); // the stale deferrals: decided, nothing to wait for
         var completed = await Task.WhenAll(settlement.Parts.Select(p => p.LiquidationId is { } id
             ? grains.Ref<IAccountRiskGrain>(p.Account).CompleteLiquidationAsync(id, p.Cover)
             : Task.FromResult(p.Events)));
-        await publish([.. completed.SelectMany(e => e)]); // the completions' events and the stale deferrals, in liquidation order
         var settled = settlement.Parts.Where(p => p.LiquidationId is not null).Select(p => p.LiquidationId!).ToImmutableArray();
         if (!settled.IsEmpty)
         {

@@ -25,8 +25,7 @@ public interface IAccountRiskGrain : IGrainWithStringKey
 
     /// <summary>
     /// Second half: records the fund's answer (bankruptcy cover, if any) and the auto-deleveraging closes it caused, and
-    /// returns the liquidation's events — announced to the observer, not yet on the event stream: the caller puts the
-    /// whole step's there as one batch (<see cref="Settlements.CompleteAsync"/>).
+    /// returns the liquidation's events.
     /// </summary>
     Task<ImmutableArray<GridEvent>> CompleteLiquidationAsync(string liquidationId, BankruptcyCoverView? cover);
 
