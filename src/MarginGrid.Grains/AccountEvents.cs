@@ -148,17 +148,9 @@ public static class MarketEvents
             }
         }
 
-        await grain.PublishAsync(events, logger); // the audit has them
+        // The audit has them: the stream is best effort.
+        await EventStream.PublishAsync(grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey)), events, logger);
     }
-
-    /// <summary>
-    /// Events already announced to the observer, to the event stream as one batch: a step's stale deferrals, which no
-    /// account records (<see cref="Settlements.CompleteAsync"/>).
-    /// </summary>
-    public static Task PublishAsync(this Grain grain, IReadOnlyCollection<GridEvent> events, ILogger? logger = null) =>
-        events.Count == 0
-            ? Task.CompletedTask
-            : EventStream.PublishAsync(grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey)), events, logger);
 }
 
 /// <summary>The cluster's event stream: a step's events go as one batch (one queue message, not one per event).</summary>

@@ -28,7 +28,7 @@ public sealed class LiquidationCoordinatorGrain(
     private long _liquidated;
 
     public async Task<ImmutableArray<GridEvent>> SettleAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion) =>
-        await Settlements.CompleteAsync(GrainFactory, await SequenceAsync(step, reports, priceStep, configVersion), e => this.PublishAsync(e, logger), logger);
+        await Settlements.CompleteAsync(GrainFactory, await SequenceAsync(step, reports, priceStep, configVersion), logger);
 
     public async Task<Settlement> SequenceAsync(string step, ImmutableArray<EvaluationReport> reports, bool priceStep, long configVersion)
     {
@@ -187,16 +187,13 @@ public sealed class LiquidationCoordinatorGrain(
             .Select(x => GrainFactory.Ref<IAccountRiskGrain>(x.Close.Account).ApplyAdlAsync(x.Id, x.Close)));
         _liquidated += charges.Length;
 
+        // Stale deferrals: no account records them, so they are announced here (observer and event stream), like the
+        // step's batches.
+        var deferrals = decided.Where(a => stale.Contains(a.Account)).ToDictionary(a => a.Account, a => a.Events.Single().ToGrid(step, clock.UtcNow), StringComparer.Ordinal);
+        await this.AnnounceAsync(observer, deferrals.Values);
         return [.. decided.Select(a => coverOf.TryGetValue(a.Account, out var cover)
             ? new SettlementPart(a.Account, $"{step}:{a.Account}", cover, [])
-            : new SettlementPart(a.Account, null, null, stale.Contains(a.Account) ? [Deferred(step, a)] : []))];
-    }
-
-    private GridEvent Deferred(string step, AccountLiquidation stale)
-    {
-        var e = stale.Events.Single().ToGrid(step, clock.UtcNow);
-        observer.EventEmitted(e);
-        return e;
+            : new SettlementPart(a.Account, null, null, deferrals.TryGetValue(a.Account, out var deferral) ? [deferral] : []))];
     }
 
     public async Task<StepOutcome> EvaluateAccountsAsync(string step, ImmutableArray<string> accounts)
@@ -228,25 +225,19 @@ public sealed class LiquidationCoordinatorGrain(
 
 /// <summary>
 /// The completions of a sequenced step (<see cref="ILiquidationCoordinatorGrain.SequenceAsync"/>): each account records
-/// the fund's answer and announces its events (observer and event stream, once written), in parallel; the step's stale
-/// deferrals, which no account records, go to the event stream through <paramref name="publish"/>; then the fund
-/// forgets the ids. (Publishing the completions' events here, one message per step, was tried and reverted: no
-/// measurable gain, and a completion answered "already completed" would have been published twice, a failed re-band
-/// would have kept the whole step's events off the stream, and one account's events could reach it out of order.) Run by the step's caller (the market), so
-/// that the coordinator is free for the next step meanwhile; the order of the returned events is the liquidation order
-/// either way.
+/// the fund's answer and announces its events (observer and event stream, once written), in parallel; then the fund
+/// forgets the ids. Run by the step's caller (the market), so that the coordinator is free for the next step meanwhile;
+/// the order of the returned events is the liquidation order either way.
 /// </summary>
 public static class Settlements
 {
-    public static async Task<ImmutableArray<GridEvent>> CompleteAsync(
-        IGrainFactory grains, Settlement settlement, Func<IReadOnlyCollection<GridEvent>, Task> publish, ILogger? logger = null)
+    public static async Task<ImmutableArray<GridEvent>> CompleteAsync(IGrainFactory grains, Settlement settlement, ILogger? logger = null)
     {
         if (settlement.Parts.IsEmpty)
         {
             return settlement.Events;
         }
 
-        await publish([.. settlement.Parts.Where(p => p.LiquidationId is null).SelectMany(p => p.Events)]); // the stale deferrals: decided, nothing to wait for
         var completed = await Task.WhenAll(settlement.Parts.Select(p => p.LiquidationId is { } id
             ? grains.Ref<IAccountRiskGrain>(p.Account).CompleteLiquidationAsync(id, p.Cover)
             : Task.FromResult(p.Events)));

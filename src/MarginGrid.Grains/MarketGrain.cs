@@ -282,7 +282,7 @@ public sealed class MarketGrain(
         // accounts' completions run here, while the coordinator takes the next market's step.
         // Its liquidation batches are audited by the insurance fund's outbox, written with the step's charges.
         var sequenced = await GrainFactory.GetGrain<ILiquidationCoordinatorGrain>(0).SequenceAsync(tick.StepId, notable, priceStep: true, version);
-        var events = await Settlements.CompleteAsync(GrainFactory, sequenced, e => this.PublishAsync(e, logger), logger);
+        var events = await Settlements.CompleteAsync(GrainFactory, sequenced, logger);
         var evaluated = reports.Sum(r => r.Evaluated);
         observer.TickSettled(Symbol, evaluated, Stopwatch.GetElapsedTime(started), tick.Timestamp);
         await this.AnnounceAsync(observer, held);

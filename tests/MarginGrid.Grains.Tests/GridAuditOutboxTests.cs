@@ -112,7 +112,7 @@ public sealed class GridAuditOutboxTests : IAsyncLifetime
         _ = await fund.GetAsync();
         var again = Assert.Single(Unaudited);
         Assert.Equal((batch.AuditKey, GridEventType.LiquidationBatch, "BAT-1", step), (again.AuditKey, again.Type, again.Market, again.Step));
-        await Settlements.CompleteAsync(Grains, sequenced, _ => Task.CompletedTask); // the stream is not what this test is about
+        await Settlements.CompleteAsync(Grains, sequenced);
 
         // A market step that liquidates: its batch is the fund's too, not the market's.
         var other = Grains.GetGrain<IAccountGrain>("bat-b");

@@ -11,6 +11,17 @@ namespace MarginGrid.Load.Tests;
 /// </summary>
 public sealed class LoadSmokeTests
 {
+    /// <summary>A run of seconds: 600 accounts, 4 markets, 4 s at 400 updates/s, no live display.</summary>
+    private static LoadOptions Small(LoadScenario scenario) => new()
+    {
+        Scenario = scenario,
+        Accounts = 600,
+        Markets = 4,
+        Duration = TimeSpan.FromSeconds(4),
+        Rate = 400,
+        Plain = true,
+    };
+
     private static readonly IAnsiConsole Quiet = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) });
 
     [Theory]
@@ -22,16 +33,7 @@ public sealed class LoadSmokeTests
     [InlineData(LoadScenario.Calm, FanOutMode.Gated)]
     public async Task The_grid_decides_exactly_what_exhaustive_evaluation_decides_and_conserves_money(LoadScenario scenario, FanOutMode fanOut)
     {
-        var options = new LoadOptions
-        {
-            Scenario = scenario,
-            FanOut = fanOut,
-            Accounts = 600,
-            Markets = 4,
-            Duration = TimeSpan.FromSeconds(4),
-            Rate = 400,
-            Plain = true,
-        };
+        var options = Small(scenario) with { FanOut = fanOut };
 
         var report = (await LoadRun.RunAsync(options, Quiet, CancellationToken.None)).Checked(options.FailOn);
 
@@ -61,16 +63,13 @@ public sealed class LoadSmokeTests
     [Fact]
     public async Task A_per_market_crash_evaluates_every_account_without_failure_and_conserves_money()
     {
-        var options = new LoadOptions
+        var options = Small(LoadScenario.Crash20200312) with
         {
-            Scenario = LoadScenario.Crash20200312,
             Feed = FeedMode.PerMarket,
             Baseline = false,
             Accounts = 2_000,
             Markets = 8,
             Duration = TimeSpan.FromSeconds(5),
-            Rate = 400,
-            Plain = true,
         };
 
         var report = (await LoadRun.RunAsync(options, Quiet, CancellationToken.None)).Checked(options.FailOn);
