@@ -103,6 +103,12 @@ public sealed record LoadReport
     /// <summary>The grid's closes per second over the single-thread, domain-only ceiling of the same run.</summary>
     public double? CeilingRatio => Baseline?.CeilingClosesPerSecond is { } c && c > 0 ? ClosesPerSecond / c : null;
 
+    /// <summary>
+    /// The grid settled the updates as fast as they were sent (within 2 %): its figures per second are the feed's, and
+    /// <see cref="ClosesPerSecond"/> is a lower bound of what it can close, not its capacity (run at a higher rate for that).
+    /// </summary>
+    public bool FeedBound => RequestedRate > 0 && UpdatesPerSecond >= 0.98 * RequestedRate;
+
     [JsonIgnore]
     public IReadOnlyList<SeriesPoint> Series { get; init; } = [];
 
@@ -175,7 +181,8 @@ public sealed record LoadReport
         {
             md.AppendLine(inv, $"| exhaustive baseline evaluations per second (1 thread) | {b.EvaluationsPerSecond:N0} |");
             md.AppendLine(inv, $"| coverage ÷ baseline | {CoverageRatio:N2} |");
-            md.AppendLine(inv, $"| liquidation closes per second: grid / ceiling (1 thread, domain only: {b.LiquidationCloses:N0} closes in {b.LiquidationSeconds:N3} s) | {ClosesPerSecond:N0} / {b.CeilingClosesPerSecond:N0} (ratio {CeilingRatio:N4}) |");
+            var bound = FeedBound ? "; the grid kept up with the feed, so this is a lower bound: raise --rate for its capacity" : "";
+            md.AppendLine(inv, $"| liquidation closes per second: grid / ceiling (1 thread, domain only: {b.LiquidationCloses:N0} closes in {b.LiquidationSeconds:N3} s) | {ClosesPerSecond:N0} / {b.CeilingClosesPerSecond:N0} (ratio {CeilingRatio:N4}{bound}) |");
             md.AppendLine(inv, $"| zero-miss check | {(b.Misses == 0 && b.Extras == 0 ? "pass" : "FAIL")}: {b.Misses} missed, {b.Extras} extra |");
         }
 
