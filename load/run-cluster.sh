@@ -119,7 +119,7 @@ cpu_seconds() {
     local hz silo=0 pg=0 pid cmd stat
     hz=$(getconf CLK_TCK)
     for pid in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' <"$pid/cmdline" 2>/dev/null) || continue
+        cmd=$( { tr '\0' ' ' <"$pid/cmdline"; } 2>/dev/null) || continue # a process gone since the glob: the shell's own redirection fails
         stat=$(cat "$pid/stat" 2>/dev/null) || continue
         stat=${stat##*) }
         read -r -a f <<<"$stat"
