@@ -68,6 +68,7 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
     private long _next;
     private int _pricesAcked;
     private int _pricesFailed;
+    private long _lowReachedTicks = -1;
 
     /// <summary>The nodes commands and prices go to (the running ones by default).</summary>
     public Func<IReadOnlyList<SiloProcess>> Targets { get; set; } = () => cluster.Running;
@@ -82,6 +83,12 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
     public int PricesAcked => _pricesAcked;
 
     public int PricesFailed => _pricesFailed;
+
+    /// <summary>
+    /// When (on <see cref="Clock"/>) a price at <see cref="Low"/> was last acknowledged: the feed's walk has been through
+    /// the whole range where the accounts become liquidatable. Null until it has.
+    /// </summary>
+    public TimeSpan? LowReached => Interlocked.Read(ref _lowReachedTicks) is var t and >= 0 ? TimeSpan.FromTicks(t) : null;
 
     public decimal LastPrice
     {
@@ -266,6 +273,11 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
                 lock (_priceLock)
                 {
                     _lastPrice = price;
+                }
+
+                if (price <= Low)
+                {
+                    Interlocked.Exchange(ref _lowReachedTicks, Clock.Elapsed.Ticks);
                 }
             }
             else
