@@ -94,7 +94,7 @@ public sealed class AccountEvents(
     /// <summary>Publishes without recording (an event about an account that does not exist).</summary>
     public async Task PublishAsync(IReadOnlyCollection<GridEvent> events)
     {
-        _stream ??= grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
+        _stream ??= EventStream.Of(grain);
         await EventStream.PublishAsync(_stream, events, logger);
     }
 }
@@ -148,14 +148,19 @@ public static class MarketEvents
             }
         }
 
-        // The audit has them: the stream is best effort.
-        await EventStream.PublishAsync(grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey)), events, logger);
+        await EventStream.PublishAsync(EventStream.Of(grain), events, logger); // the audit has them: the stream is best effort
     }
 }
 
 /// <summary>The cluster's event stream: a step's events go as one batch (one queue message, not one per event).</summary>
 public static class EventStream
 {
+    /// <summary>The stream's id on <see cref="GridStreams.Provider"/>: one stream for the whole cluster.</summary>
+    public static StreamId Id { get; } = StreamId.Create(GridStreams.Namespace, GridStreams.AllKey);
+
+    /// <summary>The event stream as <paramref name="grain"/> publishes to it.</summary>
+    public static IAsyncStream<GridEvent> Of(Grain grain) => grain.GetStreamProvider(GridStreams.Provider).GetStream<GridEvent>(Id);
+
     /// <summary>Best effort (the accounts' histories and the audit trail are the record): a failure is logged, not thrown.</summary>
     public static async Task PublishAsync(IAsyncStream<GridEvent> stream, IReadOnlyCollection<GridEvent> events, ILogger? logger)
     {

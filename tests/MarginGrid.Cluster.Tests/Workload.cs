@@ -68,7 +68,7 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
     private long _next;
     private int _pricesAcked;
     private int _pricesFailed;
-    private long _lowReachedTicks = -1;
+    private TimeSpan? _lowReached;
 
     /// <summary>The nodes commands and prices go to (the running ones by default).</summary>
     public Func<IReadOnlyList<SiloProcess>> Targets { get; set; } = () => cluster.Running;
@@ -88,7 +88,16 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
     /// When (on <see cref="Clock"/>) a price at <see cref="Low"/> was last acknowledged: the feed's walk has been through
     /// the whole range where the accounts become liquidatable. Null until it has.
     /// </summary>
-    public TimeSpan? LowReached => Interlocked.Read(ref _lowReachedTicks) is var t and >= 0 ? TimeSpan.FromTicks(t) : null;
+    public TimeSpan? LowReached
+    {
+        get
+        {
+            lock (_priceLock)
+            {
+                return _lowReached;
+            }
+        }
+    }
 
     public decimal LastPrice
     {
@@ -273,11 +282,7 @@ public sealed class Workload(GridCluster cluster, IReadOnlyList<string> accounts
                 lock (_priceLock)
                 {
                     _lastPrice = price;
-                }
-
-                if (price <= Low)
-                {
-                    Interlocked.Exchange(ref _lowReachedTicks, Clock.Elapsed.Ticks);
+                    _lowReached = price <= Low ? Clock.Elapsed : _lowReached;
                 }
             }
             else

@@ -1,7 +1,6 @@
 using MarginGrid.Grains;
 using System.Collections.Immutable;
 using Orleans.Core.Internal;
-using Orleans.Streams;
 using Xunit;
 
 namespace MarginGrid.Grains.Tests;
@@ -402,24 +401,12 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         var market = await NewMarketAsync("SS", 50_000m);
         var account = await OpenAsync(market);
         var id = account.GetPrimaryKeyString();
-        var received = new TaskCompletionSource<GridEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var stream = fixture.Cluster.Client.GetStreamProvider(GridStreams.Provider)
-            .GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
-        var handle = await stream.SubscribeAsync((e, _) =>
-        {
-            if (e.Account == id)
-            {
-                received.TrySetResult(e);
-            }
-
-            return Task.CompletedTask;
-        });
+        await using var tap = await EventStreamTap.SubscribeAsync(fixture.Cluster.Client, e => e.Account == id);
 
         await PriceAsync(market, 45_480m);
 
-        var e = await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var e = (await tap.WaitForAsync(1, "events of the account"))[0];
         Assert.Equal(GridEventType.MarginCall, e.Type);
-        await handle.UnsubscribeAsync();
     }
 
     [Fact]
@@ -428,45 +415,17 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         var market = await NewMarketAsync("SB", 50_000m);
         var accounts = new[] { await OpenAsync(market), await OpenAsync(market, usd: 9_900m), await OpenAsync(market, usd: 9_950m) };
         var ids = accounts.Select(a => a.GetPrimaryKeyString()).ToHashSet(StringComparer.Ordinal);
-        var received = new List<(GridEvent Event, StreamSequenceToken? Token)>();
-        var stream = fixture.Cluster.Client.GetStreamProvider(GridStreams.Provider)
-            .GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
-        var handle = await stream.SubscribeAsync((e, token) =>
-        {
-            if (e.Type == GridEventType.Liquidation && ids.Contains(e.Account))
-            {
-                lock (received)
-                {
-                    received.Add((e, token));
-                }
-            }
-
-            return Task.CompletedTask;
-        });
+        await using var tap = await EventStreamTap.SubscribeAsync(fixture.Cluster.Client, e => e.Type == GridEventType.Liquidation && ids.Contains(e.Account));
 
         var step = await PriceAsync(market, 45_440m); // all three below maintenance: one step liquidates them
         var liquidations = step.Events.Where(e => e.Type == GridEventType.Liquidation && ids.Contains(e.Account)).ToList();
         Assert.Equal(3, liquidations.Select(e => e.Account).Distinct().Count());
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            lock (received)
-            {
-                if (received.Count >= liquidations.Count)
-                {
-                    break;
-                }
-            }
+        var received = await tap.WaitForAsync(liquidations.Count, "liquidations of the step");
 
-            Assert.True(DateTime.UtcNow < deadline, "the step's liquidations did not reach the event stream within 30 s");
-            await Task.Delay(10);
-        }
-
-        await handle.UnsubscribeAsync();
         // Each account publishes its own once its completion is written (in completion order, not the step's).
         Assert.Equal(
             liquidations.Select(e => (e.Account, e.Quantity)).Order(),
-            received.Select(r => (r.Event.Account, r.Event.Quantity)).Order());
+            received.Select(e => (e.Account, e.Quantity)).Order());
     }
 
     private Task<StepOutcome> SilentlyAsync(string market, decimal price) =>
@@ -524,25 +483,13 @@ public sealed class AccountGrainTests(ClusterFixture fixture)
         var account = _grains.GetGrain<IAccountGrain>($"acct-{Guid.NewGuid():N}");
         var id = account.GetPrimaryKeyString();
         await account.OpenAsync(ClusterFixture.Seed(10_000m, new PositionSnapshot(market, 2m, 50_000m), new PositionSnapshot(stale, 1m, 3_000m)));
-        var received = new TaskCompletionSource<GridEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var stream = fixture.Cluster.Client.GetStreamProvider(GridStreams.Provider)
-            .GetStream<GridEvent>(StreamId.Create(GridStreams.Namespace, GridStreams.AllKey));
-        var handle = await stream.SubscribeAsync((e, _) =>
-        {
-            if (e.Account == id && e.Type == GridEventType.LiquidationDeferred)
-            {
-                received.TrySetResult(e);
-            }
-
-            return Task.CompletedTask;
-        });
+        await using var tap = await EventStreamTap.SubscribeAsync(fixture.Cluster.Client, e => e.Account == id && e.Type == GridEventType.LiquidationDeferred);
 
         ClusterFixture.Time.Advance(TimeSpan.FromSeconds(11)); // the stale market's only source is now older than its maxAge
         var step = await PriceAsync(market, 45_440m); // E 880 < MM 938.8: liquidatable, but it holds the stale market
 
         var deferred = Assert.Single(step.Events, e => e.Account == id && e.Type == GridEventType.LiquidationDeferred);
-        var streamed = await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var streamed = (await tap.WaitForAsync(1, "deferrals of the account"))[0];
         Assert.Equal((deferred.Step, deferred.Reason), (streamed.Step, streamed.Reason));
-        await handle.UnsubscribeAsync();
     }
 }
